@@ -1,0 +1,243 @@
+import ExecutorClient
+import Logging
+import RedisClient
+import SidekiqModel
+import Synchronization
+
+// Composition: builds every part from one configuration and runs them
+// together until stopped. The executable and the tests both use this.
+
+public final class Courier: Sendable {
+    public let configuration: CourierConfiguration
+    public let identity: ProcessIdentity
+    public let metrics = CourierMetrics()
+    private let logger: Logger
+    private let keys: SidekiqKeys
+    private let dispatcher: Dispatcher
+    private let heartbeat: Heartbeat
+    private let scheduler: Scheduler
+    private let watchers: QueueWatchers
+    private let housekeeping: RedisWorker
+    private let executor: HTTPExecutor
+    private let ops: OpsServer?
+    private let processCount = Atomic<Int>(1)
+    private let redisHealthy = HealthFlag()
+    private let stopRequested = WakeSignal()
+
+    public init(configuration: CourierConfiguration, logger: Logger, identity: ProcessIdentity = ProcessIdentity()) throws {
+        self.configuration = configuration
+        self.identity = identity
+        self.logger = logger
+        let keys = SidekiqKeys(namespace: configuration.namespace)
+        self.keys = keys
+        let (endpoint, timeouts) = (configuration.redis, configuration.redisTimeouts)
+        func worker(_ name: String) -> RedisWorker { RedisWorker(name: name, endpoint: endpoint, timeouts: timeouts, logger: logger) }
+        housekeeping = worker("housekeeping")
+        watchers = QueueWatchers(queues: configuration.plan.names, keys: keys, makeWorker: worker)
+        var executorConfiguration = configuration.executor
+        executorConfiguration.maxConnections = max(executorConfiguration.maxConnections, configuration.concurrency + 4)
+        executor = HTTPExecutor(configuration: executorConfiguration, logger: logger)
+        let source = RedisJobSource(worker: worker("fetch"), keys: keys, identity: identity.description, plan: configuration.plan)
+        dispatcher = Dispatcher(
+            settings: DispatcherSettings(concurrency: configuration.concurrency, plan: configuration.plan, breaker: configuration.breaker),
+            source: source, executor: executor, policy: OutcomePolicy(maxRetries: configuration.maxRetries),
+            logger: logger, metrics: metrics, watchers: watchers)
+        heartbeat = Heartbeat(worker: housekeeping, keys: keys, identity: identity, configuration: configuration,
+                              startedAt: WallClock.system.now())
+        scheduler = Scheduler(worker: worker("scheduler"), keys: keys, logger: logger)
+        if let port = configuration.opsPort {
+            let (dispatcher, healthy) = (dispatcher, redisHealthy)
+            ops = try OpsServer(host: configuration.opsBind, port: port, metrics: metrics) {
+                if !healthy.isSet { return (false, "redis unreachable") }
+                if dispatcher.breaker == .open { return (false, "circuit breaker open") }
+                if dispatcher.isQuiet { return (false, "quiet or shutting down") }
+                return (true, "ok")
+            }
+        } else {
+            ops = nil
+        }
+    }
+
+    public var opsPort: Int? { ops?.port }
+
+    /// Stop fetching; in-flight jobs finish (SIGTSTP, the Web UI's Quiet).
+    public func quiet() { dispatcher.quiet() }
+
+    /// Quiet, wait up to the shutdown timeout, push back the rest, return from `run` (SIGTERM, Stop).
+    public func stop(timeout: Duration? = nil) {
+        dispatcher.stop(timeout: timeout ?? configuration.shutdownTimeout)
+        stopRequested.signal()
+    }
+
+    /// Runs until stopped.
+    public func run() async throws {
+        try await checkRedis()
+        logger.notice("courier starting", metadata: [
+            "identity": "\(identity)", "queues": "\(configuration.plan.names.joined(separator: ","))",
+            "mode": "\(configuration.plan.mode.rawValue)", "concurrency": "\(configuration.concurrency)",
+            "executor": "\(configuration.executor.baseURL)", "redis": "\(configuration.redis.redacted)",
+            "namespace": "\(configuration.namespace ?? "")", "ops_port": "\(opsPort.map(String.init) ?? "off")",
+        ])
+        await beatOnce()  // the process hash must exist before any job is fetched
+        await recoverOrphans()
+        await withTaskGroup(of: Void.self) { group in
+            group.addTask { await self.watchers.run(logger: self.logger) }
+            group.addTask { await self.housekeepingLoop() }
+            group.addTask { await self.schedulerLoop() }
+            await dispatcher.run()
+            group.cancelAll()
+            stopRequested.signal()
+        }
+        await finish()
+    }
+
+    private func checkRedis() async throws {
+        do {
+            let info = try await housekeeping.run { connection throws(RedisError) in
+                try connection.command(["INFO", "server"]).orThrow("INFO").string ?? ""
+            }
+            redisHealthy.set(true)
+            let version = info.split(separator: "\r\n").first { $0.hasPrefix("redis_version:") }?.dropFirst(14) ?? ""
+            let parts = version.split(separator: ".").compactMap { Int($0) }
+            if parts.count >= 2, (parts[0], parts[1]) < (6, 2) {
+                throw ConfigurationError("REDIS_URL", "Redis \(version) is too old: courier needs 6.2 or newer (BLMOVE)")
+            }
+            let policy = try await housekeeping.run { connection throws(RedisError) in
+                try connection.command(["CONFIG", "GET", "maxmemory-policy"])
+            }
+            if let value = policy.array?.last?.string, value != "noeviction" {
+                logger.warning("Redis maxmemory-policy is '\(value)': Redis may evict jobs. Use noeviction.")
+            }
+        } catch let error as RedisError where error.isConnectionProblem {
+            logger.warning("Redis not reachable at start; retrying in the background", metadata: ["error": "\(error)"])
+        } catch let error as RedisError where error.code == .replyError {
+            logger.debug("Redis refused a start-up check", metadata: ["error": "\(error)"])
+        }
+    }
+
+    private func beatOnce() async {
+        do {
+            let result = try await heartbeat.beat(busy: dispatcher.busyJobs(), quiet: dispatcher.isQuiet)
+            redisHealthy.set(true)
+            processCount.store(result.processCount, ordering: .relaxed)
+            metrics.queues(depth: result.depth, latency: result.latency)
+            for signal in result.signals { handle(signal: signal) }
+        } catch {
+            redisHealthy.set(false)
+            logger.warning("heartbeat failed", metadata: ["error": "\(error)"])
+        }
+    }
+
+    private func handle(signal: String) {
+        switch ProcessSignal(rawValue: signal) {
+        case .quiet: logger.notice("quiet requested from the Web UI"); quiet()
+        case .stop: logger.notice("stop requested from the Web UI"); stop()
+        case .dump: logInFlight()
+        case nil: logger.warning("No signal handler registered, ignoring", metadata: ["signal": "\(signal)"])
+        }
+    }
+
+    /// Logs every job in flight (SIGTTIN, `Process#dump_threads`).
+    public func logInFlight() {
+        let busy = dispatcher.busyJobs()
+        logger.notice("jobs in flight", metadata: ["count": "\(busy.count)"])
+        for job in busy {
+            logger.notice("busy job", metadata: ["queue": "\(job.queue)", "run_at": "\(job.runAt)",
+                                                 "payload": "\(String(decoding: job.payload.prefix(500), as: UTF8.self))"])
+        }
+    }
+
+    private func housekeepingLoop() async {
+        var beatsUntilRecovery = Int.random(in: 2...4)
+        while !Task.isCancelled {
+            await stopRequestedOrTimeout(configuration.heartbeatInterval)
+            if Task.isCancelled { break }
+            await beatOnce()
+            beatsUntilRecovery -= 1
+            if beatsUntilRecovery <= 0 {
+                await recoverOrphans()
+                beatsUntilRecovery = Int.random(in: 2...4)
+            }
+        }
+    }
+
+    private func stopRequestedOrTimeout(_ duration: Duration) async {
+        try? await Task.sleep(for: duration)
+    }
+
+    private func recoverOrphans() async {
+        let (prefix, me, limit) = (keys.key(""), identity.description, configuration.maxRecoveries)
+        do {
+            let reply = try await housekeeping.run { connection throws(RedisError) in
+                try connection.evaluate(Scripts.recoverOrphans, args: [prefix, me, String(limit)].map { Array($0.utf8) })
+            }
+            guard let parts = reply.array, parts.count == 3 else { return }
+            let recovered = parts[0].int ?? 0
+            let gone = (parts[2].array ?? []).compactMap(\.string)
+            if recovered > 0 || !gone.isEmpty {
+                metrics.recovered(recovered)
+                logger.notice("recovered jobs of processes that died", metadata: ["count": "\(recovered)", "processes": "\(gone.joined(separator: ","))"])
+            }
+            let poison = parts[1].array ?? []
+            var i = 0
+            let policy = OutcomePolicy(maxRetries: configuration.maxRetries)
+            while i + 1 < poison.count {
+                if let queue = poison[i].string, let body = poison[i + 1].bytes {
+                    let job = FetchedJob(queue: queue, original: body, fetchedAt: .now)
+                    let reason = "recovered from dead courier processes more than \(limit) times: a poison pill that kills its process"
+                    let decision: Decision
+                    if let payload = try? JobPayload(raw: body) {
+                        decision = policy.jobFailed(job, payload: payload, failure: JobFailure(errorClass: "Courier::PoisonPill", errorMessage: reason, retryAction: "kill"))
+                    } else {
+                        decision = policy.malformed(job, payload: nil, reason: reason)
+                    }
+                    logger.error("poison pill sent to the dead set", metadata: ["queue": "\(queue)", "jid": "\((try? JobPayload(raw: body))?.jid ?? "")"])
+                    dispatcher.adopt(job, decision: decision)
+                }
+                i += 2
+            }
+        } catch {
+            logger.warning("recovery check failed", metadata: ["error": "\(error)"])
+        }
+    }
+
+    private func schedulerLoop() async {
+        // Sidekiq waits 10–15 s after start before the first poll (5 s of jitter
+        // only when an average interval is configured).
+        let initial: Duration = (configuration.pollIntervalAverage == nil ? .seconds(10) : .zero) + .milliseconds(Int.random(in: 0..<5000))
+        try? await Task.sleep(for: initial)
+        while !Task.isCancelled && !dispatcher.isQuiet {
+            do {
+                let moved = try await scheduler.enqueueDue()
+                if moved > 0 { logger.debug("enqueued due jobs", metadata: ["count": "\(moved)"]) }
+            } catch {
+                logger.warning("scheduler poll failed", metadata: ["error": "\(error)"])
+            }
+            try? await Task.sleep(for: Scheduler.pollInterval(processCount: processCount.load(ordering: .relaxed),
+                                                              average: configuration.pollIntervalAverage))
+        }
+    }
+
+    private func finish() async {
+        executor.shutdown()
+        ops?.stop()
+        do {
+            try await heartbeat.clear()
+            let (prefix, me) = (keys.key(""), identity.description)
+            let held = try await housekeeping.run { connection throws(RedisError) in
+                try connection.evaluate(Scripts.retire, args: [Array(prefix.utf8), Array(me.utf8)]).int ?? 0
+            }
+            if held > 0 { logger.warning("jobs left in progress at exit; a survivor will push them back", metadata: ["count": "\(held)"]) }
+        } catch {
+            logger.error("could not unregister from Redis at exit; the process entry expires by itself", metadata: ["error": "\(error)"])
+        }
+        logger.notice("courier stopped")
+    }
+}
+
+/// A flag shared with the ops server's readiness check.
+final class HealthFlag: Sendable {
+    private let value = Atomic<Bool>(false)
+    func set(_ on: Bool) { value.store(on, ordering: .relaxed) }
+    var isSet: Bool { value.load(ordering: .relaxed) }
+}

@@ -1,0 +1,301 @@
+import ExecutorClient
+import Logging
+import SidekiqModel
+import Synchronization
+
+// The dispatcher: takes a concurrency token, fetches a job into this
+// process's in-progress list, hands it to the executor, and records the
+// outcome. One async loop owns the decisions; Redis round trips batch every
+// outcome that finished since the last trip with the next fetch, so a busy
+// courier costs about one Redis call per batch of jobs, not several per job.
+
+public struct DispatcherSettings: Sendable {
+    /// Most jobs in flight (fetched and not yet acknowledged).
+    public var concurrency: Int
+    public var plan: QueuePlan
+    /// Deliveries whose connection broke mid-job before the job counts as failed.
+    public var maxCrashDeliveries: Int
+    public var breaker: CircuitBreakerSettings
+
+    public init(concurrency: Int, plan: QueuePlan, maxCrashDeliveries: Int = 3, breaker: CircuitBreakerSettings = CircuitBreakerSettings()) {
+        self.concurrency = concurrency
+        self.plan = plan
+        self.maxCrashDeliveries = maxCrashDeliveries
+        self.breaker = breaker
+    }
+}
+
+public final class Dispatcher: Sendable {
+    public enum Phase: Sendable, Equatable {
+        case running
+        /// Fetch nothing more; finish what is in flight.
+        case quiet
+        /// Quiet, then at `deadline` push back whatever still runs, and return.
+        case stopping(deadline: ContinuousClock.Instant)
+    }
+
+    private let settings: DispatcherSettings
+    private let source: JobSource
+    private let executor: JobExecutor
+    private let policy: OutcomePolicy
+    private let logger: Logger
+    private let metrics: CourierMetrics
+    private let watchers: QueueWatchers?
+
+    private let wake = WakeSignal()
+    private let outcomes = Mutex<[(UInt64, ExecutionOutcome)]>([])
+    private let adopted = Mutex<[(FetchedJob, Decision)]>([])
+    private let running = RunningJobs()
+    private let phase = Mutex<Phase>(.running)
+    private let nextID = Atomic<UInt64>(1)
+    private let breakerState = Mutex<CircuitBreaker.State>(.closed)
+
+    public init(settings: DispatcherSettings, source: JobSource, executor: JobExecutor, policy: OutcomePolicy,
+                logger: Logger, metrics: CourierMetrics, watchers: QueueWatchers? = nil) {
+        self.settings = settings
+        self.source = source
+        self.executor = executor
+        self.policy = policy
+        self.logger = logger
+        self.metrics = metrics
+        self.watchers = watchers
+        watchers?.onWork = { [wake] in wake.signal() }
+    }
+
+    // MARK: - Control (any thread)
+
+    public func quiet() {
+        let changed = phase.withLock { p -> Bool in
+            guard p == .running else { return false }
+            p = .quiet
+            return true
+        }
+        if changed { logger.notice("quiet: fetching stopped; in-flight jobs finish") }
+        wake.signal()
+    }
+
+    public func stop(timeout: Duration) {
+        let deadline = ContinuousClock.now + timeout
+        phase.withLock { p in
+            if case let .stopping(existing) = p, existing <= deadline { return }
+            p = .stopping(deadline: deadline)
+        }
+        logger.notice("stopping: waiting up to \(timeout) for in-flight jobs", metadata: ["in_flight": "\(running.count)"])
+        wake.signal()
+    }
+
+    public var currentPhase: Phase { phase.withLock { $0 } }
+    public var isQuiet: Bool { currentPhase != .running }
+    public var breaker: CircuitBreaker.State { breakerState.withLock { $0 } }
+    /// Jobs executing now, for the heartbeat.
+    public func busyJobs() -> [BusyJob] { running.executing() }
+
+    /// Takes over jobs already moved into this process's in-progress lists
+    /// (poison pills from recovery) with a decision made for them.
+    func adopt(_ job: FetchedJob, decision: Decision) {
+        adopted.withLock { $0.append((job, decision)) }
+        wake.signal()
+    }
+
+    // MARK: - The loop
+
+    /// Runs until stopped and every job is acknowledged or pushed back.
+    public func run() async {
+        var breaker = CircuitBreaker(settings: settings.breaker)
+        var pending: [(UInt64, Completion)] = []
+        var crashCounts: [String: Int] = [:]
+        var needsReconcile = false
+        var redisFailures = 0
+
+        while true {
+            // 1. Decide what happens to every job that finished.
+            let finished = outcomes.withLock { o in defer { o.removeAll(keepingCapacity: true) }; return o }
+            for (id, outcome) in finished {
+                guard let entry = running.get(id), entry.phase == .executing else { continue }
+                running.setPhase(id, .finished)
+                let decision = decide(entry, outcome: outcome, crashCounts: &crashCounts)
+                if let t = breaker.record(executorFailure: outcome.isExecutorFailure, now: .now) { transitioned(t) }
+                report(entry, outcome: outcome, decision: decision)
+                pending.append((id, Completion(job: entry.job, action: decision.action)))
+            }
+            for (job, decision) in adopted.withLock({ a in defer { a.removeAll() }; return a }) {
+                let id = nextID.wrappingAdd(1, ordering: .relaxed).oldValue
+                running.insert(id, RunningJob(job: job, jid: "", jobClass: "", attempt: 0, tenant: nil,
+                                              startedAtWall: policy.clock.now(), startedAt: .now, phase: .finished))
+                pending.append((id, Completion(job: job, action: decision.action)))
+            }
+
+            // 2. Shutdown: at the deadline, push back what still runs.
+            let now = ContinuousClock.now
+            let currentPhase = phase.withLock { $0 }
+            if case let .stopping(deadline) = currentPhase, now >= deadline {
+                for id in running.executingIDs() {
+                    guard let entry = running.get(id) else { continue }
+                    running.setPhase(id, .abandoned)
+                    logger.warning("shutdown timeout: job pushed back to its queue", metadata: jobMetadata(entry))
+                    pending.append((id, Completion(job: entry.job, action: .requeueAtShutdown)))
+                }
+            }
+
+            // 3. How many jobs may be fetched now.
+            var maxJobs = 0
+            var allowances: [String: Int] = [:]
+            if currentPhase == .running && !needsReconcile {
+                let (breakerAllowance, t) = breaker.allowance(now: now)
+                if let t { transitioned(t) }
+                maxJobs = max(0, settings.concurrency - running.count)
+                if let b = breakerAllowance { maxJobs = min(maxJobs, b) }
+                let perQueue = running.countByQueue()
+                for spec in settings.plan.queues {
+                    if let limit = spec.limit { allowances[spec.name] = max(0, limit - perQueue[spec.name, default: 0]) }
+                }
+            }
+
+            if pending.isEmpty && maxJobs == 0 && !needsReconcile {
+                if case let .stopping(deadline) = currentPhase {
+                    if running.count == 0 { break }
+                    await wake.wait(timeout: max(.milliseconds(1), deadline - .now))
+                } else if let reopen = breaker.openUntil, currentPhase == .running {
+                    await wake.wait(timeout: max(.milliseconds(1), reopen - .now))
+                } else {
+                    await wake.wait()
+                }
+                continue
+            }
+
+            // 4. One round trip: acknowledge, then fetch.
+            do {
+                if needsReconcile {
+                    let returned = try await source.reconcile(running: running.allJobs())
+                    if returned > 0 { logger.notice("pushed back jobs whose fetch reply was lost", metadata: ["count": "\(returned)"]) }
+                    needsReconcile = false
+                }
+                let reply = try await source.exchange(ExchangeRequest(completions: pending.map(\.1), maxJobs: maxJobs, allowances: allowances))
+                metrics.roundTrip()
+                if redisFailures > 0 {
+                    logger.notice("redis round trips work again", metadata: ["failed_attempts": "\(redisFailures)"])
+                    redisFailures = 0
+                }
+                for (id, _) in pending { running.remove(id) }
+                pending.removeAll(keepingCapacity: true)
+                for job in reply.jobs { start(job, breaker: &breaker) }
+                metrics.setInFlight(running.count)
+                if maxJobs > 0 && reply.jobs.count < maxJobs {
+                    watchers?.arm(reply.emptyQueues)
+                    if reply.jobs.isEmpty { await wake.wait() }
+                }
+            } catch {
+                redisFailures += 1
+                metrics.redisError()
+                if redisFailures == 1 || redisFailures % 50 == 0 {
+                    logger.error("redis round trip failed; outcomes kept and retried", metadata: [
+                        "error": "\(error)", "pending": "\(pending.count)", "attempt": "\(redisFailures)",
+                    ])
+                }
+                // The script may have run before the reply was lost: afterwards,
+                // put back any fetched job we never heard of. Replayed outcomes
+                // are harmless (each applies only if its job is still ours).
+                needsReconcile = true
+                try? await Task.sleep(for: .milliseconds(min(1_000, 25 << min(redisFailures, 6))))
+            }
+        }
+        logger.notice("dispatcher stopped")
+    }
+
+    private func start(_ job: FetchedJob, breaker: inout CircuitBreaker) {
+        let payload: JobPayload
+        do {
+            payload = try JobPayload(raw: job.original)
+            try payload.validate()
+        } catch {
+            let parsed = try? JobPayload(raw: job.original)
+            let decision = policy.malformed(job, payload: parsed, reason: error.reason)
+            logger.error("malformed job sent to the dead set", metadata: [
+                "queue": "\(job.queue)", "error": "\(error.reason)", "event": "dead",
+                "payload": "\(String(decoding: job.original.prefix(200), as: UTF8.self))",
+            ])
+            metrics.jobFinished(queue: job.queue, jobClass: parsed?.className ?? "unknown", outcome: "dead", seconds: nil)
+            adopt(job, decision: decision)  // recorded with the next round trip
+            return
+        }
+        let retryCount = payload["retry_count"]?.intValue
+        let entry = RunningJob(job: job, jid: payload.jid ?? "", jobClass: payload.displayClass,
+                               attempt: retryCount.map { $0 + 2 } ?? 1, tenant: payload.tenant,
+                               startedAtWall: policy.clock.now(), startedAt: .now, phase: .executing)
+        let id = nextID.wrappingAdd(1, ordering: .relaxed).oldValue
+        running.insert(id, entry)
+        breaker.startedJob()
+        logger.debug("start", metadata: jobMetadata(entry))
+        let request = ExecutionRequest(body: job.original, jid: entry.jid, queue: job.queue, attempt: entry.attempt)
+        executor.submit(request) { [self] outcome in
+            outcomes.withLock { $0.append((id, outcome)) }
+            wake.signal()
+        }
+    }
+
+    private func decide(_ entry: RunningJob, outcome: ExecutionOutcome, crashCounts: inout [String: Int]) -> Decision {
+        guard let payload = try? JobPayload(raw: entry.job.original) else {
+            return policy.malformed(entry.job, payload: nil, reason: "job is not valid JSON")
+        }
+        if case let .executorUnavailable(reason, _, mayHaveRun) = outcome, mayHaveRun {
+            // A job that keeps breaking the executor's connection must not loop forever.
+            let key = entry.jid.isEmpty ? String(entry.job.original.hashValue) : entry.jid
+            crashCounts[key, default: 0] += 1
+            if crashCounts[key]! >= settings.maxCrashDeliveries {
+                crashCounts[key] = nil
+                let failure = JobFailure(errorClass: "Courier::ExecutorCrashed",
+                                         errorMessage: "the executor connection broke during this job \(settings.maxCrashDeliveries) times in a row (\(reason))")
+                return policy.jobFailed(entry.job, payload: payload, failure: failure)
+            }
+        } else if !entry.jid.isEmpty {
+            crashCounts[entry.jid] = nil
+        }
+        return policy.decide(entry.job, payload: payload, outcome: outcome)
+    }
+
+    private func report(_ entry: RunningJob, outcome: ExecutionOutcome, decision: Decision) {
+        let seconds = Double((ContinuousClock.now - entry.startedAt).components.attoseconds) / 1e18
+            + Double((ContinuousClock.now - entry.startedAt).components.seconds)
+        metrics.jobFinished(queue: entry.job.queue, jobClass: entry.jobClass, outcome: decision.event.rawValue, seconds: seconds)
+        if case let .executorUnavailable(reason, _, _) = outcome { metrics.executorError(reason.hasPrefix("executor answered") ? "http" : "unavailable") }
+        if case .timedOut = outcome { metrics.executorError("timeout") }
+        var metadata = jobMetadata(entry)
+        metadata["duration_ms"] = "\(Int(seconds * 1000))"
+        metadata["event"] = "\(decision.event.rawValue)"
+        if let error = decision.error { metadata["error"] = "\(error)" }
+        switch decision.event {
+        case .done: logger.info("done", metadata: metadata)
+        case .retry, .requeued: logger.warning("\(decision.event.rawValue)", metadata: metadata)
+        case .dead, .discarded, .failed: logger.error("\(decision.event.rawValue)", metadata: metadata)
+        }
+        if let exhausted = decision.notifyExhausted {
+            let request = ExecutionRequest(path: "/v1/jobs/exhausted", body: exhausted, jid: entry.jid, queue: entry.job.queue, attempt: entry.attempt)
+            executor.submit(request) { [logger] result in
+                if result != .succeeded {
+                    logger.error("exhausted hooks did not run", metadata: ["jid": "\(entry.jid)", "outcome": "\(result)"])
+                }
+            }
+        }
+    }
+
+    private func transitioned(_ t: CircuitBreaker.Transition) {
+        breakerState.withLock { $0 = t.to }
+        metrics.breaker(t.to.rawValue)
+        let metadata: Logger.Metadata = ["from": "\(t.from.rawValue)", "to": "\(t.to.rawValue)", "reason": "\(t.reason)"]
+        if t.to == .open { logger.error("circuit breaker opened", metadata: metadata) } else { logger.notice("circuit breaker \(t.to.rawValue)", metadata: metadata) }
+    }
+
+    private func jobMetadata(_ entry: RunningJob) -> Logger.Metadata {
+        var m: Logger.Metadata = ["jid": "\(entry.jid)", "class": "\(entry.jobClass)", "queue": "\(entry.job.queue)", "attempt": "\(entry.attempt)"]
+        if let tenant = entry.tenant { m["tenant"] = "\(tenant)" }
+        return m
+    }
+}
+
+extension MalformedJob {
+    var reason: String { description }
+}
+
+extension Error {
+    var reason: String { (self as? MalformedJob)?.description ?? "\(self)" }
+}

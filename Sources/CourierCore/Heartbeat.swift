@@ -1,0 +1,150 @@
+import Glibc
+import Logging
+import RedisClient
+import SidekiqModel
+
+// The process's presence in Redis, in Sidekiq's layout (sidekiq-compat §2.2–
+// §2.4), so the unchanged Web UI and `Sidekiq::ProcessSet` list courier
+// processes with their busy jobs; and the Web UI's Quiet/Stop buttons, which
+// arrive as signals in a per-process list read at each beat.
+
+/// A signal from the Web UI or the API.
+public enum ProcessSignal: String, Sendable {
+    case quiet = "TSTP"
+    case stop = "TERM"
+    case dump = "TTIN"
+}
+
+public final class Heartbeat: Sendable {
+    private let worker: RedisWorker
+    private let keys: SidekiqKeys
+    private let identity: String
+    private let info: String
+    private let concurrency: Int
+    private let queues: [String]
+    private let ttl: Int
+    private let clock: WallClock
+
+    public init(worker: RedisWorker, keys: SidekiqKeys, identity: ProcessIdentity, configuration: CourierConfiguration,
+                startedAt: Double, clock: WallClock = .system) {
+        self.worker = worker
+        self.keys = keys
+        self.identity = identity.description
+        self.concurrency = configuration.concurrency
+        self.queues = configuration.plan.names
+        self.ttl = configuration.processTTL
+        self.clock = clock
+        let weights = configuration.plan.effectiveWeights
+        let weightJSON = "{" + weights.map { "\(JSONWriter.string($0.0)):\($0.1)" }.joined(separator: ",") + "}"
+        // Every field any Sidekiq 6.x–8.x reader looks for (compat §2.2).
+        info = "{" + [
+            "\"hostname\":\(JSONWriter.string(identity.hostname))",
+            "\"started_at\":\(JSONWriter.float(startedAt))",
+            "\"pid\":\(identity.pid)",
+            "\"tag\":\(JSONWriter.string(configuration.tag))",
+            "\"concurrency\":\(configuration.concurrency)",
+            "\"queues\":\(JSONWriter.array(configuration.plan.names))",
+            "\"labels\":\(JSONWriter.array(configuration.labels + ["courier"]))",
+            "\"identity\":\(JSONWriter.string(identity.description))",
+            "\"version\":\(JSONWriter.string(CourierVersion.sidekiqVersionString))",
+            "\"embedded\":false",
+            "\"weights\":[\(weightJSON)]",
+            "\"capsules\":{\"default\":{\"concurrency\":\(configuration.concurrency),\"mode\":\"\(configuration.plan.mode.rawValue)\",\"weights\":\(weightJSON)}}",
+        ].joined(separator: ",") + "}"
+    }
+
+    /// Writes one beat; returns the Web UI signals that were waiting.
+    public func beat(busy: [BusyJob], quiet: Bool) async throws(RedisError) -> (signals: [String], processCount: Int, depth: [String: Int], latency: [String: Double]) {
+        let now = clock.now()
+        let rss = Self.residentKilobytes()
+        var workFields: [[UInt8]] = []
+        for job in busy {
+            let value = "{\"queue\":\(JSONWriter.string(job.queue)),\"payload\":\(JSONWriter.string(String(decoding: job.payload, as: UTF8.self))),\"run_at\":\(job.runAt)}"
+            workFields.append(Array(String(job.id, radix: 36).utf8))
+            workFields.append(Array(value.utf8))
+        }
+        let (identity, keys, ttl, info, concurrency, queues) = (self.identity, self.keys, self.ttl, self.info, self.concurrency, self.queues)
+        func cmd(_ parts: [String]) -> [[UInt8]] { parts.map { Array($0.utf8) } }
+        return try await worker.run { connection throws(RedisError) in
+            let pingStart = ContinuousClock.now
+            try connection.command(["PING"]).orThrow("PING")
+            let rtt = ContinuousClock.now - pingStart
+            let rttMicros = Int(rtt.components.seconds) * 1_000_000 + Int(rtt.components.attoseconds / 1_000_000_000_000)
+            var commands: [[[UInt8]]] = [cmd(["MULTI"])]
+            for key in [keys.workers(identity), keys.work(identity)] {
+                commands.append(cmd(["UNLINK", key]))
+                if !workFields.isEmpty {
+                    commands.append(cmd(["HSET", key]) + workFields)
+                    commands.append(cmd(["EXPIRE", key, String(ttl)]))
+                }
+            }
+            commands.append(cmd(["SADD", keys.processes, identity]))
+            commands.append(cmd(["HSET", keys.process(identity), "info", info, "busy", String(busy.count),
+                                 "beat", JSONWriter.float(now), "rtt_us", String(rttMicros), "quiet", quiet ? "true" : "false",
+                                 "rss", String(rss), "concurrency", String(concurrency)]))
+            commands.append(cmd(["EXPIRE", keys.process(identity), String(ttl)]))
+            commands.append(cmd(["SADD", keys.inProgressOwners, identity]))
+            commands.append(cmd(["SADD", keys.inProgressQueues(identity)] + queues))
+            commands.append(cmd(["EXEC"]))
+            // Signals are popped (oldest first) outside the transaction so none is lost if EXEC fails.
+            commands.append(cmd(["RPOP", keys.signals(identity), "100"]))
+            commands.append(cmd(["SCARD", keys.processes]))
+            for queue in queues {
+                commands.append(cmd(["LLEN", keys.queue(queue)]))
+                commands.append(cmd(["LINDEX", keys.queue(queue), "-1"]))
+            }
+            let replies = try connection.pipeline(commands)
+            for reply in replies { try reply.orThrow("heartbeat") }
+            var index = commands.count - 2 - queues.count * 2
+            let signals = (replies[index].array ?? []).compactMap(\.string)
+            index += 1
+            let processCount = replies[index].int ?? 1
+            index += 1
+            var depth: [String: Int] = [:]
+            var latency: [String: Double] = [:]
+            for queue in queues {
+                depth[queue] = replies[index].int ?? 0
+                var age = 0.0
+                if let oldest = replies[index + 1].bytes, let payload = try? JobPayload(raw: oldest),
+                   var enqueued = payload["enqueued_at"]?.doubleValue {
+                    if payload["enqueued_at"]?.isIntegerLiteral == true, enqueued > 1e11 { enqueued /= 1000 }
+                    age = max(0, now - enqueued)
+                }
+                latency[queue] = age
+                index += 2
+            }
+            return (signals, max(1, processCount), depth, latency)
+        }
+    }
+
+    /// At exit: leave the process list at once, as Sidekiq does (the hash itself expires).
+    public func clear() async throws(RedisError) {
+        let (identity, keys) = (self.identity, self.keys)
+        _ = try await worker.run { connection throws(RedisError) in
+            try connection.pipeline([
+                ["SREM", keys.processes, identity], ["UNLINK", keys.workers(identity), keys.work(identity)],
+                ["HSET", keys.process(identity), "quiet", "true", "busy", "0"],
+            ].map { $0.map { Array($0.utf8) } })
+        }
+    }
+
+    /// VmRSS of this process in KB (0 if unreadable).
+    static func residentKilobytes() -> Int {
+        guard let file = fopen("/proc/self/status", "r") else { return 0 }
+        defer { fclose(file) }
+        var line = [CChar](repeating: 0, count: 256)
+        while fgets(&line, Int32(line.count), file) != nil {
+            let text = String(decoding: line.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+            if text.hasPrefix("VmRSS:") {
+                return Int(text.dropFirst(6).filter(\.isNumber)) ?? 0
+            }
+        }
+        return 0
+    }
+}
+
+public enum CourierVersion {
+    public static let version = "0.1.0"
+    /// What the `version` field of the process info says (the Web UI shows it).
+    public static let sidekiqVersionString = "courier \(version)"
+}

@@ -1,0 +1,119 @@
+import Synchronization
+
+// One registry shared by the dispatcher and `/metrics`. Metric names live
+// here and nowhere else. Rendered in the Prometheus text format.
+
+public final class CourierMetrics: Sendable {
+    static let durationBuckets: [Double] = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300]
+
+    private struct Histogram {
+        var counts = [Int](repeating: 0, count: CourierMetrics.durationBuckets.count)
+        var sum = 0.0
+        var count = 0
+    }
+
+    private struct State: ~Copyable {
+        var jobs: [[String]: Int] = [:]             // [queue, class, outcome]
+        var durations: [[String]: Histogram] = [:]  // [queue, class]
+        var inFlight = 0
+        var breakerState = "closed"
+        var breakerTransitions: [String: Int] = [:]
+        var redisErrors = 0
+        var executorErrors: [String: Int] = [:]
+        var queueDepth: [String: Int] = [:]
+        var queueLatency: [String: Double] = [:]
+        var recovered = 0
+        var roundTrips = 0
+    }
+
+    private let state = Mutex(State())
+
+    public init() {}
+
+    func jobFinished(queue: String, jobClass: String, outcome: String, seconds: Double?) {
+        state.withLock { s in
+            s.jobs[[queue, jobClass, outcome], default: 0] += 1
+            guard let seconds else { return }
+            var h = s.durations[[queue, jobClass]] ?? Histogram()
+            if let bucket = Self.durationBuckets.firstIndex(where: { seconds <= $0 }) { h.counts[bucket] += 1 }
+            h.sum += seconds
+            h.count += 1
+            s.durations[[queue, jobClass]] = h
+        }
+    }
+
+    func setInFlight(_ n: Int) { state.withLock { $0.inFlight = n } }
+    func breaker(_ to: String) { state.withLock { $0.breakerState = to; $0.breakerTransitions[to, default: 0] += 1 } }
+    func redisError() { state.withLock { $0.redisErrors += 1 } }
+    func executorError(_ kind: String) { state.withLock { $0.executorErrors[kind, default: 0] += 1 } }
+    func recovered(_ n: Int) { state.withLock { $0.recovered += n } }
+    func roundTrip() { state.withLock { $0.roundTrips += 1 } }
+    func queues(depth: [String: Int], latency: [String: Double]) {
+        state.withLock { $0.queueDepth = depth; $0.queueLatency = latency }
+    }
+
+    /// The Prometheus text exposition.
+    public func render() -> String {
+        state.withLock { s in
+            var out = ""
+            func header(_ name: String, _ type: String, _ help: String) {
+                out += "# HELP \(name) \(help)\n# TYPE \(name) \(type)\n"
+            }
+            header("courier_jobs_total", "counter", "Jobs finished, by queue, class and outcome (done, retry, dead, discarded, failed, requeued).")
+            for (labels, n) in s.jobs.sorted(by: { $0.key.lexicographicallyPrecedes($1.key) }) {
+                out += "courier_jobs_total{queue=\(q(labels[0])),class=\(q(labels[1])),outcome=\(q(labels[2]))} \(n)\n"
+            }
+            header("courier_job_duration_seconds", "histogram", "Time from POST to the executor's answer.")
+            for (labels, h) in s.durations.sorted(by: { $0.key.lexicographicallyPrecedes($1.key) }) {
+                let l = "queue=\(q(labels[0])),class=\(q(labels[1]))"
+                var cumulative = 0
+                for (i, bound) in Self.durationBuckets.enumerated() {
+                    cumulative += h.counts[i]
+                    out += "courier_job_duration_seconds_bucket{\(l),le=\"\(bound)\"} \(cumulative)\n"
+                }
+                out += "courier_job_duration_seconds_bucket{\(l),le=\"+Inf\"} \(h.count)\n"
+                out += "courier_job_duration_seconds_sum{\(l)} \(h.sum)\n"
+                out += "courier_job_duration_seconds_count{\(l)} \(h.count)\n"
+            }
+            header("courier_jobs_in_flight", "gauge", "Jobs fetched and not yet acknowledged.")
+            out += "courier_jobs_in_flight \(s.inFlight)\n"
+            header("courier_breaker_state", "gauge", "1 for the circuit breaker's current state.")
+            for name in ["closed", "open", "half_open"] {
+                out += "courier_breaker_state{state=\"\(name)\"} \(s.breakerState == name ? 1 : 0)\n"
+            }
+            header("courier_breaker_transitions_total", "counter", "Circuit breaker transitions, by new state.")
+            for (to, n) in s.breakerTransitions.sorted(by: { $0.key < $1.key }) {
+                out += "courier_breaker_transitions_total{to=\(q(to))} \(n)\n"
+            }
+            header("courier_redis_errors_total", "counter", "Failed Redis round trips.")
+            out += "courier_redis_errors_total \(s.redisErrors)\n"
+            header("courier_executor_errors_total", "counter", "Deliveries the executor did not answer properly, by kind.")
+            for (kind, n) in s.executorErrors.sorted(by: { $0.key < $1.key }) {
+                out += "courier_executor_errors_total{kind=\(q(kind))} \(n)\n"
+            }
+            header("courier_queue_depth", "gauge", "Jobs waiting in each configured queue (sampled at each heartbeat).")
+            for (queue, n) in s.queueDepth.sorted(by: { $0.key < $1.key }) { out += "courier_queue_depth{queue=\(q(queue))} \(n)\n" }
+            header("courier_queue_latency_seconds", "gauge", "Age of the oldest job in each queue (sampled at each heartbeat).")
+            for (queue, v) in s.queueLatency.sorted(by: { $0.key < $1.key }) { out += "courier_queue_latency_seconds{queue=\(q(queue))} \(v)\n" }
+            header("courier_recovered_jobs_total", "counter", "Jobs pushed back from processes that died.")
+            out += "courier_recovered_jobs_total \(s.recovered)\n"
+            header("courier_redis_round_trips_total", "counter", "Fetch/acknowledge round trips to Redis.")
+            out += "courier_redis_round_trips_total \(s.roundTrips)\n"
+            return out
+        }
+    }
+}
+
+/// A quoted, escaped Prometheus label value.
+private func q(_ value: String) -> String {
+    var out = "\""
+    for c in value {
+        switch c {
+        case "\\": out += "\\\\"
+        case "\"": out += "\\\""
+        case "\n": out += "\\n"
+        default: out.append(c)
+        }
+    }
+    return out + "\""
+}

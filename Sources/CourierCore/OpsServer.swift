@@ -1,0 +1,27 @@
+import MiniHTTP
+
+/// `/health` (alive), `/ready` (Redis reachable, breaker not open, not
+/// shutting down) and `/metrics` (Prometheus text) on their own port.
+public final class OpsServer: Sendable {
+    private let server: MiniHTTPServer
+    public var port: Int { server.port }
+
+    public init(host: String, port: Int, metrics: CourierMetrics, readiness: @escaping @Sendable () -> (Bool, String)) throws {
+        server = try MiniHTTPServer(host: host, port: port) { request in
+            guard request.method == "GET" || request.method == "HEAD" else { return .text(405, "method not allowed\n") }
+            switch request.path.split(separator: "?").first.map(String.init) ?? "" {
+            case "/health":
+                return .json(200, "{\"status\":\"ok\"}")
+            case "/ready":
+                let (ready, why) = readiness()
+                return .json(ready ? 200 : 503, "{\"status\":\"\(ready ? "ready" : "not_ready")\",\"reason\":\"\(why)\"}")
+            case "/metrics":
+                return .text(200, metrics.render(), contentType: "text/plain; version=0.0.4")
+            default:
+                return .text(404, "not found\n")
+            }
+        }
+    }
+
+    public func stop() { server.stop() }
+}

@@ -1,0 +1,130 @@
+import ExecutorClient
+import SidekiqModel
+
+// Decides what happens to a job after one delivery, with Sidekiq 6.4.1's
+// retry semantics (sidekiq-compat §4) and the protocol's rule that an
+// unavailable executor is never the job's fault. Pure: no I/O, time injected.
+
+/// What the dispatcher does after a delivery.
+public struct Decision: Sendable, Equatable {
+    public enum Event: String, Sendable { case done, retry, dead, discarded, requeued, failed }
+    public var action: CompletionAction
+    public var event: Event
+    /// Payload to send to the executor's exhausted endpoint afterwards (hooks, death handlers).
+    public var notifyExhausted: [UInt8]?
+    public var error: String?
+}
+
+public struct OutcomePolicy: Sendable {
+    public var maxRetries: Int
+    public var clock: WallClock
+
+    public init(maxRetries: Int = RetrySchedule.defaultMaxRetries, clock: WallClock = .system) {
+        self.maxRetries = maxRetries
+        self.clock = clock
+    }
+
+    /// A job whose bytes could not be run at all.
+    public func malformed(_ job: FetchedJob, payload: JobPayload?, reason: String) -> Decision {
+        let now = clock.now()
+        guard let payload else {
+            // Not JSON: Sidekiq puts the raw string in the dead set unchanged.
+            return Decision(action: .bury(at: now), event: .dead, error: reason)
+        }
+        let edited = failureFields(payload, errorClass: "Courier::MalformedJob", message: reason, backtrace: [], queue: job.queue, now: now)
+        return Decision(action: .kill(payload: edited.payload.raw, at: now), event: .dead, error: reason)
+    }
+
+    public func decide(_ job: FetchedJob, payload: JobPayload, outcome: ExecutionOutcome) -> Decision {
+        switch outcome {
+        case .succeeded:
+            return Decision(action: .acknowledge, event: .done)
+        case let .refused(_, reason):
+            let now = clock.now()
+            let edited = failureFields(payload, errorClass: "Courier::RefusedJob", message: reason, backtrace: [], queue: job.queue, now: now)
+            return Decision(action: .kill(payload: edited.payload.raw, at: now), event: .dead, error: reason)
+        case let .executorUnavailable(reason, _, _):
+            return Decision(action: .requeue, event: .requeued, error: reason)
+        case let .timedOut(after):
+            let failure = JobFailure(errorClass: "Courier::JobTimeout",
+                                     errorMessage: "no answer from the executor within \(after.components.seconds) s; the job may have run")
+            return jobFailed(job, payload: payload, failure: failure)
+        case let .failed(failure):
+            return jobFailed(job, payload: payload, failure: failure)
+        }
+    }
+
+    /// Sidekiq's `attempt_retry`: record the error, then retry, kill or drop.
+    public func jobFailed(_ job: FetchedJob, payload: JobPayload, failure: JobFailure) -> Decision {
+        let now = clock.now()
+        let message = "\(failure.errorClass): \(failure.errorMessage)"
+        let retrySetting = payload["retry"]
+        // `retry: false`/`null` disables retries; `0` is truthy in Ruby (straight to dead).
+        let retriesEnabled: Bool
+        var maxAttempts = maxRetries
+        switch retrySetting {
+        case .none: retriesEnabled = true
+        case .some(.null), .some(.bool(false)): retriesEnabled = false
+        case let .some(value):
+            retriesEnabled = true
+            if let n = value.intValue, value.isIntegerLiteral { maxAttempts = n }
+        }
+        let queue = payload["retry_queue"]?.stringValue ?? job.queue
+        let edited = failureFields(payload, errorClass: failure.errorClass, message: failure.errorMessage,
+                                   backtrace: failure.backtrace, queue: queue, now: now)
+        guard retriesEnabled else {
+            // Death handlers run, but the job goes to neither set.
+            return Decision(action: .acknowledgeFailed, event: .failed, notifyExhausted: nil, error: message)
+        }
+        if failure.retryAction == "discard" {
+            return Decision(action: .acknowledgeFailed, event: .discarded, error: message)
+        }
+        var exhausted = edited.count >= maxAttempts || failure.retryAction == "kill"
+        if let retryFor = payload["retry_for"]?.doubleValue, let firstFailure = edited.firstFailedAt, firstFailure + retryFor < now {
+            exhausted = true
+        }
+        if !exhausted {
+            let delay = RetrySchedule.delay(count: edited.count, customSeconds: failure.retryIn)
+            return Decision(action: .retry(payload: edited.payload.raw, at: now + Double(delay)), event: .retry, error: message)
+        }
+        if payload["dead"]?.boolValue == false {
+            return Decision(action: .acknowledgeFailed, event: .discarded, notifyExhausted: edited.payload.raw, error: message)
+        }
+        return Decision(action: .kill(payload: edited.payload.raw, at: now), event: .dead, notifyExhausted: edited.payload.raw, error: message)
+    }
+
+    struct EditedFailure {
+        var payload: JobPayload
+        var count: Int
+        var firstFailedAt: Double?
+    }
+
+    /// Sets Sidekiq's error fields, keeping the payload's timestamp format
+    /// (float seconds for 6.x/7.x jobs, integer milliseconds for 8.x jobs).
+    func failureFields(_ payload: JobPayload, errorClass: String, message: String, backtrace: [String],
+                       queue: String, now: Double) -> EditedFailure {
+        let millis = payload["created_at"]?.isIntegerLiteral == true
+        let stamp = millis ? String(Int(now * 1000)) : JSONWriter.float(now)
+        var changes: [(String, String)] = [
+            ("queue", JSONWriter.string(queue)),
+            ("error_message", JSONWriter.string(String(message.prefix(10_000)))),
+            ("error_class", JSONWriter.string(errorClass)),
+        ]
+        let count: Int
+        var firstFailedAt = payload["failed_at"]?.doubleValue.map { millis ? $0 / 1000 : $0 }
+        if let previous = payload["retry_count"]?.intValue {
+            count = previous + 1
+            changes.append(("retried_at", stamp))
+        } else {
+            count = 0
+            changes.append(("failed_at", stamp))
+            firstFailedAt = now
+        }
+        changes.append(("retry_count", String(count)))
+        if let setting = payload["backtrace"], setting != .bool(false), setting != .null {
+            let lines = setting.intValue.map { Array(backtrace.prefix(max(0, $0))) } ?? backtrace
+            changes.append(("error_backtrace", JSONWriter.string(RetrySchedule.compressBacktrace(lines))))
+        }
+        return EditedFailure(payload: payload.editing(set: changes), count: count, firstFailedAt: firstFailedAt)
+    }
+}

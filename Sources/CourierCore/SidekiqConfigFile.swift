@@ -1,0 +1,121 @@
+import SidekiqModel
+import Yams
+
+/// The parts of an existing `config/sidekiq.yml` courier honours:
+/// `:concurrency:`, `:queues:` (`- name` or `- [name, weight]`), `:timeout:`,
+/// and courier's own `:limits:` (`queue: N`). Keys may be written with or
+/// without Sidekiq's leading colon; a section named after `RAILS_ENV` /
+/// `RACK_ENV` is merged over the top level, as Sidekiq does. ERB of the
+/// common `<%= ENV['NAME'] %>` / `ENV.fetch('NAME', default)` forms is expanded.
+public struct SidekiqConfigFile: Sendable, Equatable {
+    public var concurrency: Int?
+    public var queues: [QueueSpec]?
+    public var timeout: Int?
+    public var limits: [String: Int] = [:]
+
+    public init(path: String, text: String, environment: [String: String]) throws(ConfigurationError) {
+        let expanded = Self.expandERB(text, environment: environment)
+        let root: Any?
+        do { root = try Yams.load(yaml: expanded) } catch { throw ConfigurationError("-C \(path)", "not valid YAML: \(error)") }
+        guard var options = Self.normalised(root) else {
+            if root == nil { return }
+            throw ConfigurationError("-C \(path)", "expected a mapping of Sidekiq options")
+        }
+        if let env = environment["RAILS_ENV"] ?? environment["RACK_ENV"], let section = Self.normalised(options[env]) {
+            options.merge(section) { $1 }
+        }
+        func integer(_ key: String) throws(ConfigurationError) -> Int? {
+            guard let value = options[key] else { return nil }
+            if let n = value as? Int { return n }
+            if let s = value as? String, let n = Int(s) { return n }
+            throw ConfigurationError("-C \(path)", ":\(key): must be a whole number, got '\(value)'")
+        }
+        concurrency = try integer("concurrency")
+        timeout = try integer("timeout")
+        if let list = options["queues"] {
+            guard let items = list as? [Any] else { throw ConfigurationError("-C \(path)", ":queues: must be a list") }
+            var specs: [QueueSpec] = []
+            for item in items {
+                do {
+                    if let name = item as? String {
+                        specs.append(try QueueSpec.parse(name))
+                    } else if let pair = item as? [Any], pair.count == 2 || pair.count == 1, let name = pair[0] as? String {
+                        let weight = pair.count == 2 ? "\(pair[1])" : "0"
+                        specs.append(try QueueSpec.parse("\(name),\(weight)"))
+                    } else {
+                        throw QueuePlanError("queue entry '\(item)' must be a name or [name, weight]")
+                    }
+                } catch {
+                    throw ConfigurationError("-C \(path)", ":queues: \(error)")
+                }
+            }
+            queues = specs
+        }
+        if let raw = options["limits"] {
+            guard let map = raw as? [AnyHashable: Any] else { throw ConfigurationError("-C \(path)", ":limits: must map queue names to numbers") }
+            for (key, value) in map {
+                guard let n = value as? Int, n >= 1 else { throw ConfigurationError("-C \(path)", ":limits: \(key) must be a whole number ≥ 1") }
+                limits["\(key)".trimmingColon] = n
+            }
+        }
+    }
+
+    /// A mapping with `:key` and `key` both read as `key`.
+    private static func normalised(_ value: Any?) -> [String: Any]? {
+        guard let map = value as? [AnyHashable: Any] else { return nil }
+        var out: [String: Any] = [:]
+        for (key, v) in map { out["\(key)".trimmingColon] = v }
+        return out
+    }
+
+    /// Expands `<%= ENV['X'] %>`, `<%= ENV.fetch('X', default) %>`, `<%= ENV['X'] || default %>`.
+    static func expandERB(_ text: String, environment: [String: String]) -> String {
+        var out = ""
+        var rest = Substring(text)
+        while let open = rest.firstRange(of: "<%=") {
+            out += rest[..<open.lowerBound]
+            guard let close = rest[open.upperBound...].firstRange(of: "%>") else { break }
+            let code = rest[open.upperBound..<close.lowerBound].trimmingSpaces
+            out += evaluate(code, environment: environment)
+            rest = rest[close.upperBound...]
+        }
+        return out + rest
+    }
+
+    private static func evaluate(_ code: String, environment: [String: String]) -> String {
+        func literal(_ s: Substring) -> String {
+            var t = String(s).trimmingSpaces
+            if let f = t.first, f == "'" || f == "\"", t.count >= 2 { t = String(t.dropFirst().dropLast()) }
+            return t
+        }
+        func name(after prefix: String, in s: String) -> (String, Substring)? {
+            guard s.hasPrefix(prefix) else { return nil }
+            let body = s.dropFirst(prefix.count)
+            guard let q = body.first, q == "'" || q == "\"", let end = body.dropFirst().firstIndex(of: q) else { return nil }
+            return (String(body[body.index(after: body.startIndex)..<end]), body[body.index(after: end)...])
+        }
+        if let (key, tail) = name(after: "ENV.fetch(", in: code) {
+            if let v = environment[key] { return v }
+            let args = tail.drop { $0 == " " || $0 == "," }
+            return literal(args.hasSuffix(")") ? args.dropLast() : args)
+        }
+        if let (key, tail) = name(after: "ENV[", in: code) {
+            if let v = environment[key], !v.isEmpty { return v }
+            let rest = tail.drop { $0 == "]" || $0 == " " }
+            if rest.hasPrefix("||") { return literal(rest.dropFirst(2)) }
+            return ""
+        }
+        return ""
+    }
+}
+
+extension String {
+    var trimmingColon: String { hasPrefix(":") ? String(dropFirst()) : self }
+    var trimmingSpaces: String { Substring(self).trimmingSpaces }
+}
+
+extension Substring {
+    var trimmingSpaces: String {
+        String(drop { $0 == " " || $0 == "\t" }.reversed().drop { $0 == " " || $0 == "\t" }.reversed())
+    }
+}

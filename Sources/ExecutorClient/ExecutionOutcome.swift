@@ -1,0 +1,93 @@
+import SidekiqModel
+
+/// What the executor said the job did (the `422` body).
+public struct JobFailure: Sendable, Equatable {
+    public var errorClass: String
+    public var errorMessage: String
+    public var backtrace: [String]
+    /// The job's own `sidekiq_retry_in` answer in seconds, if any.
+    public var retryIn: Int?
+    /// The job's own `sidekiq_retry_in` answer as an action: `kill` or `discard`.
+    public var retryAction: String?
+
+    public init(errorClass: String, errorMessage: String, backtrace: [String] = [], retryIn: Int? = nil, retryAction: String? = nil) {
+        self.errorClass = errorClass
+        self.errorMessage = errorMessage
+        self.backtrace = backtrace
+        self.retryIn = retryIn
+        self.retryAction = retryAction
+    }
+}
+
+/// Every way one delivery of a job can end. Callers switch over all of them.
+public enum ExecutionOutcome: Sendable, Equatable {
+    /// `200`: perform returned.
+    case succeeded
+    /// `422`: the job raised.
+    case failed(JobFailure)
+    /// `400`/`413`: the executor refused the request; nothing ran, and it never could.
+    case refused(status: Int, reason: String)
+    /// Not the job's fault (connect error, 401, 429, 5xx, …): nothing ran, or we cannot tell it did.
+    /// `mayHaveRun` is true when the connection broke after the request was sent.
+    case executorUnavailable(reason: String, retryAfter: Duration?, mayHaveRun: Bool)
+    /// No answer within the job timeout: the job may have run.
+    case timedOut(after: Duration)
+
+    /// True when the executor, not the job, is at fault (the breaker counts these).
+    public var isExecutorFailure: Bool {
+        switch self {
+        case .executorUnavailable, .timedOut: return true
+        case .succeeded, .failed, .refused: return false
+        }
+    }
+}
+
+/// Maps an HTTP answer to an outcome, as protocol v1 specifies.
+public enum OutcomeClassifier {
+    public static func classify(status: Int, body: [UInt8], retryAfter: String?) -> ExecutionOutcome {
+        switch status {
+        case 200..<300:
+            return .succeeded
+        case 422:
+            return .failed(parseFailure(body))
+        case 400, 413:
+            let reason = (try? JSONReader.parse(body))?["reason"]?.stringValue ?? String(decoding: body.prefix(500), as: UTF8.self)
+            return .refused(status: status, reason: "executor refused the job (HTTP \(status)): \(reason)")
+        case 401:
+            return .executorUnavailable(reason: "executor rejected the request signature (HTTP 401): check COURIER_SECRET on both sides",
+                                        retryAfter: nil, mayHaveRun: false)
+        case 429, 503:
+            return .executorUnavailable(reason: "executor busy (HTTP \(status))", retryAfter: parseRetryAfter(retryAfter), mayHaveRun: false)
+        default:
+            return .executorUnavailable(reason: "executor answered HTTP \(status)", retryAfter: parseRetryAfter(retryAfter), mayHaveRun: false)
+        }
+    }
+
+    static func parseFailure(_ body: [UInt8]) -> JobFailure {
+        guard let json = try? JSONReader.parse(body) else {
+            return JobFailure(errorClass: "Courier::BadExecutorAnswer",
+                              errorMessage: "executor answered 422 with a body that is not JSON: \(String(decoding: body.prefix(200), as: UTF8.self))")
+        }
+        var retryIn: Int? = nil
+        if let seconds = json["retry_in"]?.doubleValue, seconds > 0 { retryIn = Int(seconds) }
+        return JobFailure(
+            errorClass: json["error_class"]?.stringValue ?? "StandardError",
+            errorMessage: json["error_message"]?.stringValue ?? "",
+            backtrace: json["backtrace"]?.arrayValue?.compactMap(\.stringValue) ?? [],
+            retryIn: retryIn,
+            retryAction: json["retry_action"]?.stringValue)
+    }
+
+    /// `Retry-After` in seconds (HTTP dates are not used by executors; ignored).
+    static func parseRetryAfter(_ value: String?) -> Duration? {
+        guard let value, let seconds = Int(value.trimmingCharacters()), seconds >= 0 else { return nil }
+        return .seconds(min(seconds, 3600))
+    }
+}
+
+extension String {
+    func trimmingCharacters() -> String {
+        String(drop { $0 == " " || $0 == "\t" || $0 == "\r" || $0 == "\n" }
+            .reversed().drop { $0 == " " || $0 == "\t" || $0 == "\r" || $0 == "\n" }.reversed())
+    }
+}

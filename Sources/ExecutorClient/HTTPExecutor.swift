@@ -1,0 +1,268 @@
+import CCurl
+import CurlShim
+import Glibc
+import Logging
+import CourierSupport
+import Synchronization
+
+/// Settings for the HTTP executor client.
+public struct HTTPExecutorConfiguration: Sendable {
+    /// Base URL of the executor, e.g. `http://127.0.0.1:8088`.
+    public var baseURL: String
+    /// Shared secret for the request signature; nil sends no signature (development executors).
+    public var secret: [UInt8]?
+    /// How long a TCP connect may take before the executor counts as unavailable.
+    public var connectTimeout: Duration
+    /// How long one job may run before it counts as timed out.
+    public var jobTimeout: Duration
+    /// Most connections kept open to the executor (normally the concurrency).
+    public var maxConnections: Int
+
+    public init(baseURL: String, secret: [UInt8]? = nil, connectTimeout: Duration = .seconds(2),
+                jobTimeout: Duration = .seconds(600), maxConnections: Int = 10) {
+        self.baseURL = baseURL.hasSuffix("/") ? String(baseURL.dropLast()) : baseURL
+        self.secret = secret
+        self.connectTimeout = connectTimeout
+        self.jobTimeout = jobTimeout
+        self.maxConnections = maxConnections
+    }
+}
+
+/// One POST to the executor.
+public struct ExecutionRequest: Sendable {
+    public var path: String
+    public var body: [UInt8]
+    public var jid: String
+    public var queue: String
+    public var attempt: Int
+
+    public init(path: String = "/v1/jobs", body: [UInt8], jid: String, queue: String, attempt: Int) {
+        self.path = path
+        self.body = body
+        self.jid = jid
+        self.queue = queue
+        self.attempt = attempt
+    }
+}
+
+/// POSTs jobs to the executor through one libcurl multi handle driven by a
+/// dedicated thread: many transfers at once, keep-alive connections reused
+/// across jobs, no blocking call on the cooperative pool. Completions are
+/// reported through the closure given with each job, on that thread.
+public final class HTTPExecutor: Sendable {
+    public typealias Completion = @Sendable (ExecutionOutcome) -> Void
+
+    private let configuration: HTTPExecutorConfiguration
+    private let signer: RequestSigner?
+    private let inbox = Mutex<Inbox>(Inbox())
+    /// A pipe that wakes the loop out of curl_multi_poll when work arrives.
+    private let wakeFD: Int32
+    private let wakeWriteFD: Int32
+    private let logger: Logger
+
+    private struct Inbox: ~Copyable {
+        var requests: [(ExecutionRequest, Completion)] = []
+        var stopping = false
+    }
+
+    public init(configuration: HTTPExecutorConfiguration, logger: Logger) {
+        self.configuration = configuration
+        self.signer = configuration.secret.map(RequestSigner.init(secret:))
+        self.logger = logger
+        var fds: [Int32] = [0, 0]
+        precondition(pipe(&fds) == 0, "pipe failed: \(errno)")
+        for fd in fds { _ = fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK) }
+        self.wakeFD = fds[0]
+        self.wakeWriteFD = fds[1]
+        CurlGlobal.initialise()
+        startDedicatedThread(name: "courier-http") { [self] in self.eventLoop() }
+    }
+
+    /// Queues one POST; `completion` runs on the executor thread when it ends.
+    public func submit(_ request: ExecutionRequest, completion: @escaping Completion) {
+        let accepted = inbox.withLock { inbox -> Bool in
+            guard !inbox.stopping else { return false }
+            inbox.requests.append((request, completion))
+            return true
+        }
+        guard accepted else {
+            completion(.executorUnavailable(reason: "dispatcher is shutting down", retryAfter: nil, mayHaveRun: false))
+            return
+        }
+        wake()
+    }
+
+    /// Stops the loop; transfers still running are abandoned (their jobs are requeued by the caller).
+    public func shutdown() {
+        inbox.withLock { $0.stopping = true }
+        wake()
+    }
+
+    private func wake() {
+        var one: UInt8 = 1
+        _ = write(wakeWriteFD, &one, 1)  // a full pipe already means "wake up"
+    }
+
+    // MARK: - The event loop (runs on its own thread, owns every curl handle)
+
+    private func eventLoop() {
+        let multi = curl_multi_init()!
+        _ = courier_multi_set_long(multi, CURLMOPT_MAX_HOST_CONNECTIONS, configuration.maxConnections)
+        _ = courier_multi_set_long(multi, CURLMOPT_MAXCONNECTS, configuration.maxConnections)
+        var idleHandles: [UnsafeMutableRawPointer] = []
+        var active = 0
+        defer {
+            for handle in idleHandles { curl_easy_cleanup(handle) }
+            curl_multi_cleanup(multi)
+        }
+        while true {
+            let (requests, stopping) = inbox.withLock { inbox in
+                let taken = inbox.requests
+                inbox.requests.removeAll(keepingCapacity: true)
+                return (taken, inbox.stopping)
+            }
+            if stopping { break }
+            for (request, completion) in requests {
+                let easy = idleHandles.popLast() ?? makeEasyHandle()
+                let transfer = Transfer(request: request, completion: completion, signer: signer, baseURL: configuration.baseURL)
+                transfer.attach(to: easy)
+                curl_multi_add_handle(multi, easy)
+                active += 1
+            }
+            var running: Int32 = 0
+            curl_multi_perform(multi, &running)
+            var left: Int32 = 0
+            while let message = curl_multi_info_read(multi, &left) {
+                guard message.pointee.msg == CURLMSG_DONE, let easy = message.pointee.easy_handle else { continue }
+                let code = message.pointee.data.result
+                var privatePointer: UnsafeMutableRawPointer? = nil
+                _ = courier_easy_get_pointer(easy, CURLINFO_PRIVATE, &privatePointer)
+                curl_multi_remove_handle(multi, easy)
+                active -= 1
+                if let privatePointer {
+                    let transfer = Unmanaged<Transfer>.fromOpaque(privatePointer).takeRetainedValue()
+                    transfer.finish(easy: easy, code: code, jobTimeout: configuration.jobTimeout)
+                }
+                idleHandles.append(easy)
+            }
+            var waitFD = curl_waitfd(fd: wakeFD, events: Int16(CURL_WAIT_POLLIN), revents: 0)
+            curl_multi_poll(multi, &waitFD, 1, active > 0 ? 100 : 1000, nil)
+            if waitFD.revents != 0 {
+                var drain = [UInt8](repeating: 0, count: 256)
+                while read(wakeFD, &drain, drain.count) > 0 {}
+            }
+        }
+    }
+
+    private func makeEasyHandle() -> UnsafeMutableRawPointer {
+        let easy = curl_easy_init()!
+        _ = courier_easy_set_long(easy, CURLOPT_NOSIGNAL, 1)
+        _ = courier_easy_set_long(easy, CURLOPT_POST, 1)
+        _ = courier_easy_set_long(easy, CURLOPT_TCP_NODELAY, 1)
+        _ = courier_easy_set_long(easy, CURLOPT_CONNECTTIMEOUT_MS, configuration.connectTimeout.milliseconds)
+        _ = courier_easy_set_long(easy, CURLOPT_TIMEOUT_MS, configuration.jobTimeout.milliseconds)
+        _ = courier_easy_set_write_callback(easy) { data, size, count, user in
+            let transfer = Unmanaged<Transfer>.fromOpaque(user!).takeUnretainedValue()
+            transfer.response.append(contentsOf: UnsafeRawBufferPointer(start: data, count: size * count))
+            return size * count
+        }
+        _ = courier_easy_set_header_callback(easy) { data, size, count, user in
+            let transfer = Unmanaged<Transfer>.fromOpaque(user!).takeUnretainedValue()
+            transfer.header(UnsafeRawBufferPointer(start: data, count: size * count))
+            return size * count
+        }
+        return easy
+    }
+}
+
+/// One in-flight POST; retained by curl's PRIVATE pointer until it finishes.
+private final class Transfer {
+    let request: ExecutionRequest
+    let completion: HTTPExecutor.Completion
+    let url: String
+    var response: [UInt8] = []
+    var retryAfter: String?
+    private var headers: UnsafeMutablePointer<curl_slist>?
+
+    init(request: ExecutionRequest, completion: @escaping HTTPExecutor.Completion, signer: RequestSigner?, baseURL: String) {
+        self.request = request
+        self.completion = completion
+        self.url = baseURL + request.path
+        var list: UnsafeMutablePointer<curl_slist>? = nil
+        list = curl_slist_append(list, "Content-Type: application/json")
+        list = curl_slist_append(list, "Expect:")  // no 100-continue round trip for larger bodies
+        if let signer {
+            list = curl_slist_append(list, "Courier-Signature: " + signer.headerValue(body: request.body, timestamp: time(nil)))
+        }
+        list = curl_slist_append(list, "Courier-Jid: " + request.jid.headerSafe)
+        list = curl_slist_append(list, "Courier-Queue: " + request.queue.headerSafe)
+        list = curl_slist_append(list, "Courier-Attempt: \(request.attempt)")
+        headers = list
+    }
+
+    deinit { curl_slist_free_all(headers) }
+
+    func attach(to easy: UnsafeMutableRawPointer) {
+        let me = Unmanaged.passRetained(self).toOpaque()
+        _ = url.withCString { courier_easy_set_pointer(easy, CURLOPT_URL, $0) }  // curl copies strings
+        _ = courier_easy_set_pointer(easy, CURLOPT_HTTPHEADER, headers)
+        _ = courier_easy_set_offset(easy, CURLOPT_POSTFIELDSIZE_LARGE, curl_off_t(request.body.count))
+        // COPYPOSTFIELDS: curl keeps its own copy, so the Swift array need not be pinned.
+        _ = request.body.withUnsafeBufferPointer { courier_easy_set_pointer(easy, CURLOPT_COPYPOSTFIELDS, $0.baseAddress) }
+        _ = courier_easy_set_pointer(easy, CURLOPT_WRITEDATA, me)
+        _ = courier_easy_set_pointer(easy, CURLOPT_HEADERDATA, me)
+        _ = courier_easy_set_pointer(easy, CURLOPT_PRIVATE, me)
+    }
+
+    func header(_ line: UnsafeRawBufferPointer) {
+        // Only Retry-After matters; header names are case-insensitive.
+        guard line.count > 12 else { return }
+        let text = String(decoding: line, as: UTF8.self)
+        if text.lowercased().hasPrefix("retry-after:") {
+            retryAfter = String(text.dropFirst(12)).trimmingCharacters()
+        }
+    }
+
+    func finish(easy: UnsafeMutableRawPointer, code: CURLcode, jobTimeout: Duration) {
+        // The transfer's own retain (PRIVATE) was released by the caller; drop curl's other references.
+        _ = courier_easy_set_pointer(easy, CURLOPT_WRITEDATA, nil)
+        _ = courier_easy_set_pointer(easy, CURLOPT_HEADERDATA, nil)
+        _ = courier_easy_set_pointer(easy, CURLOPT_PRIVATE, nil)
+        _ = courier_easy_set_pointer(easy, CURLOPT_HTTPHEADER, nil)
+        completion(outcome(easy: easy, code: code, jobTimeout: jobTimeout))
+    }
+
+    private func outcome(easy: UnsafeMutableRawPointer, code: CURLcode, jobTimeout: Duration) -> ExecutionOutcome {
+        var status = 0
+        _ = courier_easy_get_long(easy, CURLINFO_RESPONSE_CODE, &status)
+        if code == CURLE_OK {
+            return OutcomeClassifier.classify(status: status, body: response, retryAfter: retryAfter)
+        }
+        var requestSize = 0
+        _ = courier_easy_get_long(easy, CURLINFO_REQUEST_SIZE, &requestSize)
+        let sent = requestSize > 0
+        let why = String(cString: curl_easy_strerror(code))
+        if code == CURLE_OPERATION_TIMEDOUT {
+            return sent ? .timedOut(after: jobTimeout)
+                        : .executorUnavailable(reason: "executor connect timed out: \(why)", retryAfter: nil, mayHaveRun: false)
+        }
+        return .executorUnavailable(reason: "executor unreachable: \(why)", retryAfter: nil, mayHaveRun: sent)
+    }
+}
+
+enum CurlGlobal {
+    private static let once: Void = { curl_global_init(Int(CURL_GLOBAL_DEFAULT)) ; return () }()
+    static func initialise() { _ = once }
+}
+
+extension Duration {
+    var milliseconds: Int {
+        let (s, atto) = components
+        return Int(s) * 1000 + Int(atto / 1_000_000_000_000_000)
+    }
+}
+
+extension String {
+    /// Strips CR/LF so a value cannot inject extra headers.
+    var headerSafe: String { String(filter { $0 != "\r" && $0 != "\n" }) }
+}

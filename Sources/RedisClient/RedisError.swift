@@ -1,0 +1,31 @@
+/// An error from the Redis layer, with what was being done when it happened.
+public struct RedisError: Error, Sendable, CustomStringConvertible {
+    public enum Code: Sendable, Equatable {
+        /// REDIS_URL could not be understood.
+        case invalidURL
+        /// Connecting, authenticating or selecting the database failed.
+        case connectFailed
+        /// The connection broke or timed out mid-command; the connection is discarded.
+        case connectionLost
+        /// Redis answered with an error reply (`-ERR ...`).
+        case replyError
+        /// A reply had a shape the caller did not expect.
+        case unexpectedReply
+        /// Still backing off after a failed connect; not tried this time.
+        case backingOff
+    }
+    public let code: Code
+    public let message: String
+
+    public init(_ code: Code, _ message: String) {
+        self.code = code
+        self.message = message
+    }
+
+    /// True when the connection itself is at fault (retry after reconnecting).
+    public var isConnectionProblem: Bool {
+        code == .connectFailed || code == .connectionLost || code == .backingOff
+    }
+
+    public var description: String { "Redis \(code): \(message)" }
+}

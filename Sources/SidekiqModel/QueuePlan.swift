@@ -1,0 +1,86 @@
+// Which queues to fetch from and in what order, configured the Sidekiq way:
+// `-q critical -q default` (strict: always in that order) or
+// `-q critical,3 -q default,1` (weighted: each fetch prefers a queue with
+// probability proportional to its weight). As in Sidekiq 6.4.1, any weight
+// turns strict ordering off. Courier adds optional per-queue caps on jobs
+// in flight.
+
+/// One configured queue.
+public struct QueueSpec: Sendable, Equatable {
+    public var name: String
+    public var weight: Int
+    /// At most this many jobs of this queue in flight at once (nil: only the global limit).
+    public var limit: Int?
+
+    public init(name: String, weight: Int = 0, limit: Int? = nil) {
+        self.name = name
+        self.weight = weight
+        self.limit = limit
+    }
+
+    /// Parses Sidekiq's `name[,weight]` form.
+    public static func parse(_ text: String) throws(QueuePlanError) -> QueueSpec {
+        let parts = text.split(separator: ",", omittingEmptySubsequences: false).map { $0.trimmingSpaces }
+        guard let name = parts.first, !name.isEmpty, parts.count <= 2 else {
+            throw QueuePlanError("queue '\(text)' must be NAME or NAME,WEIGHT")
+        }
+        guard !name.contains(where: { $0 == " " || $0 == "\n" }) else { throw QueuePlanError("queue name '\(name)' contains spaces") }
+        var weight = 0
+        if parts.count == 2 {
+            guard let w = Int(parts[1]), w >= 0 else { throw QueuePlanError("queue '\(text)': weight must be a whole number ≥ 0") }
+            weight = w
+        }
+        return QueueSpec(name: name, weight: weight)
+    }
+}
+
+public struct QueuePlanError: Error, Sendable, CustomStringConvertible {
+    public let message: String
+    public init(_ message: String) { self.message = message }
+    public var description: String { message }
+}
+
+/// The validated queue configuration.
+public struct QueuePlan: Sendable, Equatable {
+    public enum Mode: String, Sendable { case strict, weighted }
+    public let queues: [QueueSpec]
+    public let mode: Mode
+
+    public init(_ specs: [QueueSpec]) throws(QueuePlanError) {
+        guard !specs.isEmpty else { throw QueuePlanError("no queues configured") }
+        var seen = Set<String>()
+        for spec in specs where !seen.insert(spec.name).inserted {
+            throw QueuePlanError("queue '\(spec.name)' is configured twice")
+        }
+        for spec in specs {
+            if let limit = spec.limit, limit < 1 { throw QueuePlanError("queue '\(spec.name)': limit must be ≥ 1") }
+        }
+        queues = specs
+        mode = specs.contains { $0.weight > 0 } ? .weighted : .strict
+    }
+
+    public var names: [String] { queues.map(\.name) }
+
+    /// Applies `NAME=N` per-queue caps.
+    public func withLimits(_ limits: [String: Int]) throws(QueuePlanError) -> QueuePlan {
+        var specs = queues
+        for (name, limit) in limits {
+            guard let i = specs.firstIndex(where: { $0.name == name }) else {
+                throw QueuePlanError("limit for queue '\(name)', which is not in the queue list \(names)")
+            }
+            specs[i].limit = limit
+        }
+        return try QueuePlan(specs)
+    }
+
+    /// Weights as Sidekiq reports them in the process `info` (0 → 1 in weighted mode).
+    public var effectiveWeights: [(String, Int)] {
+        queues.map { ($0.name, mode == .weighted ? max($0.weight, 1) : 0) }
+    }
+}
+
+extension Substring {
+    var trimmingSpaces: String {
+        String(drop { $0 == " " }.reversed().drop { $0 == " " }.reversed())
+    }
+}

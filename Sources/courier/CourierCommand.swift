@@ -1,0 +1,257 @@
+import ArgumentParser
+import CourierCore
+import Dispatch
+import ExecutorClient
+import Foundation
+import Logging
+import RedisClient
+import SidekiqModel
+import Synchronization
+
+/// `courier`: runs a Rails app's Sidekiq jobs through an HTTP executor.
+@main
+struct CourierCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "courier",
+        abstract: "Runs Sidekiq jobs from Redis through an HTTP executor sidecar.",
+        discussion: """
+        Every option can also come from the environment variable named in its help; \
+        a flag wins over the environment, which wins over -C config/sidekiq.yml.
+        Signals: TERM/INT stop (quiet, wait up to -t, push back the rest, exit 0); \
+        TSTP quiet (fetch nothing more); TTIN logs the jobs in flight.
+        """,
+        version: CourierVersion.version)
+
+    @Option(name: .long, help: "Redis URL: redis://[user:pass@]host:port/db or unix:///path?db=N. Env: REDIS_URL. Default: redis://127.0.0.1:6379/0.")
+    var redisURL: String?
+
+    @Option(name: .long, help: "Key prefix of redis-namespace, if the app uses one. Env: COURIER_NAMESPACE.")
+    var namespace: String?
+
+    @Option(name: .long, help: "Base URL of the executor sidecar, e.g. http://127.0.0.1:8088. Env: COURIER_EXECUTOR_URL.")
+    var executorURL: String?
+
+    @Option(name: .long, help: "File holding the shared request-signing secret. Env: COURIER_SECRET (the secret itself).")
+    var secretFile: String?
+
+    @Option(name: [.customShort("c"), .long], help: "Jobs in flight at most. Env: COURIER_CONCURRENCY (then RAILS_MAX_THREADS). Default: 10.")
+    var concurrency: Int?
+
+    @Option(name: [.customShort("q"), .customLong("queue")], help: "Queue to fetch from, as NAME or NAME,WEIGHT; repeat in priority order. Env: COURIER_QUEUES (space-separated). Default: default.")
+    var queues: [String] = []
+
+    @Option(name: .customLong("limit"), help: "Per-queue cap on jobs in flight, as QUEUE=N; repeatable. Env: COURIER_QUEUE_LIMITS (comma-separated).")
+    var limits: [String] = []
+
+    @Option(name: [.customShort("C"), .customLong("config")], help: "An existing config/sidekiq.yml (:concurrency:, :queues:, :timeout:, :limits:).")
+    var configFile: String?
+
+    @Option(name: [.customShort("t"), .customLong("timeout")], help: "Seconds SIGTERM waits for in-flight jobs before pushing them back. Env: COURIER_SHUTDOWN_TIMEOUT. Default: 25.")
+    var shutdownTimeout: Int?
+
+    @Option(name: .long, help: "Seconds one job may run before it counts as timed out. Env: COURIER_JOB_TIMEOUT. Default: 600.")
+    var jobTimeout: Int?
+
+    @Option(name: .long, help: "Milliseconds a connect to the executor may take. Env: COURIER_CONNECT_TIMEOUT_MS. Default: 2000.")
+    var connectTimeoutMs: Int?
+
+    @Option(name: .long, help: "Milliseconds a Redis command may take. Env: COURIER_REDIS_TIMEOUT_MS. Default: 5000.")
+    var redisTimeoutMs: Int?
+
+    @Option(name: .long, help: "Port for /health, /ready and /metrics (0 picks a free port, 'off' disables). Env: COURIER_OPS_PORT. Default: 7433.")
+    var opsPort: String?
+
+    @Option(name: .long, help: "Address the ops port binds to. Env: COURIER_OPS_BIND. Default: 0.0.0.0.")
+    var opsBind: String?
+
+    @Option(name: .long, help: "Tag shown in the Sidekiq Web UI. Env: COURIER_TAG.")
+    var tag: String?
+
+    @Option(name: .customLong("label"), help: "Label shown in the Sidekiq Web UI; repeatable.")
+    var labels: [String] = []
+
+    @Option(name: .long, help: "Retries for jobs with retry: true. Env: COURIER_MAX_RETRIES. Default: 25.")
+    var maxRetries: Int?
+
+    @Option(name: .long, help: "Average seconds between scheduler polls (Sidekiq's poll_interval_average). Default: 5 × processes.")
+    var pollInterval: Double?
+
+    @Option(name: .long, help: "Seconds a process entry lives without a heartbeat; its jobs are recovered after. Env: COURIER_PROCESS_TTL. Default: 60.")
+    var processTTL: Int?
+
+    @Option(name: .long, help: "Executor failures in a row that open the circuit breaker. Default: 5.")
+    var breakerFailures: Int?
+
+    @Option(name: .long, help: "Seconds the breaker stays open first (doubles per trip, up to 30 × that). Default: 1.")
+    var breakerCooldown: Double?
+
+    @Option(name: .long, help: "Log format: text or json. Env: COURIER_LOG_FORMAT. Default: text.")
+    var logFormat: String?
+
+    @Option(name: .long, help: "Log level: debug, info, notice, warning, error. Env: COURIER_LOG_LEVEL. Default: info.")
+    var logLevel: String?
+
+    func run() async throws {
+        let env = ProcessInfo.processInfo.environment
+        let (configuration, logFormat, level) = try buildConfiguration(env: env)
+        let logger = Logger(label: "courier") { label in CourierLogHandler(label: label, format: logFormat, level: level) }
+        if configuration.executor.secret == nil {
+            logger.warning("COURIER_SECRET is not set: requests to the executor are unsigned (a production sidecar refuses them)")
+        }
+        let courier = try Courier(configuration: configuration, logger: logger)
+        let signals = SignalHandlers(courier: courier, logger: logger)
+        signals.install()
+        try await courier.run()
+        withExtendedLifetime(signals) {}
+    }
+
+    /// Reads flags, environment and the config file into a validated configuration.
+    func buildConfiguration(env: [String: String]) throws -> (CourierConfiguration, CourierLogHandler.Format, Logger.Level) {
+        func fail(_ setting: String, _ message: String) -> ValidationError { ValidationError("\(setting): \(message)") }
+        func envInt(_ name: String) throws -> Int? {
+            guard let text = env[name], !text.isEmpty else { return nil }
+            guard let n = Int(text) else { throw fail(name, "'\(text)' is not a whole number") }
+            return n
+        }
+
+        var file: SidekiqConfigFile?
+        if let path = configFile {
+            guard let text = try? String(contentsOfFile: path, encoding: .utf8) else { throw fail("-C", "cannot read '\(path)'") }
+            do { file = try SidekiqConfigFile(path: path, text: text, environment: env) } catch { throw ValidationError(error.description) }
+        }
+
+        let redisText = redisURL ?? env["REDIS_URL"] ?? "redis://127.0.0.1:6379/0"
+        let endpoint: RedisEndpoint
+        do { endpoint = try RedisEndpoint(url: redisText) } catch { throw fail("--redis-url", error.message) }
+
+        guard let executorText = executorURL ?? env["COURIER_EXECUTOR_URL"], !executorText.isEmpty else {
+            throw fail("--executor-url", "required (or COURIER_EXECUTOR_URL): where the executor sidecar listens, e.g. http://127.0.0.1:8088")
+        }
+        guard let scheme = ["http://", "https://"].first(where: executorText.hasPrefix), executorText.count > scheme.count else {
+            throw fail("--executor-url", "'\(executorText)' must be an http:// or https:// URL")
+        }
+
+        var specs: [QueueSpec] = []
+        let queueTexts = !queues.isEmpty ? queues : (env["COURIER_QUEUES"].map { $0.split(separator: " ").map(String.init) } ?? [])
+        do {
+            if !queueTexts.isEmpty { specs = try queueTexts.map(QueueSpec.parse) } else { specs = file?.queues ?? [QueueSpec(name: "default")] }
+        } catch { throw fail("-q", error.message) }
+        var limitMap = file?.limits ?? [:]
+        let limitTexts = !limits.isEmpty ? limits : (env["COURIER_QUEUE_LIMITS"].map { $0.split(separator: ",").map(String.init) } ?? [])
+        for text in limitTexts {
+            let parts = text.split(separator: "=")
+            guard parts.count == 2, let n = Int(parts[1]), n >= 1 else { throw fail("--limit", "'\(text)' must be QUEUE=N with N ≥ 1") }
+            limitMap[String(parts[0])] = n
+        }
+        let plan: QueuePlan
+        do { plan = try QueuePlan(specs).withLimits(limitMap) } catch { throw fail("-q/--limit", error.message) }
+
+        var secret: [UInt8]?
+        if let path = secretFile {
+            guard let text = try? String(contentsOfFile: path, encoding: .utf8) else { throw fail("--secret-file", "cannot read '\(path)'") }
+            secret = Array(text.trimmingCharacters(in: .whitespacesAndNewlines).utf8)
+        } else if let value = env["COURIER_SECRET"], !value.isEmpty {
+            secret = Array(value.utf8)
+        }
+
+        let concurrency = try concurrency ?? envInt("COURIER_CONCURRENCY") ?? file?.concurrency ?? envInt("RAILS_MAX_THREADS") ?? 10
+        guard (1...10_000).contains(concurrency) else { throw fail("-c", "concurrency must be 1…10000, got \(concurrency)") }
+        let jobTimeout = try jobTimeout ?? envInt("COURIER_JOB_TIMEOUT") ?? 600
+        guard jobTimeout >= 1 else { throw fail("--job-timeout", "must be ≥ 1 second") }
+        let connectMs = try connectTimeoutMs ?? envInt("COURIER_CONNECT_TIMEOUT_MS") ?? 2000
+        guard connectMs >= 1 else { throw fail("--connect-timeout-ms", "must be ≥ 1") }
+        let redisMs = try redisTimeoutMs ?? envInt("COURIER_REDIS_TIMEOUT_MS") ?? 5000
+        guard redisMs >= 1 else { throw fail("--redis-timeout-ms", "must be ≥ 1") }
+        let shutdown = try shutdownTimeout ?? envInt("COURIER_SHUTDOWN_TIMEOUT") ?? file?.timeout ?? 25
+        guard shutdown >= 0 else { throw fail("-t", "must be ≥ 0 seconds") }
+
+        var configuration = CourierConfiguration(
+            redis: endpoint, plan: plan,
+            executor: HTTPExecutorConfiguration(baseURL: executorText, secret: secret, connectTimeout: .milliseconds(connectMs),
+                                                jobTimeout: .seconds(jobTimeout), maxConnections: concurrency + 4))
+        configuration.redisTimeouts = RedisTimeouts(connect: .milliseconds(min(redisMs, 2000)), command: .milliseconds(redisMs))
+        configuration.namespace = namespace ?? env["COURIER_NAMESPACE"]
+        configuration.concurrency = concurrency
+        configuration.shutdownTimeout = .seconds(shutdown)
+        let portText = opsPort ?? env["COURIER_OPS_PORT"] ?? "7433"
+        if portText == "off" {
+            configuration.opsPort = nil
+        } else {
+            guard let port = Int(portText), (0...65535).contains(port) else { throw fail("--ops-port", "'\(portText)' must be a port number or 'off'") }
+            configuration.opsPort = port
+        }
+        configuration.opsBind = opsBind ?? env["COURIER_OPS_BIND"] ?? "0.0.0.0"
+        configuration.tag = tag ?? env["COURIER_TAG"] ?? ""
+        configuration.labels = labels
+        configuration.maxRetries = try maxRetries ?? envInt("COURIER_MAX_RETRIES") ?? 25
+        guard configuration.maxRetries >= 0 else { throw fail("--max-retries", "must be ≥ 0") }
+        if let poll = pollInterval {
+            guard poll > 0 else { throw fail("--poll-interval", "must be > 0") }
+            configuration.pollIntervalAverage = .milliseconds(Int(poll * 1000))
+        }
+        configuration.processTTL = try processTTL ?? envInt("COURIER_PROCESS_TTL") ?? 60
+        guard configuration.processTTL >= 15 else { throw fail("--process-ttl", "must be ≥ 15 seconds (three heartbeats)") }
+        if let n = breakerFailures {
+            guard n >= 1 else { throw fail("--breaker-failures", "must be ≥ 1") }
+            configuration.breaker.consecutiveFailures = n
+        }
+        if let seconds = breakerCooldown {
+            guard seconds > 0 else { throw fail("--breaker-cooldown", "must be > 0") }
+            configuration.breaker.cooldown = .milliseconds(Int(seconds * 1000))
+            configuration.breaker.maxCooldown = .milliseconds(Int(seconds * 30_000))
+        }
+        let formatText = logFormat ?? env["COURIER_LOG_FORMAT"] ?? "text"
+        guard let format = CourierLogHandler.Format(rawValue: formatText) else { throw fail("--log-format", "'\(formatText)' must be text or json") }
+        let levelText = logLevel ?? env["COURIER_LOG_LEVEL"] ?? "info"
+        guard let level = Logger.Level(rawValue: levelText) else { throw fail("--log-level", "'\(levelText)' must be trace, debug, info, notice, warning or error") }
+        return (configuration, format, level)
+    }
+}
+
+/// TERM/INT stop, TSTP quiets, TTIN dumps in-flight jobs; a second TERM/INT stops at once.
+final class SignalHandlers {
+    private let courier: Courier
+    private let logger: Logger
+    private let sources: [DispatchSourceSignal]
+
+    init(courier: Courier, logger: Logger) {
+        self.courier = courier
+        self.logger = logger
+        var made: [DispatchSourceSignal] = []
+        for sig in [SIGTERM, SIGINT, SIGTSTP, SIGTTIN] {
+            signal(sig, SIG_IGN)
+            made.append(DispatchSource.makeSignalSource(signal: sig, queue: .global()))
+        }
+        sources = made
+    }
+
+    func install() {
+        let stops = ManagedAtomicCounter()
+        for source in sources {
+            let sig = Int32(source.handle)
+            source.setEventHandler { [courier, logger] in
+                switch sig {
+                case SIGTSTP:
+                    logger.notice("SIGTSTP: quiet")
+                    courier.quiet()
+                case SIGTTIN:
+                    courier.logInFlight()
+                default:
+                    if stops.increment() == 1 {
+                        logger.notice("signal \(sig): stopping")
+                        courier.stop()
+                    } else {
+                        logger.warning("second stop signal: pushing back in-flight jobs now")
+                        courier.stop(timeout: .zero)
+                    }
+                }
+            }
+            source.resume()
+        }
+    }
+}
+
+final class ManagedAtomicCounter: Sendable {
+    private let value = Atomic<Int>(0)
+    func increment() -> Int { value.wrappingAdd(1, ordering: .relaxed).newValue }
+}
