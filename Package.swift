@@ -39,7 +39,9 @@ let package = Package(
         // A small recording HTTP executor for tests and benchmarks (not shipped in images).
         .executableTarget(name: "courier-test-executor", dependencies: ["MiniHTTP", "SidekiqModel"]),
         .testTarget(name: "CourierTests", dependencies: ["CourierCore", "RedisClient", "SidekiqModel",
-                                                         "ExecutorClient", "MiniHTTP"]),
+                                                         "ExecutorClient", "MiniHTTP",
+                                                         .product(name: "Logging", package: "swift-log")],
+                    exclude: ["Ruby"]),
     ],
     swiftLanguageModes: [.v6]
 )

@@ -9,6 +9,12 @@ public struct FetchedJob: Sendable {
     /// The job's bytes exactly as they were in Redis.
     public let original: [UInt8]
     public let fetchedAt: ContinuousClock.Instant
+
+    public init(queue: String, original: [UInt8], fetchedAt: ContinuousClock.Instant) {
+        self.queue = queue
+        self.original = original
+        self.fetchedAt = fetchedAt
+    }
 }
 
 /// What to do with a job whose delivery ended. Every case first removes the

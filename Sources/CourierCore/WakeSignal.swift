@@ -22,8 +22,17 @@ final class WakeSignal: Sendable {
         waiter?.resume()
     }
 
-    /// Returns at once if signalled since the last wait, else when signalled.
+    /// Returns at once if signalled since the last wait, else when signalled
+    /// or when the waiting task is cancelled.
     func wait() async {
+        await withTaskCancellationHandler {
+            await waitForSignal()
+        } onCancel: {
+            signal()
+        }
+    }
+
+    private func waitForSignal() async {
         await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
             let resumeNow = state.withLock { state -> Bool in
                 if state.pending {
@@ -42,13 +51,16 @@ final class WakeSignal: Sendable {
         await withTaskGroup(of: Void.self) { group in
             group.addTask { await self.wait() }
             group.addTask {
-                try? await Task.sleep(for: timeout)
-                self.signal()
+                // Signal only on a real timeout: a cancelled timer must not leave
+                // a pending signal behind, or the next wait returns at once.
+                do {
+                    try await Task.sleep(for: timeout)
+                    self.signal()
+                } catch {}
             }
             await group.next()
             group.cancelAll()
             await group.waitForAll()
         }
-        // A timer-sent signal may still be pending; harmless (one extra loop).
     }
 }

@@ -92,7 +92,8 @@ struct CourierCommand: AsyncParsableCommand {
     var logLevel: String?
 
     func run() async throws {
-        let env = ProcessInfo.processInfo.environment
+        // An empty variable counts as unset, as in Sidekiq's own scripts.
+        let env = ProcessInfo.processInfo.environment.filter { !$0.value.isEmpty }
         let (configuration, logFormat, level) = try buildConfiguration(env: env)
         let logger = Logger(label: "courier") { label in CourierLogHandler(label: label, format: logFormat, level: level) }
         if configuration.executor.secret == nil {

@@ -1,0 +1,84 @@
+import CourierCore
+import Foundation
+import RedisClient
+import SidekiqModel
+import XCTest
+
+/// Parsing of REDIS_URL, queue options and config/sidekiq.yml, and the CLI's refusal of bad input.
+final class ConfigurationTests: XCTestCase {
+    func testRedisURLs() throws {
+        XCTAssertEqual(try RedisEndpoint(url: "redis://127.0.0.1:6380/2"),
+                       RedisEndpoint(address: .tcp(host: "127.0.0.1", port: 6380), database: 2))
+        XCTAssertEqual(try RedisEndpoint(url: "redis://:s3cret@redis"),
+                       RedisEndpoint(address: .tcp(host: "redis", port: 6379), password: "s3cret"))
+        XCTAssertEqual(try RedisEndpoint(url: "redis://app:p%40ss@redis:7000/1"),
+                       RedisEndpoint(address: .tcp(host: "redis", port: 7000), username: "app", password: "p@ss", database: 1))
+        XCTAssertEqual(try RedisEndpoint(url: "unix:///var/run/redis.sock?db=3"),
+                       RedisEndpoint(address: .unix(path: "/var/run/redis.sock"), database: 3))
+        XCTAssertEqual(try RedisEndpoint(url: "redis://[::1]:6390"), RedisEndpoint(address: .tcp(host: "::1", port: 6390)))
+        for bad in ["localhost:6379", "redis://h:99999", "redis://h/x", "rediss://h", "http://h"] {
+            XCTAssertThrowsError(try RedisEndpoint(url: bad), bad)
+        }
+        XCTAssertEqual(try RedisEndpoint(url: "redis://u:pw@h:1/0").redacted, "redis://u:***@h:1/0")
+    }
+
+    func testQueueOptions() throws {
+        let strict = try QueuePlan([QueueSpec.parse("critical"), QueueSpec.parse("default")])
+        XCTAssertEqual(strict.mode, .strict)
+        let weighted = try QueuePlan([QueueSpec.parse("critical,3"), QueueSpec.parse("default")])
+        XCTAssertEqual(weighted.mode, .weighted)
+        XCTAssertEqual(weighted.effectiveWeights.map(\.1), [3, 1])
+        XCTAssertThrowsError(try QueuePlan([QueueSpec.parse("a"), QueueSpec.parse("a")]))
+        XCTAssertThrowsError(try QueueSpec.parse("a,-1"))
+        XCTAssertThrowsError(try QueueSpec.parse("a,1,2"))
+        XCTAssertThrowsError(try strict.withLimits(["nope": 1]))
+        XCTAssertEqual(try strict.withLimits(["default": 2]).queues[1].limit, 2)
+    }
+
+    func testSidekiqYAML() throws {
+        let text = """
+        ---
+        :concurrency: <%= ENV.fetch("WORKERS", 7) %>
+        :timeout: 8
+        :queues:
+          - critical
+          - [default, 2]
+          - <%= ENV['EXTRA'] || 'low' %>
+        :limits:
+          critical: 3
+        production:
+          :concurrency: 30
+        """
+        let file = try SidekiqConfigFile(path: "sidekiq.yml", text: text, environment: [:])
+        XCTAssertEqual(file.concurrency, 7)
+        XCTAssertEqual(file.timeout, 8)
+        XCTAssertEqual(file.queues?.map(\.name), ["critical", "default", "low"])
+        XCTAssertEqual(file.queues?.map(\.weight), [0, 2, 0])
+        XCTAssertEqual(file.limits, ["critical": 3])
+        let prod = try SidekiqConfigFile(path: "sidekiq.yml", text: text, environment: ["RAILS_ENV": "production", "WORKERS": "4"])
+        XCTAssertEqual(prod.concurrency, 30)
+        XCTAssertThrowsError(try SidekiqConfigFile(path: "x.yml", text: ":concurrency: many\n", environment: [:])) { error in
+            XCTAssertTrue("\(error)".contains("concurrency"))
+        }
+        XCTAssertThrowsError(try SidekiqConfigFile(path: "x.yml", text: ":queues: [a, a]\n:x: [", environment: [:]))
+    }
+
+    /// A bad flag or value stops start-up with exit code 64 and names the setting.
+    func testBadFlagsExit64() throws {
+        let cases: [([String], String)] = [
+            (["--bogus"], "--bogus"),
+            (["--executor-url", "http://127.0.0.1:1", "-c", "0"], "-c"),
+            (["--executor-url", "http://127.0.0.1:1", "-q", "a,x"], "-q"),
+            (["--executor-url", "http://127.0.0.1:1", "--redis-url", "nope"], "--redis-url"),
+            (["--executor-url", "ftp://x"], "--executor-url"),
+            (["--executor-url", "http://127.0.0.1:1", "--log-format", "xml"], "--log-format"),
+            (["--executor-url", "http://127.0.0.1:1", "-C", "/nonexistent/sidekiq.yml"], "-C"),
+            ([], "--executor-url"),
+        ]
+        for (arguments, named) in cases {
+            let child = try CourierProcess(arguments: arguments, environment: ["COURIER_EXECUTOR_URL": "", "REDIS_URL": ""])
+            XCTAssertEqual(child.waitForExit(), 64, "\(arguments): \(child.log)")
+            XCTAssertTrue(child.log.contains(named), "\(arguments) should name \(named): \(child.log)")
+        }
+    }
+}

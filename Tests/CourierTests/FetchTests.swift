@@ -1,0 +1,159 @@
+import CourierCore
+import Foundation
+import MiniHTTP
+import SidekiqModel
+import XCTest
+
+/// Real redis-server, real Sidekiq client, real HTTP executor: what reaches
+/// the executor, in what order, and how many at once.
+final class FetchTests: XCTestCase {
+    /// Every job the real client pushes (perform_async, push_bulk, ActiveJob,
+    /// unknown keys) reaches the executor byte for byte as it was in Redis.
+    func testBodiesReachTheExecutorByteForByte() async throws {
+        let redis = try RedisServer()
+        _ = try sidekiqRuby("""
+            NoopJob.perform_async(1, "two", {"three" => 3.25, "nested" => [nil, true]}, "ünïcödé ✓ \\u2028")
+            Sidekiq::Client.push_bulk("class" => NoopJob, "args" => [[1], [2], [3]])
+            Sidekiq::Client.push("class" => "NoopJob", "args" => [], "bid" => "batch-1", "tags" => ["acme"], "cattr" => {"user" => 7}, "custom_float" => 1.10)
+            AjNoopJob.perform_later("aj-arg", 42)
+            """, redisURL: redis.url)
+        let inRedis = try redis.lrange("queue:default")
+        XCTAssertEqual(inRedis.count, 6)
+        let executor = try RecordingExecutor()
+        let courier = try RunningCourier(testConfiguration(redis: redis, executorURL: executor.url))
+        try await waitUntilAsync("6 jobs delivered", timeout: 15) { executor.count == 6 }
+        XCTAssertEqual(Set(executor.jobBodies), Set(inRedis))
+        let aj = try executor.jobBodies.map { try JobPayload(raw: $0) }.first { $0["wrapped"] != nil }
+        XCTAssertEqual(aj?["wrapped"]?.stringValue, "AjNoopJob")
+        let headers = executor.received[0].headers
+        XCTAssertEqual(headers.first { $0.0 == "Content-Type" }?.1, "application/json")
+        XCTAssertNotNil(headers.first { $0.0 == "Courier-Jid" })
+        XCTAssertEqual(headers.first { $0.0 == "Courier-Attempt" }?.1, "1")
+        try await courier.stop()
+        try await waitUntilAsync("processed counted", timeout: 5) { (try redis.command(["GET", "stat:processed"]).int) == 6 }
+        XCTAssertEqual(try redis.llen("queue:default"), 0)
+        let inProgress = try redis.command(["KEYS", "courier:wip*"]).array ?? []
+        XCTAssertTrue(inProgress.isEmpty, "in-progress registry left behind: \(inProgress)")
+    }
+
+    /// Never more than -c jobs at once, and the backlog stays in Redis.
+    func testConcurrencyLimitLeavesTheBacklogInRedis() async throws {
+        let redis = try RedisServer()
+        _ = try sidekiqRuby("Sidekiq::Client.push_bulk('class' => NoopJob, 'args' => (1..200).map { |i| [i] })", redisURL: redis.url)
+        let executor = try RecordingExecutor(behaviour: slowOK(ms: 20))
+        let courier = try RunningCourier(testConfiguration(redis: redis, executorURL: executor.url, concurrency: 5))
+        try await waitUntilAsync("some jobs delivered", timeout: 10) { executor.count >= 20 }
+        let backlog = try redis.llen("queue:default")
+        XCTAssertGreaterThan(backlog, 100, "jobs should wait in Redis, not in courier's memory")
+        try await waitUntilAsync("200 jobs delivered", timeout: 30) { executor.count == 200 }
+        XCTAssertEqual(executor.maxConcurrent, 5)
+        XCTAssertEqual(Set(executor.jids).count, 200)
+        try await courier.stop()
+    }
+
+    /// Strict order drains `critical` before touching `default`.
+    func testStrictOrder() async throws {
+        let redis = try RedisServer()
+        _ = try sidekiqRuby("""
+            Sidekiq::Client.push_bulk('class' => NoopJob, 'args' => (1..50).map { |i| [i] })
+            Sidekiq::Client.push_bulk('class' => CriticalJob, 'args' => (1..50).map { |i| [i] })
+            """, redisURL: redis.url)
+        let executor = try RecordingExecutor()
+        let courier = try RunningCourier(testConfiguration(redis: redis, executorURL: executor.url, queues: ["critical", "default"], concurrency: 1))
+        try await waitUntilAsync("100 jobs delivered", timeout: 20) { executor.count == 100 }
+        let queues = try executor.jobBodies.map { try JobPayload(raw: $0).queue ?? "" }
+        XCTAssertEqual(queues, Array(repeating: "critical", count: 50) + Array(repeating: "default", count: 50))
+        // Within a queue, oldest first.
+        let args = try executor.jobBodies.prefix(50).map { try JobPayload(raw: $0)["args"]?.arrayValue?.first?.intValue ?? 0 }
+        XCTAssertEqual(args, Array(1...50))
+        try await courier.stop()
+    }
+
+    /// Weighted order prefers queues in proportion to their weights.
+    func testWeightedOrder() async throws {
+        let redis = try RedisServer()
+        _ = try sidekiqRuby("""
+            Sidekiq::Client.push_bulk('class' => NoopJob, 'args' => (1..400).map { |i| [i] })
+            Sidekiq::Client.push_bulk('class' => CriticalJob, 'args' => (1..400).map { |i| [i] })
+            """, redisURL: redis.url)
+        let executor = try RecordingExecutor()
+        let courier = try RunningCourier(testConfiguration(redis: redis, executorURL: executor.url, queues: ["critical,3", "default,1"], concurrency: 1))
+        try await waitUntilAsync("400 jobs delivered", timeout: 30) { executor.count >= 400 }
+        let first = try executor.jobBodies.prefix(400).map { try JobPayload(raw: $0).queue ?? "" }
+        let critical = first.filter { $0 == "critical" }.count
+        // Expected 300 of 400 (3:1); the binomial spread is about ±9.
+        XCTAssertTrue((260...340).contains(critical), "critical got \(critical) of the first 400")
+        try await courier.stop()
+    }
+
+    /// `--limit slow=2` caps one queue while others use the rest.
+    func testPerQueueLimit() async throws {
+        let redis = try RedisServer()
+        _ = try sidekiqRuby("""
+            Sidekiq::Client.push_bulk('class' => NoopJob, 'queue' => 'slow', 'args' => (1..30).map { |i| [i] })
+            Sidekiq::Client.push_bulk('class' => NoopJob, 'args' => (1..60).map { |i| [i] })
+            """, redisURL: redis.url)
+        let executor = try RecordingExecutor(behaviour: slowOK(ms: 30))
+        let courier = try RunningCourier(testConfiguration(redis: redis, executorURL: executor.url, queues: ["slow", "default"],
+                                                           concurrency: 8, limits: ["slow": 2]))
+        try await waitUntilAsync("90 jobs delivered", timeout: 30) { executor.count == 90 }
+        XCTAssertEqual(executor.maxConcurrent(queue: "slow"), 2)
+        XCTAssertGreaterThan(executor.maxConcurrent, 2, "other queues use the remaining tokens")
+        XCTAssertLessThanOrEqual(executor.maxConcurrent, 8)
+        try await courier.stop()
+    }
+
+    /// With a namespace every key, Courier's and Sidekiq's, carries the prefix.
+    func testNamespace() async throws {
+        let redis = try RedisServer()
+        try redis.command(["LPUSH", "myapp:queue:default", #"{"class":"NoopJob","args":[1],"jid":"0123456789abcdef01234567","queue":"default","retry":true}"#])
+        try redis.command(["LPUSH", "queue:default", #"{"class":"NoopJob","args":[2],"jid":"ffffffffffffffffffffffff","queue":"default"}"#])
+        let executor = try RecordingExecutor()
+        let courier = try RunningCourier(testConfiguration(redis: redis, executorURL: executor.url, namespace: "myapp"))
+        try await waitUntilAsync("namespaced job delivered", timeout: 10) { executor.count == 1 }
+        try await courier.stop()
+        XCTAssertEqual(executor.jids, ["0123456789abcdef01234567"])
+        XCTAssertEqual(try redis.llen("queue:default"), 1, "the un-namespaced queue is not ours")
+        XCTAssertEqual(try redis.command(["GET", "myapp:stat:processed"]).int, 1)
+        XCTAssertNil(try redis.command(["GET", "stat:processed"]).int)
+    }
+
+    /// A job pushed to an idle queue is picked up without polling.
+    func testIdleQueuePickup() async throws {
+        let redis = try RedisServer()
+        let executor = try RecordingExecutor()
+        let courier = try RunningCourier(testConfiguration(redis: redis, executorURL: executor.url, queues: ["critical", "default"]))
+        try await Task.sleep(for: .milliseconds(500))
+        for round in 1...3 {
+            _ = try sidekiqRuby("NoopJob.perform_async(\(round))", redisURL: redis.url)
+            try await waitUntilAsync("job \(round) delivered", timeout: 3) { executor.count == round }
+            try await Task.sleep(for: .milliseconds(2500))  // let the watcher's block time out once
+        }
+        try await courier.stop()
+    }
+
+    /// Bad payloads go to the dead set with a reason; good ones around them still run.
+    func testMalformedJobsGoToTheDeadSet() async throws {
+        let redis = try RedisServer()
+        try redis.command(["LPUSH", "queue:default", "not json"])
+        try redis.command(["LPUSH", "queue:default", #"{"args":[1],"jid":"aaaaaaaaaaaaaaaaaaaaaaaa"}"#])
+        try redis.command(["LPUSH", "queue:default", #"{"class":"NoopJob","args":"oops","jid":"bbbbbbbbbbbbbbbbbbbbbbbb"}"#])
+        _ = try sidekiqRuby("NoopJob.perform_async(1)", redisURL: redis.url)
+        let executor = try RecordingExecutor()
+        let courier = try RunningCourier(testConfiguration(redis: redis, executorURL: executor.url))
+        try await waitUntilAsync("good job delivered", timeout: 10) { executor.count == 1 }
+        try await waitUntilAsync("3 dead", timeout: 10) { try redis.command(["ZCARD", "dead"]).int == 3 }
+        try await courier.stop()
+        let dead = try sidekiqRuby("""
+            Sidekiq::DeadSet.new.map { |e| [e.value, e.args, e["error_class"], e["error_message"]] }
+            """, redisURL: redis.url) as! [[Any]]
+        let raw = dead.first { ($0[0] as? String) == "not json" }
+        XCTAssertEqual(raw?[1] as? [String], ["not json"], "Sidekiq shows an unparseable job with args == [raw]")
+        let noClass = dead.first { ($0[0] as? String)?.contains("aaaa") == true }
+        XCTAssertEqual(noClass?[2] as? String, "Courier::MalformedJob")
+        XCTAssertTrue((noClass?[3] as? String)?.contains("class") == true)
+        let badArgs = dead.first { ($0[0] as? String)?.contains("bbbb") == true }
+        XCTAssertTrue((badArgs?[3] as? String)?.contains("args") == true)
+        XCTAssertEqual(try redis.llen("queue:default"), 0)
+    }
+}

@@ -1,0 +1,23 @@
+# frozen_string_literal: true
+
+# Courier executor sidecar: a plain Rack app that runs Sidekiq jobs of a Rails
+# app posted by the Courier dispatcher (protocol v1, docs/protocol.md).
+module Courier
+  module Sidecar
+  end
+end
+
+require_relative "sidecar/version"
+require_relative "sidecar/signature"
+require_relative "sidecar/job_resolver"
+require_relative "sidecar/job_context"
+require_relative "sidecar/job_runner"
+require_relative "sidecar/failure"
+require_relative "sidecar/remote_error"
+require_relative "sidecar/exhausted_runner"
+require_relative "sidecar/response"
+require_relative "sidecar/body_reader"
+require_relative "sidecar/app"
+require_relative "sidecar/batch"
+require_relative "sidecar/options"
+require_relative "sidecar/boot"

@@ -1,0 +1,131 @@
+# frozen_string_literal: true
+
+require "json"
+
+module Courier
+  module Sidecar
+    # The Rack app: routes protocol v1 and turns each request into a refusal
+    # or a run. Deliberately no Rack::Builder / middleware stack / Rails
+    # request logging: every layer costs microseconds on every job.
+    #
+    # Order of checks for a POST (each refusal means nothing ran):
+    #   405 wrong method → 413 body too large → 401 signature →
+    #   400 JSON / shape → 400 class not a job class → run (200 / 422).
+    class App
+      JOBS = "/v1/jobs"
+      EXHAUSTED = "/v1/jobs/exhausted"
+      BATCH = "/v1/jobs/batch"
+      HEALTH = ["/v1/health", "/health"].freeze
+
+      # Raised for a payload that must not run; message = reason.
+      class Malformed < StandardError; end
+
+      # The /v1/jobs/batch handler (Batch), or nil to answer 404 there.
+      attr_accessor :batch
+
+      def initialize(runner:, exhausted:, failure:, resolver:, verifier:, max_body:, logger:, info: {})
+        @runner = runner
+        @exhausted = exhausted
+        @failure = failure
+        @resolver = resolver
+        @verifier = verifier # nil in --dev mode: signatures not required
+        @max_body = max_body
+        @logger = logger
+        @health_info = {"status" => "ok", "protocol" => PROTOCOL_VERSION, "version" => VERSION,
+                        "signatures" => !verifier.nil?}.merge(info)
+        @health = nil
+      end
+
+      def call(env)
+        path = env["PATH_INFO"]
+        if path == JOBS
+          post(env) { |body| run_job(body, queue_header(env)) }
+        elsif path == EXHAUSTED
+          post(env) { |body| run_exhausted(body) }
+        elsif path == BATCH && @batch
+          post(env, @batch.max_body) { |body| @batch.call(body) }
+        elsif HEALTH.include?(path)
+          return Response.refused(405, "#{env["REQUEST_METHOD"]} not allowed on #{path}", {"Allow" => "GET, HEAD"}) unless %w[GET HEAD].include?(env["REQUEST_METHOD"])
+
+          Response.json(200, health)
+        else
+          Response.refused(404, "no such endpoint: #{env["REQUEST_METHOD"]} #{path}")
+        end
+      rescue StandardError => e
+        @logger.error("courier-sidecar: internal error on #{path}: #{e.class}: #{e.message}")
+        Response.error("internal error: #{e.class}: #{e.message}")
+      end
+
+      # One job: a [status, body-or-nil] pair shared with the batch endpoint.
+      # `body` nil means the constant ok answer.
+      def execute(jobstr, queue)
+        job = parse(jobstr)
+        klass = resolve(job)
+        result = @runner.call(job, klass, queue || job["queue"] || "default")
+        result.error ? [422, @failure.body(job, result.error, result.job_class)] : [200, nil]
+      rescue Malformed, JobResolver::Refused => e
+        [400, JSON.generate("status" => "refused", "reason" => e.message)]
+      end
+
+      attr_reader :max_body
+
+      # Built once per process: the pid differs in each forked Puma worker.
+      def health
+        pid = Process.pid
+        @health = nil unless @health&.first == pid
+        @health ||= [pid, JSON.generate(@health_info.merge("pid" => pid))]
+        @health.last
+      end
+
+      private
+
+      def post(env, limit = @max_body)
+        unless env["REQUEST_METHOD"] == "POST"
+          return Response.refused(405, "#{env["REQUEST_METHOD"]} not allowed on #{env["PATH_INFO"]}", {"Allow" => "POST"})
+        end
+
+        body = BodyReader.read(env, limit)
+        @verifier&.verify!(env["HTTP_COURIER_SIGNATURE"], body)
+        yield body
+      rescue BodyReader::TooLarge => e
+        Response.refused(413, e.message)
+      rescue Signature::Invalid => e
+        @logger.warn("courier-sidecar: refused unsigned/badly signed request (401): #{e.message}")
+        Response.refused(401, e.message)
+      end
+
+      def run_job(body, queue)
+        status, answer = execute(body, queue)
+        status == 200 ? Response.ok : Response.json(status, answer)
+      end
+
+      def run_exhausted(body)
+        job = parse(body)
+        @exhausted.call(job, resolve(job))
+        Response.ok
+      rescue Malformed, JobResolver::Refused => e
+        Response.refused(400, e.message)
+      end
+
+      def parse(body)
+        job = JSON.parse(body)
+        raise Malformed, "job must be a JSON object, got #{job.class}" unless job.is_a?(Hash)
+        raise Malformed, "job has no \"class\" string" unless job["class"].is_a?(String)
+        raise Malformed, "job \"args\" must be an array, got #{job["args"].class}" unless job["args"].is_a?(Array)
+
+        job
+      rescue JSON::ParserError => e
+        raise Malformed, "malformed JSON: #{e.message[0, 200]}"
+      end
+
+      def resolve(job)
+        @resolver.resolve(job["class"])
+      end
+
+      def queue_header(env)
+        q = env["HTTP_COURIER_QUEUE"]
+        q.nil? || q.empty? ? nil : q
+      end
+    end
+  end
+end

@@ -1,0 +1,82 @@
+# frozen_string_literal: true
+
+module Courier
+  module Sidecar
+    # Boots the Rails app once, in Sidekiq *server* mode, and builds the Rack
+    # app around it. Called in the Puma master before any fork (preload), and
+    # by the tests in-process.
+    module Boot
+      # Where the app's job classes live: the only files a payload's class
+      # name may autoload (see JobResolver).
+      JOB_DIRS = %w[app/jobs app/workers app/sidekiq].freeze
+
+      module_function
+
+      def rails_app(root, threads:)
+        root = File.expand_path(root)
+        # Rails resolves relative paths (log/, tmp/) from the cwd, as `rails s` does.
+        Dir.chdir(root)
+        # database.yml conventionally sizes the AR pool from this: one
+        # connection per Puma thread.
+        ENV["RAILS_MAX_THREADS"] ||= threads.to_s
+
+        require "rails"
+        require "sidekiq"
+        # sidekiq.rb loads its railtie only if Rails was loaded first; this
+        # library may have loaded sidekiq earlier, so load it explicitly.
+        require "sidekiq/rails"
+        # Sidekiq.server? is `defined?(Sidekiq::CLI)`. Loading it before the app
+        # initialises makes the app's Sidekiq.configure_server blocks run (server
+        # middleware, death handlers, Redis config) and installs Sidekiq's Rails
+        # reloader hook, exactly as in a `sidekiq` process.
+        require "sidekiq/cli"
+        # Sidekiq sizes its Redis pool from this (retry_on re-enqueues use it).
+        ::Sidekiq.options[:concurrency] = threads
+
+        require File.join(root, "config", "environment")
+        load_active_job_wrapper
+        ::Rails.application
+      end
+
+      # The sidekiq adapter (and its JobWrapper) are loaded lazily by
+      # ActiveJob; load them now, from trusted code, so the resolver never has
+      # to autoload them for a payload.
+      def load_active_job_wrapper
+        return unless defined?(::ActiveJob::Base)
+
+        ::ActiveJob::Base.name # loading Base runs the on_load hooks that set the adapter
+        require "active_job/queue_adapters/sidekiq_adapter"
+        ::ActiveJob::QueueAdapters::SidekiqAdapter::JobWrapper
+      end
+
+      # Sidekiq's own reloader if the Sidekiq railtie installed it (server mode),
+      # else the Rails one, else a pass-through for non-Rails apps.
+      def reloader
+        r = ::Sidekiq.options[:reloader]
+        return r if r
+        return ->(&block) { ::Rails.application.reloader.wrap(&block) } if defined?(::Rails) && ::Rails.application
+
+        ->(&block) { block.call }
+      end
+
+      def build_app(options, logger:)
+        rails = defined?(::Rails) && ::Rails.application
+        cache = rails ? rails.config.cache_classes : true
+        roots = rails ? JOB_DIRS.map { |d| File.join(::Rails.root.to_s, d) } : []
+        resolver = JobResolver.new(autoload_roots: roots, cache: cache)
+        reloader = self.reloader
+        runner = JobRunner.new(resolver: resolver, reloader: reloader, reresolve: !cache)
+        failure = Failure.new(resolver)
+        verifier = options.dev ? nil : Signature.new(options.secret)
+        app = App.new(
+          runner: runner, failure: failure, resolver: resolver, verifier: verifier,
+          exhausted: ExhaustedRunner.new(resolver: resolver, reloader: reloader, failure: failure),
+          max_body: options.max_body, logger: logger,
+          info: rails ? {"rails_env" => ::Rails.env.to_s, "app" => ::Rails.root.basename.to_s} : {}
+        )
+        app.batch = Batch.new(app, max_body: options.max_batch_body, max_jobs: options.max_batch_jobs)
+        app
+      end
+    end
+  end
+end

@@ -1,0 +1,95 @@
+# frozen_string_literal: true
+
+module Courier
+  module Sidecar
+    # Turns a payload's "class" string into a job class, or refuses it.
+    #
+    # Never a plain constantize: a payload could name Kernel, File or any
+    # autoloadable constant. The rules:
+    #   * the name must look like a constant path (Foo::Bar);
+    #   * each segment is looked up with `const_defined?(name, false)` on the
+    #     module reached so far (no lookup through ancestors or Object);
+    #   * a segment that is registered for autoload but not loaded yet is only
+    #     loaded when its file lives under one of `autoload_roots` (the app's
+    #     job directories); anything else is refused without being loaded;
+    #   * the result must be a Class that includes Sidekiq::Worker (which is
+    #     Sidekiq::Job, and which ActiveJob's JobWrapper includes).
+    # In an eager-loaded app (production) every job class is loaded at boot,
+    # so no autoload ever happens here.
+    #
+    # Resolutions are cached when classes are not reloaded (cache_classes), so
+    # the hot path is one Hash lookup.
+    class JobResolver
+      # Why a class was refused; the message goes into the 400 body.
+      class Refused < StandardError; end
+
+      CONSTANT_PATH = /\A(?:::)?[A-Z]\w*(?:::[A-Z]\w*)*\z/
+      # Sidekiq 8 renamed the ActiveJob wrapper; its payloads name the new
+      # class, which does not exist under Sidekiq 6.
+      ALIASES = {
+        "Sidekiq::ActiveJob::Wrapper" => "ActiveJob::QueueAdapters::SidekiqAdapter::JobWrapper"
+      }.freeze
+
+      def initialize(autoload_roots: [], cache: true)
+        @autoload_roots = autoload_roots.map { |root| File.join(File.expand_path(root), "") }.freeze
+        @cache = cache ? {} : nil
+        @lock = Mutex.new
+      end
+
+      def resolve(name)
+        if @cache
+          klass = @cache[name]
+          return klass if klass
+        end
+        klass = lookup(name)
+        @lock.synchronize { @cache[name] = klass } if @cache
+        klass
+      end
+
+      # For the exhausted endpoint: an already-loaded constant, never
+      # autoloaded, or nil.
+      def loaded_constant(name)
+        return nil unless name.is_a?(String) && CONSTANT_PATH.match?(name)
+
+        name.delete_prefix("::").split("::").reduce(Object) do |mod, segment|
+          return nil unless mod.is_a?(Module) && mod.const_defined?(segment, false) && !mod.autoload?(segment)
+
+          mod.const_get(segment, false)
+        end
+      end
+
+      private
+
+      def lookup(name)
+        raise Refused, "job class must be a String, got #{name.class}" unless name.is_a?(String)
+        raise Refused, "job class #{name.inspect} is not a constant name" unless CONSTANT_PATH.match?(name)
+
+        target = walk(ALIASES.fetch(name, name))
+        unless target.is_a?(Class) && target.include?(::Sidekiq::Worker)
+          raise Refused, "#{name} is not a job class (it does not include Sidekiq::Job/Sidekiq::Worker)"
+        end
+
+        target
+      end
+
+      def walk(name)
+        name.delete_prefix("::").split("::").reduce(Object) do |mod, segment|
+          unless mod.is_a?(Module) && mod.const_defined?(segment, false)
+            raise Refused, "job class #{name} is not defined (#{segment} is unknown)"
+          end
+          path = mod.autoload?(segment)
+          if path && !autoload_allowed?(path)
+            raise Refused, "job class #{name} is not loaded and #{path} is outside the job directories"
+          end
+
+          mod.const_get(segment, false)
+        end
+      end
+
+      def autoload_allowed?(path)
+        full = File.expand_path(path)
+        @autoload_roots.any? { |root| full.start_with?(root) || File.join(full, "") == root }
+      end
+    end
+  end
+end

@@ -1,0 +1,48 @@
+# frozen_string_literal: true
+
+require_relative "test_helper"
+
+# POST /v1/jobs/batch: many jobs, one signed request, one outcome each.
+class BatchTest < CourierTest::Case
+  def batch(entries)
+    body = JSON.generate("jobs" => entries)
+    post_job(body, path: "/v1/jobs/batch")
+  end
+
+  def test_each_job_gets_its_own_outcome
+    ok = push(RecordJob, "batched")
+    failing = push(RetryInJob, "seconds")
+    entries = [
+      {"payload" => ok, "queue" => "default"},
+      {"payload" => failing, "queue" => "default"},
+      {"payload" => JSON.generate("class" => "Kernel", "args" => [])},
+      {"payload" => "{oops"},
+      {"nope" => 1}
+    ]
+    assert_equal 200, batch(entries).status
+    results = answer["results"]
+    assert_equal "ok", answer["status"]
+    assert_equal [200, 422, 400, 400, 400], results.map { |r| r["code"] }
+    assert_equal "RetryInJob::Failed", results[1]["error_class"]
+    assert_equal 10, results[1]["retry_in"]
+    assert_match(/not a job class/, results[2]["reason"])
+    assert JobRun.exists?(jid: JSON.parse(ok)["jid"], middleware: "default:#{JSON.parse(ok)["jid"]}")
+  end
+
+  def test_envelope_refusals
+    assert_equal 400, batch("nope").status
+    post_job("[]", path: "/v1/jobs/batch")
+    assert_equal 400, last_response.status
+    too_many = Array.new(101) { {"payload" => "{}"} }
+    assert_equal 413, batch(too_many).status
+    post_job(JSON.generate("jobs" => []), path: "/v1/jobs/batch", signature: nil)
+    assert_equal 401, last_response.status
+  end
+
+  def test_oversized_job_inside_a_batch
+    big = push(RecordJob, "x" * 1_100_000)
+    batch([{"payload" => big}])
+    assert_equal 413, answer["results"].first["code"]
+    assert_equal 0, JobRun.count
+  end
+end

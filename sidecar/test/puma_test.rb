@@ -1,0 +1,124 @@
+# frozen_string_literal: true
+
+require_relative "test_helper"
+require "net/http"
+require "open3"
+
+# The real executable on a real socket: Puma cluster mode (2 workers × 8
+# threads, app preloaded), concurrent signed POSTs, no job lost or doubled.
+class PumaTest < CourierTest::Case
+  EXE = File.join(CourierTest::SIDECAR, "exe", "courier-sidecar")
+  JOBS = 500
+  CLIENTS = 16
+
+  def spawn_sidecar(*flags, env: {})
+    port = CourierTest::RedisServer.free_port
+    log = File.join(Dir.tmpdir, "courier-sidecar-#{port}.log")
+    pid = Process.spawn({"COURIER_SECRET" => CourierTest::SECRET}.merge(env), RbConfig.ruby, EXE,
+                        "--app", CourierTest::EXAMPLE_APP, "--port", port.to_s, *flags,
+                        out: log, err: [:child, :out], pgroup: true)
+    [pid, port, log]
+  end
+
+  def wait_healthy(port, pid, log, deadline_s: 60)
+    deadline = Process.clock_gettime(Process::CLOCK_MONOTONIC) + deadline_s
+    loop do
+      raise "sidecar exited early:\n#{File.read(log)}" if Process.wait(pid, Process::WNOHANG)
+
+      begin
+        res = Net::HTTP.get_response(URI("http://127.0.0.1:#{port}/v1/health"))
+        return JSON.parse(res.body) if res.code == "200"
+      rescue SystemCallError, EOFError, Net::ReadTimeout
+        nil
+      end
+      raise "sidecar not healthy within #{deadline_s}s:\n#{File.read(log)}" if Process.clock_gettime(Process::CLOCK_MONOTONIC) > deadline
+
+      sleep 0.1
+    end
+  end
+
+  def stop(pid)
+    Process.kill("TERM", -pid)
+    Timeout.timeout(30) { Process.wait(pid) }
+  rescue Errno::ESRCH, Errno::ECHILD
+    nil
+  rescue Timeout::Error
+    Process.kill("KILL", -pid)
+    Process.wait(pid)
+  end
+
+  def test_cluster_mode_runs_every_job_exactly_once
+    pid, port, log = spawn_sidecar("--threads", "8", "--workers", "2")
+    begin
+      health = wait_healthy(port, pid, log)
+      assert_equal "ok", health["status"]
+
+      Sidekiq::Client.push_bulk("class" => RecordJob, "args" => Array.new(JOBS) { |i| ["puma-#{i}"] })
+      bodies = Sidekiq.redis { |r| r.lrange("queue:default", 0, -1) }
+      assert_equal JOBS, bodies.size
+
+      queue = Queue.new
+      bodies.each { |b| queue << b }
+      codes = Array.new(CLIENTS) do
+        Thread.new do
+          Net::HTTP.start("127.0.0.1", port, read_timeout: 30) do |http| # keep-alive, like curl
+            out = []
+            while (body = (queue.pop(true) rescue nil))
+              jid = JSON.parse(body)["jid"]
+              req = Net::HTTP::Post.new("/v1/jobs", "Content-Type" => "application/json",
+                                                    "Courier-Signature" => sign(body), "Courier-Jid" => jid)
+              req.body = body
+              res = http.request(req)
+              warn res.body if res.code != "200"
+              out << res.code
+            end
+            out
+          end
+        end
+      end.flat_map(&:value)
+
+      assert_equal({"200" => JOBS}, codes.tally)
+      assert_equal JOBS, JobRun.count
+      assert_equal JOBS, JobRun.distinct.count(:jid)
+      assert_equal bodies.map { |b| JSON.parse(b)["jid"] }.sort, JobRun.pluck(:jid).sort
+      assert_equal JOBS, JobRun.where("middleware LIKE 'default:%'").count
+      pids = 20.times.map { JSON.parse(Net::HTTP.get(URI("http://127.0.0.1:#{port}/v1/health")))["pid"] }
+      refute_includes pids, pid, "answers come from forked workers"
+    ensure
+      stop(pid)
+      File.delete(log) if File.exist?(log)
+    end
+  end
+
+  def test_bad_flag_stops_start_up_naming_it
+    out, status = Open3.capture2e({"COURIER_SECRET" => "x"}, RbConfig.ruby, EXE, "--app", CourierTest::EXAMPLE_APP, "--threads", "lots")
+    assert_equal 64, status.exitstatus
+    assert_match(/--threads must be an integer/, out)
+
+    out, status = Open3.capture2e({"COURIER_SECRET" => "x"}, RbConfig.ruby, EXE, "--app", CourierTest::EXAMPLE_APP, "--wat")
+    assert_equal 64, status.exitstatus
+    assert_match(/--wat/, out)
+  end
+
+  def test_refuses_to_start_without_a_secret
+    env = {"COURIER_SECRET" => nil, "COURIER_SIDECAR_DEV" => nil}
+    out, status = Open3.capture2e(env, RbConfig.ruby, EXE, "--app", CourierTest::EXAMPLE_APP, "--port", "1")
+    assert_equal 64, status.exitstatus
+    assert_match(/no secret: set COURIER_SECRET or --secret-file/, out)
+  end
+
+  def test_dev_mode_warns_loudly_and_serves_unsigned
+    pid, port, log = spawn_sidecar("--dev", "--threads", "2", env: {"COURIER_SECRET" => nil})
+    begin
+      wait_healthy(port, pid, log)
+      body = push(RecordJob, "dev-mode")
+      res = Net::HTTP.post(URI("http://127.0.0.1:#{port}/v1/jobs"), body, "Content-Type" => "application/json")
+      assert_equal "200", res.code
+      assert JobRun.exists?(arg: "dev-mode")
+      assert_match(/DEV MODE: requests are NOT authenticated/, File.read(log))
+    ensure
+      stop(pid)
+      File.delete(log) if File.exist?(log)
+    end
+  end
+end
