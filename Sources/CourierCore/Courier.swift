@@ -221,15 +221,23 @@ public final class Courier: Sendable {
     private func finish() async {
         executor.shutdown()
         ops?.stop()
-        do {
-            try await heartbeat.clear()
-            let (prefix, me) = (keys.key(""), identity.description)
-            let held = try await housekeeping.run { connection throws(RedisError) in
-                try connection.evaluate(Scripts.retire, args: [Array(prefix.utf8), Array(me.utf8)]).int ?? 0
+        // A connection idle since a Redis restart fails once before it reconnects: try a few times.
+        for attempt in 1...3 {
+            do {
+                try await heartbeat.clear()
+                let (prefix, me) = (keys.key(""), identity.description)
+                let held = try await housekeeping.run { connection throws(RedisError) in
+                    try connection.evaluate(Scripts.retire, args: [Array(prefix.utf8), Array(me.utf8)]).int ?? 0
+                }
+                if held > 0 { logger.warning("jobs left in progress at exit; a survivor will push them back", metadata: ["count": "\(held)"]) }
+                break
+            } catch {
+                if attempt == 3 {
+                    logger.error("could not unregister from Redis at exit; the process entry expires by itself", metadata: ["error": "\(error)"])
+                } else {
+                    try? await Task.sleep(for: .milliseconds(200))
+                }
             }
-            if held > 0 { logger.warning("jobs left in progress at exit; a survivor will push them back", metadata: ["count": "\(held)"]) }
-        } catch {
-            logger.error("could not unregister from Redis at exit; the process entry expires by itself", metadata: ["error": "\(error)"])
         }
         logger.notice("courier stopped")
     }
