@@ -29,6 +29,8 @@ public struct CourierConfiguration: Sendable {
     /// Sidekiq's `poll_interval_average`; nil scales with the process count.
     public var pollIntervalAverage: Duration?
     public var breaker = CircuitBreakerSettings()
+    /// Jobs per executor request when several are fetched at once (1 = no batching).
+    public var batchSize = 1
 
     public init(redis: RedisEndpoint, plan: QueuePlan, executor: HTTPExecutorConfiguration) {
         self.redis = redis

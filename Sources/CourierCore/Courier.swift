@@ -39,7 +39,8 @@ public final class Courier: Sendable {
         executor = HTTPExecutor(configuration: executorConfiguration, logger: logger)
         let source = RedisJobSource(worker: worker("fetch"), keys: keys, identity: identity.description, plan: configuration.plan)
         dispatcher = Dispatcher(
-            settings: DispatcherSettings(concurrency: configuration.concurrency, plan: configuration.plan, breaker: configuration.breaker),
+            settings: DispatcherSettings(concurrency: configuration.concurrency, plan: configuration.plan, breaker: configuration.breaker,
+                                         batchSize: configuration.batchSize),
             source: source, executor: executor, policy: OutcomePolicy(maxRetries: configuration.maxRetries),
             logger: logger, metrics: metrics, watchers: watchers)
         heartbeat = Heartbeat(worker: housekeeping, keys: keys, identity: identity, configuration: configuration,

@@ -16,10 +16,15 @@ public struct DispatcherSettings: Sendable {
     /// Deliveries whose connection broke mid-job before the job counts as failed.
     public var maxCrashDeliveries: Int
     public var breaker: CircuitBreakerSettings
+    /// Most jobs sent in one `/v1/jobs/batch` request (1: one job per request).
+    /// Only jobs fetched together are batched, so an idle queue's job is never held back.
+    public var batchSize: Int
 
-    public init(concurrency: Int, plan: QueuePlan, maxCrashDeliveries: Int = 3, breaker: CircuitBreakerSettings = CircuitBreakerSettings()) {
+    public init(concurrency: Int, plan: QueuePlan, maxCrashDeliveries: Int = 3, breaker: CircuitBreakerSettings = CircuitBreakerSettings(),
+                batchSize: Int = 1) {
         self.concurrency = concurrency
         self.plan = plan
+        self.batchSize = max(1, batchSize)
         self.maxCrashDeliveries = maxCrashDeliveries
         self.breaker = breaker
     }
@@ -178,7 +183,8 @@ public final class Dispatcher: Sendable {
                 }
                 for (id, _) in pending { running.remove(id) }
                 pending.removeAll(keepingCapacity: true)
-                for job in reply.jobs { start(job, breaker: &breaker) }
+                let prepared = reply.jobs.compactMap { prepare($0, breaker: &breaker) }
+                deliver(prepared)
                 metrics.setInFlight(running.count)
                 if maxJobs > 0 && reply.jobs.count < maxJobs {
                     watchers?.arm(reply.emptyQueues)
@@ -202,7 +208,8 @@ public final class Dispatcher: Sendable {
         logger.notice("dispatcher stopped")
     }
 
-    private func start(_ job: FetchedJob, breaker: inout CircuitBreaker) {
+    /// Registers a fetched job as running and builds its request; nil for a malformed job (dead-lettered instead).
+    private func prepare(_ job: FetchedJob, breaker: inout CircuitBreaker) -> (UInt64, ExecutionRequest)? {
         let payload: JobPayload
         do {
             payload = try JobPayload(raw: job.original)
@@ -216,7 +223,7 @@ public final class Dispatcher: Sendable {
             ])
             metrics.jobFinished(queue: job.queue, jobClass: parsed?.className ?? "unknown", outcome: "dead", seconds: nil)
             adopt(job, decision: decision)  // recorded with the next round trip
-            return
+            return nil
         }
         let retryCount = payload["retry_count"]?.intValue
         let entry = RunningJob(job: job, jid: payload.jid ?? "", jobClass: payload.displayClass,
@@ -226,11 +233,28 @@ public final class Dispatcher: Sendable {
         running.insert(id, entry)
         breaker.startedJob()
         logger.debug("start", metadata: jobMetadata(entry))
-        let request = ExecutionRequest(body: job.original, jid: entry.jid, queue: job.queue, attempt: entry.attempt)
-        executor.submit(request) { [self] outcome in
-            outcomes.withLock { $0.append((id, outcome)) }
-            wake.signal()
+        return (id, ExecutionRequest(body: job.original, jid: entry.jid, queue: job.queue, attempt: entry.attempt))
+    }
+
+    /// Hands jobs to the executor: one request each, or batches of jobs fetched together.
+    private func deliver(_ prepared: [(UInt64, ExecutionRequest)]) {
+        var index = 0
+        while index < prepared.count {
+            let chunk = prepared[index..<min(index + settings.batchSize, prepared.count)]
+            index += chunk.count
+            let ids = chunk.map(\.0)
+            if chunk.count == 1 {
+                executor.submit(chunk.first!.1) { [self] outcome in finished([(ids[0], outcome)]) }
+            } else {
+                executor.submitBatch(chunk.map(\.1)) { [self] results in finished(Array(zip(ids, results))) }
+            }
         }
+    }
+
+    /// Called on the executor's thread when deliveries end.
+    private func finished(_ results: [(UInt64, ExecutionOutcome)]) {
+        outcomes.withLock { $0.append(contentsOf: results) }
+        wake.signal()
     }
 
     private func decide(_ entry: RunningJob, outcome: ExecutionOutcome, crashCounts: inout [String: Int]) -> Decision {
@@ -269,7 +293,8 @@ public final class Dispatcher: Sendable {
         case .dead, .discarded, .failed: logger.error("\(decision.event.rawValue)", metadata: metadata)
         }
         if let exhausted = decision.notifyExhausted {
-            let request = ExecutionRequest(path: "/v1/jobs/exhausted", body: exhausted, jid: entry.jid, queue: entry.job.queue, attempt: entry.attempt)
+            let path = decision.deathHandlersOnly ? "/v1/jobs/exhausted?only=death_handlers" : "/v1/jobs/exhausted"
+            let request = ExecutionRequest(path: path, body: exhausted, jid: entry.jid, queue: entry.job.queue, attempt: entry.attempt)
             executor.submit(request) { [logger] result in
                 if result != .succeeded {
                     logger.error("exhausted hooks did not run", metadata: ["jid": "\(entry.jid)", "outcome": "\(result)"])

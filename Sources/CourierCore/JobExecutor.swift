@@ -5,6 +5,8 @@ import ExecutorClient
 public protocol JobExecutor: Sendable {
     /// Starts one delivery; `completion` is called once, on any thread.
     func submit(_ request: ExecutionRequest, completion: @escaping @Sendable (ExecutionOutcome) -> Void)
+    /// Starts one delivery of several jobs; `completion` gets one outcome per job, in order.
+    func submitBatch(_ requests: [ExecutionRequest], completion: @escaping @Sendable ([ExecutionOutcome]) -> Void)
 }
 
 extension HTTPExecutor: JobExecutor {}

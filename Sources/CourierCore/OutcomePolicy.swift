@@ -13,6 +13,8 @@ public struct Decision: Sendable, Equatable {
     /// Payload to send to the executor's exhausted endpoint afterwards (hooks, death handlers).
     public var notifyExhausted: [UInt8]?
     public var error: String?
+    /// Only the death handlers run (retries disabled), not `sidekiq_retries_exhausted`.
+    public var deathHandlersOnly = false
 }
 
 public struct OutcomePolicy: Sendable {
@@ -73,8 +75,9 @@ public struct OutcomePolicy: Sendable {
         let edited = failureFields(payload, errorClass: failure.errorClass, message: failure.errorMessage,
                                    backtrace: failure.backtrace, queue: queue, now: now)
         guard retriesEnabled else {
-            // Death handlers run, but the job goes to neither set.
-            return Decision(action: .acknowledgeFailed, event: .failed, notifyExhausted: nil, error: message)
+            // As Sidekiq's global retry handler: death handlers run, the job goes to neither set.
+            return Decision(action: .acknowledgeFailed, event: .failed, notifyExhausted: edited.payload.raw, error: message,
+                            deathHandlersOnly: true)
         }
         if failure.retryAction == "discard" {
             return Decision(action: .acknowledgeFailed, event: .discarded, error: message)

@@ -44,14 +44,60 @@ public enum ExecutionOutcome: Sendable, Equatable {
 
 /// Maps an HTTP answer to an outcome, as protocol v1 specifies.
 public enum OutcomeClassifier {
+    /// The outcome of a single-job POST.
+    public static func outcome(of result: HTTPResult, jobTimeout: Duration) -> ExecutionOutcome {
+        switch result {
+        case let .response(status, body, retryAfter):
+            return classify(status: status, body: body, retryAfter: retryAfter)
+        case let .transportError(reason, sent, timedOut):
+            if timedOut {
+                return sent ? .timedOut(after: jobTimeout)
+                            : .executorUnavailable(reason: "executor connect timed out: \(reason)", retryAfter: nil, mayHaveRun: false)
+            }
+            return .executorUnavailable(reason: "executor unreachable: \(reason)", retryAfter: nil, mayHaveRun: sent)
+        }
+    }
+
+    /// One outcome per job of a `/v1/jobs/batch` POST. Anything but a valid
+    /// 200 envelope applies to every job of the batch alike.
+    public static func batchOutcomes(of result: HTTPResult, count: Int, jobTimeout: Duration) -> [ExecutionOutcome] {
+        guard case let .response(status, body, _) = result, status == 200 else {
+            if case let .response(status, body, retryAfter) = result {
+                let single = classify(status: status, body: body, retryAfter: retryAfter)
+                switch single {
+                case let .refused(_, reason):
+                    // The envelope, not a job, was refused (e.g. over --max-batch-jobs): not the jobs' fault.
+                    return Array(repeating: .executorUnavailable(reason: "executor refused the batch: \(reason)", retryAfter: nil, mayHaveRun: false), count: count)
+                default:
+                    if status == 404 {
+                        return Array(repeating: .executorUnavailable(reason: "executor has no /v1/jobs/batch endpoint: use --batch 1", retryAfter: nil, mayHaveRun: false), count: count)
+                    }
+                    return Array(repeating: single, count: count)
+                }
+            }
+            return Array(repeating: outcome(of: result, jobTimeout: jobTimeout), count: count)
+        }
+        guard let results = (try? JSONReader.parse(body))?["results"]?.arrayValue, results.count == count else {
+            return Array(repeating: .executorUnavailable(reason: "executor's batch answer does not have \(count) results", retryAfter: nil, mayHaveRun: true), count: count)
+        }
+        return results.map { item in
+            classify(status: item["code"]?.intValue ?? 500, json: item, retryAfter: nil)
+        }
+    }
+
     public static func classify(status: Int, body: [UInt8], retryAfter: String?) -> ExecutionOutcome {
+        classify(status: status, json: (status == 422 || status == 400 || status == 413) ? (try? JSONReader.parse(body)) : nil,
+                 rawBody: body, retryAfter: retryAfter)
+    }
+
+    static func classify(status: Int, json: JSONValue?, rawBody: [UInt8] = [], retryAfter: String?) -> ExecutionOutcome {
         switch status {
         case 200..<300:
             return .succeeded
         case 422:
-            return .failed(parseFailure(body))
+            return .failed(parseFailure(json, rawBody: rawBody))
         case 400, 413:
-            let reason = (try? JSONReader.parse(body))?["reason"]?.stringValue ?? String(decoding: body.prefix(500), as: UTF8.self)
+            let reason = json?["reason"]?.stringValue ?? String(decoding: rawBody.prefix(500), as: UTF8.self)
             return .refused(status: status, reason: "executor refused the job (HTTP \(status)): \(reason)")
         case 401:
             return .executorUnavailable(reason: "executor rejected the request signature (HTTP 401): check COURIER_SECRET on both sides",
@@ -63,10 +109,10 @@ public enum OutcomeClassifier {
         }
     }
 
-    static func parseFailure(_ body: [UInt8]) -> JobFailure {
-        guard let json = try? JSONReader.parse(body) else {
+    static func parseFailure(_ json: JSONValue?, rawBody: [UInt8]) -> JobFailure {
+        guard let json else {
             return JobFailure(errorClass: "Courier::BadExecutorAnswer",
-                              errorMessage: "executor answered 422 with a body that is not JSON: \(String(decoding: body.prefix(200), as: UTF8.self))")
+                              errorMessage: "executor answered 422 with a body that is not JSON: \(String(decoding: rawBody.prefix(200), as: UTF8.self))")
         }
         var retryIn: Int? = nil
         if let seconds = json["retry_in"]?.doubleValue, seconds > 0 { retryIn = Int(seconds) }

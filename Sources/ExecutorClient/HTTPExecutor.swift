@@ -3,6 +3,7 @@ import CurlShim
 import Glibc
 import Logging
 import CourierSupport
+import SidekiqModel
 import Synchronization
 
 /// Settings for the HTTP executor client.
@@ -35,14 +36,24 @@ public struct ExecutionRequest: Sendable {
     public var jid: String
     public var queue: String
     public var attempt: Int
+    /// Overrides the configured job timeout (a batch gets the sum of its jobs').
+    public var timeout: Duration?
 
-    public init(path: String = "/v1/jobs", body: [UInt8], jid: String, queue: String, attempt: Int) {
+    public init(path: String = "/v1/jobs", body: [UInt8], jid: String, queue: String, attempt: Int, timeout: Duration? = nil) {
         self.path = path
         self.body = body
         self.jid = jid
         self.queue = queue
         self.attempt = attempt
+        self.timeout = timeout
     }
+}
+
+/// How one HTTP exchange with the executor ended, before protocol meaning is applied.
+public enum HTTPResult: Sendable {
+    case response(status: Int, body: [UInt8], retryAfter: String?)
+    /// No (complete) answer. `sent`: the request left this process; `timedOut`: the transfer timeout hit.
+    case transportError(reason: String, sent: Bool, timedOut: Bool)
 }
 
 /// POSTs jobs to the executor through one libcurl multi handle driven by a
@@ -50,7 +61,7 @@ public struct ExecutionRequest: Sendable {
 /// across jobs, no blocking call on the cooperative pool. Completions are
 /// reported through the closure given with each job, on that thread.
 public final class HTTPExecutor: Sendable {
-    public typealias Completion = @Sendable (ExecutionOutcome) -> Void
+    public typealias Completion = @Sendable (HTTPResult) -> Void
 
     private let configuration: HTTPExecutorConfiguration
     private let signer: RequestSigner?
@@ -78,15 +89,40 @@ public final class HTTPExecutor: Sendable {
         startDedicatedThread(name: "courier-http") { [self] in self.eventLoop() }
     }
 
+    /// Queues one POST of a single job; `completion` runs on the executor thread when it ends.
+    public func submit(_ request: ExecutionRequest, completion: @escaping @Sendable (ExecutionOutcome) -> Void) {
+        let timeout = request.timeout ?? configuration.jobTimeout
+        post(request) { result in completion(OutcomeClassifier.outcome(of: result, jobTimeout: timeout)) }
+    }
+
+    /// POSTs several jobs in one `/v1/jobs/batch` request; `completion` gets one outcome per job, in order.
+    public func submitBatch(_ requests: [ExecutionRequest], completion: @escaping @Sendable ([ExecutionOutcome]) -> Void) {
+        var body = Array(#"{"jobs":["#.utf8)
+        for (i, request) in requests.enumerated() {
+            if i > 0 { body.append(UInt8(ascii: ",")) }
+            body.append(contentsOf: Array(#"{"payload":"#.utf8))
+            body.append(contentsOf: Array(JSONWriter.string(String(decoding: request.body, as: UTF8.self)).utf8))
+            body.append(contentsOf: Array(#","queue":"#.utf8))
+            body.append(contentsOf: Array(JSONWriter.string(request.queue).utf8))
+            body.append(UInt8(ascii: "}"))
+        }
+        body.append(contentsOf: Array("]}".utf8))
+        let timeout = configuration.jobTimeout * requests.count
+        let batch = ExecutionRequest(path: "/v1/jobs/batch", body: body, jid: requests.map(\.jid).joined(separator: ","),
+                                     queue: requests[0].queue, attempt: 1, timeout: timeout)
+        let count = requests.count
+        post(batch) { result in completion(OutcomeClassifier.batchOutcomes(of: result, count: count, jobTimeout: timeout)) }
+    }
+
     /// Queues one POST; `completion` runs on the executor thread when it ends.
-    public func submit(_ request: ExecutionRequest, completion: @escaping Completion) {
+    public func post(_ request: ExecutionRequest, completion: @escaping Completion) {
         let accepted = inbox.withLock { inbox -> Bool in
             guard !inbox.stopping else { return false }
             inbox.requests.append((request, completion))
             return true
         }
         guard accepted else {
-            completion(.executorUnavailable(reason: "dispatcher is shutting down", retryAfter: nil, mayHaveRun: false))
+            completion(.transportError(reason: "dispatcher is shutting down", sent: false, timedOut: false))
             return
         }
         wake()
@@ -124,7 +160,8 @@ public final class HTTPExecutor: Sendable {
             if stopping { break }
             for (request, completion) in requests {
                 let easy = idleHandles.popLast() ?? makeEasyHandle()
-                let transfer = Transfer(request: request, completion: completion, signer: signer, baseURL: configuration.baseURL)
+                let transfer = Transfer(request: request, completion: completion, signer: signer, baseURL: configuration.baseURL,
+                                        timeout: configuration.jobTimeout)
                 transfer.attach(to: easy)
                 curl_multi_add_handle(multi, easy)
                 active += 1
@@ -141,7 +178,7 @@ public final class HTTPExecutor: Sendable {
                 active -= 1
                 if let privatePointer {
                     let transfer = Unmanaged<Transfer>.fromOpaque(privatePointer).takeRetainedValue()
-                    transfer.finish(easy: easy, code: code, jobTimeout: configuration.jobTimeout)
+                    transfer.finish(easy: easy, code: code)
                 }
                 idleHandles.append(easy)
             }
@@ -180,12 +217,14 @@ private final class Transfer {
     let request: ExecutionRequest
     let completion: HTTPExecutor.Completion
     let url: String
+    let timeout: Duration
     var response: [UInt8] = []
     var retryAfter: String?
     private var headers: UnsafeMutablePointer<curl_slist>?
 
-    init(request: ExecutionRequest, completion: @escaping HTTPExecutor.Completion, signer: RequestSigner?, baseURL: String) {
+    init(request: ExecutionRequest, completion: @escaping HTTPExecutor.Completion, signer: RequestSigner?, baseURL: String, timeout: Duration) {
         self.request = request
+        self.timeout = request.timeout ?? timeout
         self.completion = completion
         self.url = baseURL + request.path
         var list: UnsafeMutablePointer<curl_slist>? = nil
@@ -212,6 +251,7 @@ private final class Transfer {
         _ = courier_easy_set_pointer(easy, CURLOPT_WRITEDATA, me)
         _ = courier_easy_set_pointer(easy, CURLOPT_HEADERDATA, me)
         _ = courier_easy_set_pointer(easy, CURLOPT_PRIVATE, me)
+        _ = courier_easy_set_long(easy, CURLOPT_TIMEOUT_MS, timeout.milliseconds)
     }
 
     func header(_ line: UnsafeRawBufferPointer) {
@@ -223,30 +263,25 @@ private final class Transfer {
         }
     }
 
-    func finish(easy: UnsafeMutableRawPointer, code: CURLcode, jobTimeout: Duration) {
+    func finish(easy: UnsafeMutableRawPointer, code: CURLcode) {
         // The transfer's own retain (PRIVATE) was released by the caller; drop curl's other references.
         _ = courier_easy_set_pointer(easy, CURLOPT_WRITEDATA, nil)
         _ = courier_easy_set_pointer(easy, CURLOPT_HEADERDATA, nil)
         _ = courier_easy_set_pointer(easy, CURLOPT_PRIVATE, nil)
         _ = courier_easy_set_pointer(easy, CURLOPT_HTTPHEADER, nil)
-        completion(outcome(easy: easy, code: code, jobTimeout: jobTimeout))
+        completion(result(easy: easy, code: code))
     }
 
-    private func outcome(easy: UnsafeMutableRawPointer, code: CURLcode, jobTimeout: Duration) -> ExecutionOutcome {
-        var status = 0
-        _ = courier_easy_get_long(easy, CURLINFO_RESPONSE_CODE, &status)
+    private func result(easy: UnsafeMutableRawPointer, code: CURLcode) -> HTTPResult {
         if code == CURLE_OK {
-            return OutcomeClassifier.classify(status: status, body: response, retryAfter: retryAfter)
+            var status = 0
+            _ = courier_easy_get_long(easy, CURLINFO_RESPONSE_CODE, &status)
+            return .response(status: status, body: response, retryAfter: retryAfter)
         }
         var requestSize = 0
         _ = courier_easy_get_long(easy, CURLINFO_REQUEST_SIZE, &requestSize)
-        let sent = requestSize > 0
-        let why = String(cString: curl_easy_strerror(code))
-        if code == CURLE_OPERATION_TIMEDOUT {
-            return sent ? .timedOut(after: jobTimeout)
-                        : .executorUnavailable(reason: "executor connect timed out: \(why)", retryAfter: nil, mayHaveRun: false)
-        }
-        return .executorUnavailable(reason: "executor unreachable: \(why)", retryAfter: nil, mayHaveRun: sent)
+        return .transportError(reason: String(cString: curl_easy_strerror(code)), sent: requestSize > 0,
+                               timedOut: code == CURLE_OPERATION_TIMEDOUT)
     }
 }
 

@@ -85,6 +85,9 @@ struct CourierCommand: AsyncParsableCommand {
     @Option(name: .long, help: "Seconds the breaker stays open first (doubles per trip, up to 30 × that). Default: 1.")
     var breakerCooldown: Double?
 
+    @Option(name: .long, help: "Jobs per executor request when several are fetched together, through the protocol's /v1/jobs/batch (1 = one job per request). Env: COURIER_BATCH. Default: 1.")
+    var batch: Int?
+
     @Option(name: .long, help: "Log format: text or json. Env: COURIER_LOG_FORMAT. Default: text.")
     var logFormat: String?
 
@@ -201,6 +204,8 @@ struct CourierCommand: AsyncParsableCommand {
             configuration.breaker.cooldown = .milliseconds(Int(seconds * 1000))
             configuration.breaker.maxCooldown = .milliseconds(Int(seconds * 30_000))
         }
+        configuration.batchSize = try batch ?? envInt("COURIER_BATCH") ?? 1
+        guard (1...1000).contains(configuration.batchSize) else { throw fail("--batch", "must be 1…1000") }
         let formatText = logFormat ?? env["COURIER_LOG_FORMAT"] ?? "text"
         guard let format = CourierLogHandler.Format(rawValue: formatText) else { throw fail("--log-format", "'\(formatText)' must be text or json") }
         let levelText = logLevel ?? env["COURIER_LOG_LEVEL"] ?? "info"

@@ -64,6 +64,10 @@ final class RetryAndBreakerTests: XCTestCase {
         if case .kill = action(#"{"class":"A","args":[],"retry":0}"#) {} else { XCTFail("retry 0 goes straight to dead") }
         XCTAssertEqual(action(#"{"class":"A","args":[],"retry":false}"#), .acknowledgeFailed)
         XCTAssertEqual(action(#"{"class":"A","args":[],"retry":null}"#), .acknowledgeFailed)
+        let (f, p) = job(#"{"class":"A","args":[],"retry":false}"#)
+        let disabled = policy.decide(f, payload: p, outcome: failure)
+        XCTAssertTrue(disabled.deathHandlersOnly, "retry: false runs the death handlers only")
+        XCTAssertNotNil(disabled.notifyExhausted)
         XCTAssertEqual(action(#"{"class":"A","args":[],"retry":0,"dead":false}"#), .acknowledgeFailed)
         if case .retry = action(#"{"class":"A","args":[],"retry":true,"retry_count":23}"#) {} else { XCTFail("25 retries by default") }
         if case .kill = action(#"{"class":"A","args":[],"retry":true,"retry_count":24}"#) {} else { XCTFail("exhausted after 25") }

@@ -22,6 +22,15 @@ class ExhaustedTest < CourierTest::Case
     assert_equal 0, JobRun.count, "perform did not run"
   end
 
+  def test_death_only_skips_the_exhausted_block
+    payload = push(ExhaustedJob, 8)
+    body = with_fields(payload, {"error_class" => "ExhaustedJob::Failed", "error_message" => "retry false",
+                                 "retry_count" => 0, "failed_at" => Time.now.to_f})
+    assert_equal 200, post_job(body, path: "/v1/jobs/exhausted?only=death_handlers").status
+    refute Event.exists?(kind: "exhausted"), "retry: false jobs never run sidekiq_retries_exhausted"
+    assert Event.exists?(kind: "death", jid: JSON.parse(payload)["jid"])
+  end
+
   def test_class_without_block_still_runs_death_handlers
     payload = push(FailingJob, "x")
     exhausted(payload, error_class: "FailingJob::Boom", error_message: "x")

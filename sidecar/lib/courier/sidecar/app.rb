@@ -41,7 +41,10 @@ module Courier
         if path == JOBS
           post(env) { |body| run_job(body, queue_header(env)) }
         elsif path == EXHAUSTED
-          post(env) { |body| run_exhausted(body) }
+          # ?only=death_handlers: a job with retries disabled died; Sidekiq runs
+          # only the death handlers then, not sidekiq_retries_exhausted.
+          death_only = env["QUERY_STRING"].to_s.split("&").include?("only=death_handlers")
+          post(env) { |body| run_exhausted(body, death_only) }
         elsif path == BATCH && @batch
           post(env, @batch.max_body) { |body| @batch.call(body) }
         elsif HEALTH.include?(path)
@@ -99,9 +102,9 @@ module Courier
         status == 200 ? Response.ok : Response.json(status, answer)
       end
 
-      def run_exhausted(body)
+      def run_exhausted(body, death_only = false)
         job = parse(body)
-        @exhausted.call(job, resolve(job))
+        @exhausted.call(job, resolve(job), death_only: death_only)
         Response.ok
       rescue Malformed, JobResolver::Refused => e
         Response.refused(400, e.message)

@@ -20,11 +20,11 @@ module Courier
         @failure = failure
       end
 
-      def call(job, job_class)
+      def call(job, job_class, death_only: false)
         error = RemoteErrorBuilder.build(job, @resolver)
         JobContext.wrap(job) do
           @reloader.call do
-            run_exhausted_block(job, job_class, error)
+            run_exhausted_block(job, job_class, error) unless death_only
             run_death_handlers(job, error)
           end
         end
