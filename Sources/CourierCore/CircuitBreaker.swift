@@ -33,7 +33,8 @@ public struct CircuitBreaker: Sendable {
     private var recent: [Bool] = []  // true = executor failure
     private var trips = 0
     private var reopenAt: ContinuousClock.Instant?
-    private var probeInFlight = false
+    /// The job sent while half-open; only its result decides.
+    private var probe: UInt64?
 
     public init(settings: CircuitBreakerSettings = CircuitBreakerSettings()) {
         self.settings = settings
@@ -47,23 +48,26 @@ public struct CircuitBreaker: Sendable {
         case .open:
             guard let reopenAt, now >= reopenAt else { return (0, nil) }
             state = .halfOpen
-            probeInFlight = false
+            probe = nil
             return (1, Transition(from: .open, to: .halfOpen, reason: "cool-down over; one probe job decides"))
         case .halfOpen:
-            return (probeInFlight ? 0 : 1, nil)
+            return (probe == nil ? 1 : 0, nil)
         }
     }
 
     /// Until when the breaker stays open (for the dispatcher's sleep).
     public var openUntil: ContinuousClock.Instant? { state == .open ? reopenAt : nil }
 
-    /// The dispatcher started a job while half-open: that job is the probe.
-    public mutating func startedJob() {
-        if state == .halfOpen { probeInFlight = true }
+    /// The dispatcher started job `id`; while half-open that job is the probe.
+    public mutating func startedJob(_ id: UInt64) {
+        if state == .halfOpen && probe == nil { probe = id }
     }
 
-    /// Records one delivery's result for the executor.
-    public mutating func record(executorFailure: Bool, now: ContinuousClock.Instant) -> Transition? {
+    /// Records one delivery's result for the executor. While half-open only
+    /// the probe's result counts: a late result of a job started before the
+    /// trip says nothing about the executor now.
+    public mutating func record(_ id: UInt64, executorFailure: Bool, now: ContinuousClock.Instant) -> Transition? {
+        if state == .halfOpen && id != probe { return nil }
         recent.append(executorFailure)
         if recent.count > settings.window { recent.removeFirst(recent.count - settings.window) }
         consecutive = executorFailure ? consecutive + 1 : 0
@@ -74,7 +78,7 @@ public struct CircuitBreaker: Sendable {
             trips = 0
             consecutive = 0
             recent.removeAll()
-            probeInFlight = false
+            probe = nil
             return Transition(from: .halfOpen, to: .closed, reason: "probe job reached the executor")
         case .closed:
             if consecutive >= settings.consecutiveFailures {
@@ -99,7 +103,7 @@ public struct CircuitBreaker: Sendable {
         for _ in 1..<min(trips, 16) { cooldown = min(cooldown * 2, settings.maxCooldown) }
         state = .open
         reopenAt = now + cooldown
-        probeInFlight = false
+        probe = nil
         consecutive = 0
         recent.removeAll()
         return Transition(from: from, to: .open, reason: "\(reason); cool-down \(cooldown)")

@@ -121,7 +121,7 @@ public final class Courier: Sendable {
             let result = try await heartbeat.beat(busy: dispatcher.busyJobs(), quiet: dispatcher.isQuiet)
             redisHealthy.set(true)
             processCount.store(result.processCount, ordering: .relaxed)
-            metrics.queues(depth: result.depth, latency: result.latency)
+            metrics.queues(depth: result.depth, latency: result.latency, sets: result.sets)
             for signal in result.signals { handle(signal: signal) }
         } catch {
             redisHealthy.set(false)
@@ -151,7 +151,7 @@ public final class Courier: Sendable {
     private func housekeepingLoop() async {
         var beatsUntilRecovery = Int.random(in: 2...4)
         while !Task.isCancelled {
-            await stopRequestedOrTimeout(configuration.heartbeatInterval)
+            try? await Task.sleep(for: configuration.heartbeatInterval)
             if Task.isCancelled { break }
             await beatOnce()
             beatsUntilRecovery -= 1
@@ -160,10 +160,6 @@ public final class Courier: Sendable {
                 beatsUntilRecovery = Int.random(in: 2...4)
             }
         }
-    }
-
-    private func stopRequestedOrTimeout(_ duration: Duration) async {
-        try? await Task.sleep(for: duration)
     }
 
     private func recoverOrphans() async {
@@ -192,7 +188,6 @@ public final class Courier: Sendable {
                     } else {
                         decision = policy.malformed(job, payload: nil, reason: reason)
                     }
-                    logger.error("poison pill sent to the dead set", metadata: ["queue": "\(queue)", "jid": "\((try? JobPayload(raw: body))?.jid ?? "")"])
                     dispatcher.adopt(job, decision: decision)
                 }
                 i += 2
@@ -203,8 +198,8 @@ public final class Courier: Sendable {
     }
 
     private func schedulerLoop() async {
-        // Sidekiq waits 10–15 s after start before the first poll (5 s of jitter
-        // only when an average interval is configured).
+        // As Sidekiq: 10 s plus up to 5 s of jitter before the first poll; with
+        // an average interval configured, only the jitter.
         let initial: Duration = (configuration.pollIntervalAverage == nil ? .seconds(10) : .zero) + .milliseconds(Int.random(in: 0..<5000))
         try? await Task.sleep(for: initial)
         while !Task.isCancelled && !dispatcher.isQuiet {

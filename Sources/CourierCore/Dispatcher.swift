@@ -111,6 +111,7 @@ public final class Dispatcher: Sendable {
         var crashCounts: [String: Int] = [:]
         var needsReconcile = false
         var redisFailures = 0
+        var pausedUntil: ContinuousClock.Instant?  // an executor's Retry-After
 
         while true {
             // 1. Decide what happens to every job that finished.
@@ -119,14 +120,25 @@ public final class Dispatcher: Sendable {
                 guard let entry = running.get(id), entry.phase == .executing else { continue }
                 running.setPhase(id, .finished)
                 let decision = decide(entry, outcome: outcome, crashCounts: &crashCounts)
-                if let t = breaker.record(executorFailure: outcome.isExecutorFailure, now: .now) { transitioned(t) }
+                if let t = breaker.record(id, executorFailure: outcome.isExecutorFailure, now: .now) { transitioned(t) }
+                if case let .executorUnavailable(_, retryAfter?, _) = outcome {
+                    let until = ContinuousClock.now + retryAfter
+                    if pausedUntil.map({ $0 < until }) ?? true {
+                        pausedUntil = until
+                        logger.warning("executor asked to wait (Retry-After); fetching paused", metadata: ["seconds": "\(retryAfter.components.seconds)"])
+                    }
+                }
                 report(entry, outcome: outcome, decision: decision)
                 pending.append((id, Completion(job: entry.job, action: decision.action)))
             }
+            // Jobs that never reach the executor (malformed, poison pills) with a decision made for them.
             for (job, decision) in adopted.withLock({ a in defer { a.removeAll() }; return a }) {
                 let id = nextID.wrappingAdd(1, ordering: .relaxed).oldValue
-                running.insert(id, RunningJob(job: job, jid: "", jobClass: "", attempt: 0, tenant: nil,
-                                              startedAtWall: policy.clock.now(), startedAt: .now, phase: .finished))
+                let payload = try? JobPayload(raw: job.original)
+                let entry = RunningJob(job: job, jid: payload?.jid ?? "", jobClass: payload?.displayClass ?? "unknown", attempt: 0,
+                                       tenant: payload?.tenant, startedAtWall: policy.clock.now(), startedAt: .now, phase: .finished)
+                running.insert(id, entry)
+                report(entry, outcome: nil, decision: decision)
                 pending.append((id, Completion(job: job, action: decision.action)))
             }
 
@@ -150,6 +162,9 @@ public final class Dispatcher: Sendable {
                 if let t { transitioned(t) }
                 maxJobs = max(0, settings.concurrency - running.count)
                 if let b = breakerAllowance { maxJobs = min(maxJobs, b) }
+                if let until = pausedUntil {
+                    if now < until { maxJobs = 0 } else { pausedUntil = nil }
+                }
                 let perQueue = running.countByQueue()
                 for spec in settings.plan.queues {
                     if let limit = spec.limit { allowances[spec.name] = max(0, limit - perQueue[spec.name, default: 0]) }
@@ -160,7 +175,7 @@ public final class Dispatcher: Sendable {
                 if case let .stopping(deadline) = currentPhase {
                     if running.count == 0 { break }
                     await wake.wait(timeout: max(.milliseconds(1), deadline - .now))
-                } else if let reopen = breaker.openUntil, currentPhase == .running {
+                } else if let reopen = breaker.openUntil ?? pausedUntil, currentPhase == .running {
                     await wake.wait(timeout: max(.milliseconds(1), reopen - .now))
                 } else {
                     await wake.wait()
@@ -202,6 +217,13 @@ public final class Dispatcher: Sendable {
                 // put back any fetched job we never heard of. Replayed outcomes
                 // are harmless (each applies only if its job is still ours).
                 needsReconcile = true
+                if case let .stopping(deadline) = phase.withLock({ $0 }), ContinuousClock.now > deadline + .seconds(10) {
+                    // Nothing is lost: what is left stays in this process's in-progress
+                    // lists, and a survivor pushes it back once this heartbeat expires.
+                    logger.error("giving up on Redis at shutdown; unacknowledged jobs stay in the in-progress list for recovery",
+                                 metadata: ["jobs": "\(running.count)"])
+                    break
+                }
                 try? await Task.sleep(for: .milliseconds(min(1_000, 25 << min(redisFailures, 6))))
             }
         }
@@ -216,13 +238,9 @@ public final class Dispatcher: Sendable {
             try payload.validate()
         } catch {
             let parsed = try? JobPayload(raw: job.original)
-            let decision = policy.malformed(job, payload: parsed, reason: error.reason)
-            logger.error("malformed job sent to the dead set", metadata: [
-                "queue": "\(job.queue)", "error": "\(error.reason)", "event": "dead",
-                "payload": "\(String(decoding: job.original.prefix(200), as: UTF8.self))",
-            ])
-            metrics.jobFinished(queue: job.queue, jobClass: parsed?.className ?? "unknown", outcome: "dead", seconds: nil)
-            adopt(job, decision: decision)  // recorded with the next round trip
+            var decision = policy.malformed(job, payload: parsed, reason: error.reason)
+            decision.error = "malformed job: \(error.reason); payload: \(String(decoding: job.original.prefix(200), as: UTF8.self))"
+            adopt(job, decision: decision)  // reported and recorded with the next round trip
             return nil
         }
         let retryCount = payload["retry_count"]?.intValue
@@ -231,7 +249,7 @@ public final class Dispatcher: Sendable {
                                startedAtWall: policy.clock.now(), startedAt: .now, phase: .executing)
         let id = nextID.wrappingAdd(1, ordering: .relaxed).oldValue
         running.insert(id, entry)
-        breaker.startedJob()
+        breaker.startedJob(id)
         logger.debug("start", metadata: jobMetadata(entry))
         return (id, ExecutionRequest(body: job.original, jid: entry.jid, queue: job.queue, attempt: entry.attempt))
     }
@@ -277,10 +295,12 @@ public final class Dispatcher: Sendable {
         return policy.decide(entry.job, payload: payload, outcome: outcome)
     }
 
-    private func report(_ entry: RunningJob, outcome: ExecutionOutcome, decision: Decision) {
-        let seconds = Double((ContinuousClock.now - entry.startedAt).components.attoseconds) / 1e18
-            + Double((ContinuousClock.now - entry.startedAt).components.seconds)
-        metrics.jobFinished(queue: entry.job.queue, jobClass: entry.jobClass, outcome: decision.event.rawValue, seconds: seconds)
+    /// Logs, counts and runs the exhausted hooks for one decision (`outcome` nil: the job never ran).
+    private func report(_ entry: RunningJob, outcome: ExecutionOutcome?, decision: Decision) {
+        let elapsed = (ContinuousClock.now - entry.startedAt).components
+        let seconds = Double(elapsed.seconds) + Double(elapsed.attoseconds) / 1e18
+        metrics.jobFinished(queue: entry.job.queue, jobClass: entry.jobClass, outcome: decision.event.rawValue,
+                            seconds: outcome == nil ? nil : seconds)
         if case let .executorUnavailable(reason, _, _) = outcome { metrics.executorError(reason.hasPrefix("executor answered") ? "http" : "unavailable") }
         if case .timedOut = outcome { metrics.executorError("timeout") }
         var metadata = jobMetadata(entry)

@@ -54,7 +54,18 @@ public final class Heartbeat: Sendable {
     }
 
     /// Writes one beat; returns the Web UI signals that were waiting.
-    public func beat(busy: [BusyJob], quiet: Bool) async throws(RedisError) -> (signals: [String], processCount: Int, depth: [String: Int], latency: [String: Double]) {
+    public struct BeatResult: Sendable {
+        /// Web UI signals that were waiting, oldest first.
+        public var signals: [String]
+        public var processCount: Int
+        public var depth: [String: Int]
+        public var latency: [String: Double]
+        /// Sizes of the retry, schedule and dead sets.
+        public var sets: [String: Int]
+    }
+
+    /// Writes one beat; also samples queue depth/latency and set sizes for metrics.
+    public func beat(busy: [BusyJob], quiet: Bool) async throws(RedisError) -> BeatResult {
         let now = clock.now()
         let rss = Self.residentKilobytes()
         var workFields: [[UInt8]] = []
@@ -89,17 +100,20 @@ public final class Heartbeat: Sendable {
             // Signals are popped (oldest first) outside the transaction so none is lost if EXEC fails.
             commands.append(cmd(["RPOP", keys.signals(identity), "100"]))
             commands.append(cmd(["SCARD", keys.processes]))
+            for set in [keys.retry, keys.schedule, keys.dead] { commands.append(cmd(["ZCARD", set])) }
             for queue in queues {
                 commands.append(cmd(["LLEN", keys.queue(queue)]))
                 commands.append(cmd(["LINDEX", keys.queue(queue), "-1"]))
             }
             let replies = try connection.pipeline(commands)
             for reply in replies { try reply.orThrow("heartbeat") }
-            var index = commands.count - 2 - queues.count * 2
+            var index = commands.count - 5 - queues.count * 2
             let signals = (replies[index].array ?? []).compactMap(\.string)
             index += 1
             let processCount = replies[index].int ?? 1
-            index += 1
+            var sets: [String: Int] = [:]
+            for (offset, name) in ["retry", "schedule", "dead"].enumerated() { sets[name] = replies[index + 1 + offset].int ?? 0 }
+            index += 4
             var depth: [String: Int] = [:]
             var latency: [String: Double] = [:]
             for queue in queues {
@@ -113,7 +127,7 @@ public final class Heartbeat: Sendable {
                 latency[queue] = age
                 index += 2
             }
-            return (signals, max(1, processCount), depth, latency)
+            return BeatResult(signals: signals, processCount: max(1, processCount), depth: depth, latency: latency, sets: sets)
         }
     }
 

@@ -22,6 +22,7 @@ public final class CourierMetrics: Sendable {
         var executorErrors: [String: Int] = [:]
         var queueDepth: [String: Int] = [:]
         var queueLatency: [String: Double] = [:]
+        var setSizes: [String: Int] = [:]
         var recovered = 0
         var roundTrips = 0
     }
@@ -48,8 +49,8 @@ public final class CourierMetrics: Sendable {
     func executorError(_ kind: String) { state.withLock { $0.executorErrors[kind, default: 0] += 1 } }
     func recovered(_ n: Int) { state.withLock { $0.recovered += n } }
     func roundTrip() { state.withLock { $0.roundTrips += 1 } }
-    func queues(depth: [String: Int], latency: [String: Double]) {
-        state.withLock { $0.queueDepth = depth; $0.queueLatency = latency }
+    func queues(depth: [String: Int], latency: [String: Double], sets: [String: Int]) {
+        state.withLock { $0.queueDepth = depth; $0.queueLatency = latency; $0.setSizes = sets }
     }
 
     /// The Prometheus text exposition.
@@ -95,6 +96,8 @@ public final class CourierMetrics: Sendable {
             for (queue, n) in s.queueDepth.sorted(by: { $0.key < $1.key }) { out += "courier_queue_depth{queue=\(q(queue))} \(n)\n" }
             header("courier_queue_latency_seconds", "gauge", "Age of the oldest job in each queue (sampled at each heartbeat).")
             for (queue, v) in s.queueLatency.sorted(by: { $0.key < $1.key }) { out += "courier_queue_latency_seconds{queue=\(q(queue))} \(v)\n" }
+            header("courier_set_size", "gauge", "Entries in Sidekiq's retry, schedule and dead sets (sampled at each heartbeat).")
+            for (set, n) in s.setSizes.sorted(by: { $0.key < $1.key }) { out += "courier_set_size{set=\(q(set))} \(n)\n" }
             header("courier_recovered_jobs_total", "counter", "Jobs pushed back from processes that died.")
             out += "courier_recovered_jobs_total \(s.recovered)\n"
             header("courier_redis_round_trips_total", "counter", "Fetch/acknowledge round trips to Redis.")

@@ -17,7 +17,10 @@ for i = 3, #ARGV, 4 do
   local set, original, queue, replacement = ARGV[i], ARGV[i + 1], ARGV[i + 2], ARGV[i + 3]
   if redis.call('ZREM', prefix .. set, original) == 1 then
     if queue == '' then
-      redis.call('ZADD', prefix .. 'dead', now, original)
+      local dead = prefix .. 'dead'
+      redis.call('ZADD', dead, now, original)
+      redis.call('ZREMRANGEBYSCORE', dead, '-inf', tonumber(now) - 15552000)
+      redis.call('ZREMRANGEBYRANK', dead, 0, -10000)
     else
       redis.call('SADD', prefix .. 'queues', queue)
       redis.call('LPUSH', prefix .. 'queue:' .. queue, replacement)

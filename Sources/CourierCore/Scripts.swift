@@ -76,9 +76,15 @@ local jobs, empty = {}, {}
 local fetched = 0
 if maxFetch > 0 then
   redis.call('SADD', prefix .. 'courier:wip', identity)
+  local registered = {}
   local function take(q)
     local job = redis.call('RPOPLPUSH', prefix .. 'queue:' .. names[q], wipPrefix .. names[q])
     if job then
+      if not registered[q] then
+        -- Recovery finds in-progress lists through this set: register before the first beat can.
+        redis.call('SADD', prefix .. 'courier:wip:' .. identity, names[q])
+        registered[q] = true
+      end
       jobs[#jobs + 1] = names[q]; jobs[#jobs + 1] = job
       fetched = fetched + 1
       if allow[q] > 0 then allow[q] = allow[q] - 1 end

@@ -153,7 +153,11 @@ struct CourierCommand: AsyncParsableCommand {
         var secret: [UInt8]?
         if let path = secretFile {
             guard let text = try? String(contentsOfFile: path, encoding: .utf8) else { throw fail("--secret-file", "cannot read '\(path)'") }
-            secret = Array(text.trimmingCharacters(in: .whitespacesAndNewlines).utf8)
+            // Only the trailing newline an editor adds is dropped, exactly as the sidecar reads it.
+            var value = Substring(text)
+            if value.hasSuffix("\n") { value = value.dropLast() }
+            if value.hasSuffix("\r") { value = value.dropLast() }
+            secret = Array(value.utf8)
         } else if let value = env["COURIER_SECRET"], !value.isEmpty {
             secret = Array(value.utf8)
         }

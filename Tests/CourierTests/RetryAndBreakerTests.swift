@@ -113,23 +113,24 @@ final class RetryAndBreakerTests: XCTestCase {
         settings.cooldown = .seconds(1)
         var breaker = CircuitBreaker(settings: settings)
         let t0 = ContinuousClock.now
-        XCTAssertNil(breaker.record(executorFailure: true, now: t0))
-        XCTAssertNil(breaker.record(executorFailure: false, now: t0))  // a success resets the run
-        XCTAssertNil(breaker.record(executorFailure: true, now: t0))
-        XCTAssertNil(breaker.record(executorFailure: true, now: t0))
-        XCTAssertEqual(breaker.record(executorFailure: true, now: t0)?.to, .open)
+        XCTAssertNil(breaker.record(1, executorFailure: true, now: t0))
+        XCTAssertNil(breaker.record(1, executorFailure: false, now: t0))  // a success resets the run
+        XCTAssertNil(breaker.record(1, executorFailure: true, now: t0))
+        XCTAssertNil(breaker.record(1, executorFailure: true, now: t0))
+        XCTAssertEqual(breaker.record(1, executorFailure: true, now: t0)?.to, .open)
         XCTAssertEqual(breaker.allowance(now: t0 + .milliseconds(999)).0, 0)
         let (probe, transition) = breaker.allowance(now: t0 + .seconds(1))
         XCTAssertEqual(probe, 1)
         XCTAssertEqual(transition?.to, .halfOpen)
-        breaker.startedJob()
+        breaker.startedJob(7)
         XCTAssertEqual(breaker.allowance(now: t0 + .seconds(1)).0, 0)  // one probe only
-        XCTAssertEqual(breaker.record(executorFailure: true, now: t0 + .seconds(1))?.to, .open)
+        XCTAssertNil(breaker.record(1, executorFailure: false, now: t0 + .seconds(1)), "a late result from before the trip does not decide")
+        XCTAssertEqual(breaker.record(7, executorFailure: true, now: t0 + .seconds(1))?.to, .open)
         // Second trip in a row: the cool-down doubled.
         XCTAssertEqual(breaker.allowance(now: t0 + .milliseconds(2999)).0, 0)
         XCTAssertEqual(breaker.allowance(now: t0 + .seconds(3)).0, 1)
-        breaker.startedJob()
-        XCTAssertEqual(breaker.record(executorFailure: false, now: t0 + .seconds(3))?.to, .closed)
+        breaker.startedJob(8)
+        XCTAssertEqual(breaker.record(8, executorFailure: false, now: t0 + .seconds(3))?.to, .closed)
         XCTAssertNil(breaker.allowance(now: t0 + .seconds(3)).0)
     }
 
@@ -141,11 +142,11 @@ final class RetryAndBreakerTests: XCTestCase {
         var breaker = CircuitBreaker(settings: settings)
         let now = ContinuousClock.now
         var opened: CircuitBreaker.Transition?
-        for i in 0..<10 where opened == nil { opened = breaker.record(executorFailure: i % 2 == 0, now: now) }
+        for i in 0..<10 where opened == nil { opened = breaker.record(1, executorFailure: i % 2 == 0, now: now) }
         XCTAssertEqual(opened?.to, .open)
         XCTAssertTrue(opened?.reason.contains("ratio") ?? false)
         // Late results while open change nothing.
-        XCTAssertNil(breaker.record(executorFailure: false, now: now))
+        XCTAssertNil(breaker.record(1, executorFailure: false, now: now))
         XCTAssertEqual(breaker.state, .open)
     }
 
