@@ -282,6 +282,7 @@ public final class Dispatcher: Sendable {
         if case let .executorUnavailable(reason, _, mayHaveRun) = outcome, mayHaveRun {
             // A job that keeps breaking the executor's connection must not loop forever.
             let key = entry.jid.isEmpty ? String(entry.job.original.hashValue) : entry.jid
+            if crashCounts.count > 10_000 { crashCounts.removeAll() }  // bounded memory; the counts are a safety net
             crashCounts[key, default: 0] += 1
             if crashCounts[key]! >= settings.maxCrashDeliveries {
                 crashCounts[key] = nil
