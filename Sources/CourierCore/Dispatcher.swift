@@ -54,6 +54,7 @@ public final class Dispatcher: Sendable {
     private let phase = Mutex<Phase>(.running)
     private let nextID = Atomic<UInt64>(1)
     private let breakerState = Mutex<CircuitBreaker.State>(.closed)
+    private var hasQueueLimits: Bool { settings.plan.queues.contains { $0.limit != nil } }
 
     public init(settings: DispatcherSettings, source: JobSource, executor: JobExecutor, policy: OutcomePolicy,
                 logger: Logger, metrics: CourierMetrics, watchers: QueueWatchers? = nil) {
@@ -135,7 +136,7 @@ public final class Dispatcher: Sendable {
             for (job, decision) in adopted.withLock({ a in defer { a.removeAll() }; return a }) {
                 let id = nextID.wrappingAdd(1, ordering: .relaxed).oldValue
                 let payload = try? JobPayload(raw: job.original)
-                let entry = RunningJob(job: job, jid: payload?.jid ?? "", jobClass: payload?.displayClass ?? "unknown", attempt: 0,
+                let entry = RunningJob(job: job, payload: payload, jid: payload?.jid ?? "", jobClass: payload?.displayClass ?? "unknown", attempt: 0,
                                        tenant: payload?.tenant, startedAtWall: policy.clock.now(), startedAt: .now, phase: .finished)
                 running.insert(id, entry)
                 report(entry, outcome: nil, decision: decision)
@@ -165,7 +166,7 @@ public final class Dispatcher: Sendable {
                 if let until = pausedUntil {
                     if now < until { maxJobs = 0 } else { pausedUntil = nil }
                 }
-                let perQueue = running.countByQueue()
+                let perQueue = hasQueueLimits ? running.countByQueue() : [:]
                 for spec in settings.plan.queues {
                     if let limit = spec.limit { allowances[spec.name] = max(0, limit - perQueue[spec.name, default: 0]) }
                 }
@@ -244,7 +245,7 @@ public final class Dispatcher: Sendable {
             return nil
         }
         let retryCount = payload["retry_count"]?.intValue
-        let entry = RunningJob(job: job, jid: payload.jid ?? "", jobClass: payload.displayClass,
+        let entry = RunningJob(job: job, payload: payload, jid: payload.jid ?? "", jobClass: payload.displayClass,
                                attempt: retryCount.map { $0 + 2 } ?? 1, tenant: payload.tenant,
                                startedAtWall: policy.clock.now(), startedAt: .now, phase: .executing)
         let id = nextID.wrappingAdd(1, ordering: .relaxed).oldValue
@@ -276,7 +277,7 @@ public final class Dispatcher: Sendable {
     }
 
     private func decide(_ entry: RunningJob, outcome: ExecutionOutcome, crashCounts: inout [String: Int]) -> Decision {
-        guard let payload = try? JobPayload(raw: entry.job.original) else {
+        guard let payload = entry.payload else {
             return policy.malformed(entry.job, payload: nil, reason: "job is not valid JSON")
         }
         if case let .executorUnavailable(reason, _, mayHaveRun) = outcome, mayHaveRun {

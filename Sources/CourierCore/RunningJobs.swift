@@ -5,6 +5,8 @@ import Synchronization
 struct RunningJob: Sendable {
     enum Phase: Sendable { case executing, finished, abandoned }
     let job: FetchedJob
+    /// The job parsed once at fetch (nil if it is not JSON).
+    let payload: JobPayload?
     let jid: String
     let jobClass: String
     let attempt: Int

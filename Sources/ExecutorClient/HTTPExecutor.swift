@@ -299,5 +299,9 @@ extension Duration {
 
 extension String {
     /// Strips CR/LF so a value cannot inject extra headers.
-    var headerSafe: String { String(filter { $0 != "\r" && $0 != "\n" }) }
+    var headerSafe: String {
+        // Fast path: jids and queue names never contain line breaks.
+        guard utf8.contains(where: { $0 == 10 || $0 == 13 }) else { return self }
+        return String(filter { $0 != "\r" && $0 != "\n" })
+    }
 }

@@ -72,22 +72,26 @@ measure_sidekiq() {
 # When the Swift dispatcher exists (.build/release/courier), run the same jobs
 # through courier + the sidecar for a side-by-side figure. Until then: skipped.
 measure_courier() {
-  local label=$1 bin="$root/.build/release/courier"
+  local label=$1 batch=${2:-1} bin="$root/.build/release/courier"
   [[ -x "$bin" ]] || { printf "%-34s skipped (no %s)\n" "$label" "$bin"; return 0; }
-  local sport spid cpid t0 t1 deadline=$((SECONDS + 120))
+  local sport spid cpid t0 t1 c0 c1 s0 s1 deadline=$((SECONDS + 120))
   sport="$(ruby -rsocket -e 's = TCPServer.new("127.0.0.1", 0); puts s.addr[1]; s.close')"
   export COURIER_SECRET="baseline-secret"
   SIDEKIQ_LOG_LEVEL=WARN "$root/sidecar/exe/courier-sidecar" --app "$app" --port "$sport" --threads "$conc" --workers "$procs" >"$work/sidecar.log" 2>&1 &
   spid=$!; pids+=("$spid")
   until curl -sf "http://127.0.0.1:$sport/v1/health" >/dev/null; do ((SECONDS < deadline)) || return 1; sleep 0.1; done
-  "$bin" --redis-url "$REDIS_URL" --executor-url "http://127.0.0.1:$sport" -c "$((conc * procs))" -q default >"$work/courier.log" 2>&1 &
+  "$bin" --redis-url "$REDIS_URL" --executor-url "http://127.0.0.1:$sport" -c "$((conc * procs * batch))" --batch "$batch" -q default \
+    --ops-port off >"$work/courier.log" 2>&1 &
   cpid=$!; pids+=("$cpid")
   while [[ "$(rcli llen queue:default)" -ge "$n" ]]; do ((SECONDS < deadline)) || return 1; sleep 0.01; done
-  t0=$(now)
-  while [[ "$(rcli llen queue:default)" -gt 0 ]]; do ((SECONDS < deadline)) || return 1; sleep 0.01; done
-  t1=$(now)
+  local all=("$cpid" "$spid" $(pgrep -P "$spid" | tr '\n' ' '))
+  t0=$(now); c0=$(ticks "${all[@]}"); s0=$(ticks "${all[@]:1}")
+  # Done when every job is acknowledged (courier counts stat:processed as it acknowledges).
+  while [[ "$(rcli get stat:processed)" -lt "$n" ]]; do ((SECONDS < deadline)) || return 1; sleep 0.01; done
+  t1=$(now); c1=$(ticks "${all[@]}"); s1=$(ticks "${all[@]:1}")
   kill -TERM "$cpid" "$spid" 2>/dev/null || true; wait "$cpid" "$spid" 2>/dev/null || true
-  awk -v l="$label" -v n="$n" -v t0="$t0" -v t1="$t1" 'BEGIN { printf "%-34s %8.0f jobs/s\n", l, n / (t1 - t0) }'
+  awk -v l="$label" -v n="$n" -v t0="$t0" -v t1="$t1" -v c="$((c1 - c0))" -v s="$((s1 - s0))" -v tck="$tck" 'BEGIN {
+    printf "%-34s %8.0f jobs/s  %7.1f us courier+sidecar CPU/job (sidecar %.1f)\n", l, n / (t1 - t0), c / tck * 1e6 / n, s / tck * 1e6 / n }'
 }
 # ---------------------------------------------------------------------------
 
@@ -96,4 +100,5 @@ for kind in sidekiq activejob; do
   push_jobs "$kind"; measure_sidekiq "sidekiq $kind (log INFO)" INFO
   push_jobs "$kind"; measure_sidekiq "sidekiq $kind (log WARN)" WARN
   push_jobs "$kind"; measure_courier "courier+sidecar $kind"
+  push_jobs "$kind"; measure_courier "courier+sidecar $kind --batch 20" 20
 done
