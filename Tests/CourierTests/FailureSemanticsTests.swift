@@ -115,10 +115,11 @@ final class FailureSemanticsTests: XCTestCase {
         for courier in couriers { XCTAssertEqual(courier.terminate(), 0) }
     }
 
-    /// An executor outage mid-run: the breaker opens, no job gains a retry or dies, all complete afterwards.
+    /// A 30 s executor outage during a 10,000-job run: the breaker opens, no job
+    /// gains a retry or dies, all complete after the executor returns.
     func testExecutorOutageCostsNoRetries() async throws {
         let redis = try RedisServer()
-        let jids = try sidekiqRuby("(1..2000).each_slice(1000).flat_map { |s| Sidekiq::Client.push_bulk('class' => NoopJob, 'args' => s.map { |i| [i] }) }",
+        let jids = try sidekiqRuby("(1..10000).each_slice(1000).flat_map { |s| Sidekiq::Client.push_bulk('class' => NoopJob, 'args' => s.map { |i| [i] }) }",
                                    redisURL: redis.url) as! [String]
         let down = OutageSwitch()
         let executor = try RecordingExecutor { request in
@@ -133,10 +134,13 @@ final class FailureSemanticsTests: XCTestCase {
         try await waitUntilAsync("running", timeout: 10) { executor.count >= 200 }
         down.set(true)
         try await waitUntilAsync("breaker open", timeout: 10) { courier.courier.metrics.render().contains("courier_breaker_state{state=\"open\"} 1") }
-        try await Task.sleep(for: .seconds(3))
+        let requeuedAtOpen = executor.count
+        try await Task.sleep(for: .seconds(30))
+        // While open, only one probe per cool-down (≤ 1 s here) reaches the executor.
+        XCTAssertLessThan(executor.count - requeuedAtOpen, 60, "the breaker holds deliveries back during the outage")
         XCTAssertGreaterThan(try redis.llen("queue:default"), 0, "the backlog waits in Redis")
         down.set(false)
-        try await waitUntilAsync("all processed", timeout: 60) { try redis.command(["GET", "stat:processed"]).int == 2000 }
+        try await waitUntilAsync("all processed", timeout: 120) { try redis.command(["GET", "stat:processed"]).int == 10000 }
         try await courier.stop()
         XCTAssertEqual(try redis.command(["ZCARD", "retry"]).int, 0)
         XCTAssertEqual(try redis.command(["ZCARD", "dead"]).int, 0)
