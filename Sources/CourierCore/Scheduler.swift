@@ -10,17 +10,14 @@ import SidekiqModel
 enum SchedulerScripts {
     /// ARGV: prefix, now, then groups of (set, original, queue, replacement);
     /// queue "" means the entry is not a job: it goes to the dead set as it is.
-    static let enqueueDue = RedisScript(name: "courier-enqueue-due", source: #"""
+    static let enqueueDue = RedisScript(name: "courier-enqueue-due", source: Scripts.addToDeadSet + #"""
 local prefix, now = ARGV[1], ARGV[2]
 local moved = 0
 for i = 3, #ARGV, 4 do
   local set, original, queue, replacement = ARGV[i], ARGV[i + 1], ARGV[i + 2], ARGV[i + 3]
   if redis.call('ZREM', prefix .. set, original) == 1 then
     if queue == '' then
-      local dead = prefix .. 'dead'
-      redis.call('ZADD', dead, now, original)
-      redis.call('ZREMRANGEBYSCORE', dead, '-inf', tonumber(now) - 15552000)
-      redis.call('ZREMRANGEBYRANK', dead, 0, -10000)
+      addToDeadSet(prefix, now, original, now)
     else
       redis.call('SADD', prefix .. 'queues', queue)
       redis.call('LPUSH', prefix .. 'queue:' .. queue, replacement)

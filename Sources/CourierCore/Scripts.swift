@@ -6,6 +6,18 @@ import RedisClient
 // a script's keys depend on what it finds (queues, owners); like Sidekiq,
 // Courier does not support Redis Cluster.
 enum Scripts {
+    /// Lua shared by the scripts that write the dead set: add, then trim as
+    /// Sidekiq's DeadSet#kill does (older than 180 days, beyond 9,999 entries).
+    static let addToDeadSet = #"""
+local function addToDeadSet(prefix, score, member, now)
+  local dead = prefix .. 'dead'
+  redis.call('ZADD', dead, score, member)
+  redis.call('ZREMRANGEBYSCORE', dead, '-inf', tonumber(now) - 15552000)
+  redis.call('ZREMRANGEBYRANK', dead, 0, -10000)
+end
+
+"""#
+
     /// One round trip of the dispatcher: apply completed jobs' outcomes, then
     /// move up to N jobs from the queues into this process's in-progress lists.
     ///
@@ -21,7 +33,7 @@ enum Scripts {
     /// the rest only if that removed it, so replaying ops after a lost reply
     /// changes nothing.
     /// Returns { {queue, job, queue, job, ...}, {emptyQueue, ...}, appliedOps }.
-    static let exchange = RedisScript(name: "courier-exchange", source: #"""
+    static let exchange = RedisScript(name: "courier-exchange", source: addToDeadSet + #"""
 local prefix, identity = ARGV[1], ARGV[2]
 local maxFetch, mode, seed = tonumber(ARGV[3]), ARGV[4], tonumber(ARGV[5])
 local day, now = ARGV[6], ARGV[7]
@@ -54,10 +66,7 @@ for o = 1, nops do
       redis.call('ZADD', prefix .. 'schedule', score, replacement)
     elseif kind == 'D' or kind == 'M' then
       if kind == 'D' then processed = processed + 1; failed = failed + 1 end
-      local dead = prefix .. 'dead'
-      redis.call('ZADD', dead, score, kind == 'M' and original or replacement)
-      redis.call('ZREMRANGEBYSCORE', dead, '-inf', tonumber(now) - 15552000)
-      redis.call('ZREMRANGEBYRANK', dead, 0, -10000)
+      addToDeadSet(prefix, score, kind == 'M' and original or replacement, now)
     end
   end
 end
