@@ -82,4 +82,29 @@ final class SidekiqAPITests: XCTestCase {
                                     redisURL: redis.url) as! [Int]
         XCTAssertEqual(stats, [1, 0, 1])
     }
+
+    /// #26: the unchanged Sidekiq Web UI renders every page from what courier wrote.
+    func testWebUIPagesRender() async throws {
+        let redis = try RedisServer()
+        let executor = try RecordingExecutor(behaviour: slowOK(ms: 8000))
+        let courier = try RunningCourier(testConfiguration(redis: redis, executorURL: executor.url, queues: ["critical,2", "default"]))
+        let jid = try sidekiqRuby("NoopJob.perform_async('slow')", redisURL: redis.url) as! String
+        try await waitUntilAsync("job running", timeout: 10) { executor.count == 1 }
+        try redis.command(["ZADD", "retry", "1900000000.5", #"{"class":"NoopJob","args":[1],"jid":"abcabcabcabcabcabcabcabc","queue":"default","retry_count":0,"error_class":"E","error_message":"m","failed_at":1800000000.25}"#])
+        try await Task.sleep(for: .milliseconds(5500))  // one heartbeat with the busy job
+        let pages = try sidekiqRuby("""
+            require "sidekiq/web"; require "rack/mock"
+            Sidekiq::Client.push("class" => "NoopJob", "args" => ["x"], "queue" => "unwatched", "at" => Time.now.to_f + 100)
+            e = Sidekiq::RetrySet.new.first
+            %w[/ /busy /queues /retries /morgue /scheduled /stats /queues/default].push("/retries/#{e.score}-#{e.jid}").to_h do |path|
+              r = Rack::MockRequest.new(Sidekiq::Web.new).get(path, "HTTP_HOST" => "localhost", "rack.session" => {})
+              [path, path == "/busy" ? [r.status, r.body.include?("\(jid)"), r.body.include?(Sidekiq::ProcessSet.new.first["hostname"])] : r.status]
+            end
+            """, redisURL: redis.url) as! [String: Any]
+        try await courier.stop()
+        for (path, answer) in pages where path != "/busy" { XCTAssertEqual(answer as? Int, 200, path) }
+        let busy = pages["/busy"] as? [Any] ?? []
+        XCTAssertEqual(busy.first as? Int, 200)
+        XCTAssertEqual(busy.dropFirst().compactMap { $0 as? Bool }, [true, true], "/busy lists the running jid and the process's host")
+    }
 }
