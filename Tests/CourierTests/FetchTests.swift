@@ -1,6 +1,7 @@
 import CourierCore
 import Foundation
 import MiniHTTP
+import RedisClient
 import SidekiqModel
 import XCTest
 
@@ -155,5 +156,21 @@ final class FetchTests: XCTestCase {
         let badArgs = dead.first { ($0[0] as? String)?.contains("bbbb") == true }
         XCTAssertTrue((badArgs?[3] as? String)?.contains("args") == true)
         XCTAssertEqual(try redis.llen("queue:default"), 0)
+    }
+
+    /// AUTH and SELECT from REDIS_URL: a password-protected Redis, database 3.
+    func testPasswordAndDatabaseFromTheURL() async throws {
+        let redis = try RedisServer(password: "s3cret")
+        let url = "redis://:s3cret@127.0.0.1:\(redis.port)/3"
+        _ = try sidekiqRuby("NoopJob.perform_async(1)", redisURL: url)
+        let executor = try RecordingExecutor()
+        var configuration = try testConfiguration(redis: redis, executorURL: executor.url)
+        configuration.redis = try RedisEndpoint(url: url)
+        let courier = try RunningCourier(configuration)
+        try await waitUntilAsync("job from db 3 delivered", timeout: 10) { executor.count == 1 }
+        try await courier.stop()
+        let processed = try sidekiqRuby("Sidekiq::Stats.new.processed", redisURL: url) as? Int
+        XCTAssertEqual(processed, 1)
+        XCTAssertEqual(try sidekiqRuby("Sidekiq::Stats.new.processed", redisURL: redis.url) as? Int, 0, "db 0 untouched")
     }
 }

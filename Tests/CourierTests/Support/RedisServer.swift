@@ -8,8 +8,11 @@ final class RedisServer: @unchecked Sendable {
     let directory: URL
     private var process: ChildProcess?
     private let appendOnly: Bool
+    /// `requirepass`, when the server should demand AUTH.
+    let password: String?
 
-    init(appendOnly: Bool = false) throws {
+    init(appendOnly: Bool = false, password: String? = nil) throws {
+        self.password = password
         port = try freePort()
         directory = FileManager.default.temporaryDirectory.appendingPathComponent("courier-redis-\(port)-\(UUID().uuidString.prefix(6))")
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
@@ -17,14 +20,14 @@ final class RedisServer: @unchecked Sendable {
         try start()
     }
 
-    var url: String { "redis://127.0.0.1:\(port)/0" }
+    var url: String { password.map { "redis://:\($0)@127.0.0.1:\(port)/0" } ?? "redis://127.0.0.1:\(port)/0" }
     var endpoint: RedisEndpoint { try! RedisEndpoint(url: url) }
 
     func start() throws {
         process = try ChildProcess(try which("redis-server"), [
             "--port", "\(port)", "--bind", "127.0.0.1", "--dir", directory.path, "--save", "",
             "--appendonly", appendOnly ? "yes" : "no", "--appendfsync", "always", "--logfile", "redis.log",
-        ])
+        ] + (password.map { ["--requirepass", $0] } ?? []))
         try waitUntil("redis-server on \(port) answers PING", timeout: 10) { (try? self.command(["PING"])) != nil }
     }
 
