@@ -10,15 +10,9 @@ root="$(cd "$here/../.." && pwd)"
 duration="${1:-10}" threads="${2:-8}" workers="${3:-1}" conns="${4:-16}" batch="${5:-50}"
 tck="$(getconf CLK_TCK)"
 
-work="$(mktemp -d -t courier-bench.XXXXXX)"
-pids=()
-cleanup() {
-  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; wait "$p" 2>/dev/null || true; done
-  rm -rf "$work"
-}
-trap cleanup EXIT INT TERM
+# shellcheck source=common.sh
+source "$here/common.sh" bench
 
-free_port() { ruby -rsocket -e 's = TCPServer.new("127.0.0.1", 0); puts s.addr[1]; s.close'; }
 wait_http() { for _ in $(seq 1 600); do curl -sf "$1" >/dev/null 2>&1 && return 0; sleep 0.1; done; echo "no answer from $1" >&2; return 1; }
 # CPU ticks of a process and its children (Puma workers).
 cpu_ticks() {

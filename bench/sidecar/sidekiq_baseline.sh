@@ -14,13 +14,8 @@ app="$root/examples/rails_app"
 n="${1:-20000}" procs="${2:-1}" conc="${3:-10}"
 tck="$(getconf CLK_TCK)"
 
-work="$(mktemp -d -t courier-baseline.XXXXXX)"
-pids=()
-cleanup() {
-  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; wait "$p" 2>/dev/null || true; done
-  rm -rf "$work"
-}
-trap cleanup EXIT INT TERM
+# shellcheck source=common.sh
+source "$here/common.sh" baseline
 
 port="$(ruby -rsocket -e 's = TCPServer.new("127.0.0.1", 0); puts s.addr[1]; s.close')"
 redis-server --port "$port" --bind 127.0.0.1 --save "" --appendonly no --dir "$work" >/dev/null 2>&1 &
