@@ -3,7 +3,8 @@ import Yams
 
 /// The parts of an existing `config/sidekiq.yml` courier honours:
 /// `:concurrency:`, `:queues:` (`- name` or `- [name, weight]`), `:timeout:`,
-/// and courier's own `:limits:` (`queue: N`). Keys may be written with or
+/// `:tag:`, `:labels:`, `:max_retries:`, `:poll_interval_average:`, and
+/// courier's own `:limits:` (`queue: N`). Keys may be written with or
 /// without Sidekiq's leading colon; a section named after `RAILS_ENV` /
 /// `RACK_ENV` is merged over the top level, as Sidekiq does. ERB of the
 /// common `<%= ENV['NAME'] %>` / `ENV.fetch('NAME', default)` forms is expanded.
@@ -11,6 +12,10 @@ public struct SidekiqConfigFile: Sendable, Equatable {
     public var concurrency: Int?
     public var queues: [QueueSpec]?
     public var timeout: Int?
+    public var tag: String?
+    public var labels: [String]?
+    public var maxRetries: Int?
+    public var pollIntervalAverage: Double?
     public var limits: [String: Int] = [:]
 
     public init(path: String, text: String, environment: [String: String]) throws(ConfigurationError) {
@@ -32,6 +37,18 @@ public struct SidekiqConfigFile: Sendable, Equatable {
         }
         concurrency = try integer("concurrency")
         timeout = try integer("timeout")
+        maxRetries = try integer("max_retries")
+        if let value = options["poll_interval_average"] {
+            guard let seconds = (value as? Double) ?? (value as? Int).map(Double.init) ?? Double("\(value)"), seconds > 0 else {
+                throw ConfigurationError("-C \(path)", ":poll_interval_average: must be a number of seconds > 0")
+            }
+            pollIntervalAverage = seconds
+        }
+        if let value = options["tag"] { tag = "\(value)" }
+        if let value = options["labels"] {
+            guard let list = value as? [Any] else { throw ConfigurationError("-C \(path)", ":labels: must be a list") }
+            labels = list.map { "\($0)" }
+        }
         if let list = options["queues"] {
             guard let items = list as? [Any] else { throw ConfigurationError("-C \(path)", ":queues: must be a list") }
             var specs: [QueueSpec] = []

@@ -67,22 +67,22 @@ struct CourierCommand: AsyncParsableCommand {
     @Option(name: .long, help: "Tag shown in the Sidekiq Web UI. Env: COURIER_TAG.")
     var tag: String?
 
-    @Option(name: .customLong("label"), help: "Label shown in the Sidekiq Web UI; repeatable.")
+    @Option(name: .customLong("label"), help: "Label shown in the Sidekiq Web UI; repeatable. Env: COURIER_LABELS (comma-separated).")
     var labels: [String] = []
 
     @Option(name: .long, help: "Retries for jobs with retry: true. Env: COURIER_MAX_RETRIES. Default: 25.")
     var maxRetries: Int?
 
-    @Option(name: .long, help: "Average seconds between scheduler polls (Sidekiq's poll_interval_average). Default: 5 × processes.")
+    @Option(name: .long, help: "Average seconds between scheduler polls (Sidekiq's poll_interval_average). Env: COURIER_POLL_INTERVAL. Default: 5 × processes.")
     var pollInterval: Double?
 
     @Option(name: .long, help: "Seconds a process entry lives without a heartbeat; its jobs are recovered after. Env: COURIER_PROCESS_TTL. Default: 60.")
     var processTTL: Int?
 
-    @Option(name: .long, help: "Executor failures in a row that open the circuit breaker. Default: 5.")
+    @Option(name: .long, help: "Executor failures in a row that open the circuit breaker. Env: COURIER_BREAKER_FAILURES. Default: 5.")
     var breakerFailures: Int?
 
-    @Option(name: .long, help: "Seconds the breaker stays open first (doubles per trip, up to 30 × that). Default: 1.")
+    @Option(name: .long, help: "Seconds the breaker stays open first (doubles per trip, up to 30 × that). Env: COURIER_BREAKER_COOLDOWN. Default: 1.")
     var breakerCooldown: Double?
 
     @Option(name: .long, help: "Jobs per executor request when several are fetched together, through the protocol's /v1/jobs/batch (1 = one job per request). Env: COURIER_BATCH. Default: 1.")
@@ -189,21 +189,27 @@ struct CourierCommand: AsyncParsableCommand {
             configuration.opsPort = port
         }
         configuration.opsBind = opsBind ?? env["COURIER_OPS_BIND"] ?? "0.0.0.0"
-        configuration.tag = tag ?? env["COURIER_TAG"] ?? ""
-        configuration.labels = labels
-        configuration.maxRetries = try maxRetries ?? envInt("COURIER_MAX_RETRIES") ?? 25
+        configuration.tag = tag ?? env["COURIER_TAG"] ?? file?.tag ?? ""
+        configuration.labels = !labels.isEmpty ? labels
+            : env["COURIER_LABELS"].map { $0.split(separator: ",").map(String.init) } ?? file?.labels ?? []
+        configuration.maxRetries = try maxRetries ?? envInt("COURIER_MAX_RETRIES") ?? file?.maxRetries ?? 25
         guard configuration.maxRetries >= 0 else { throw fail("--max-retries", "must be ≥ 0") }
-        if let poll = pollInterval {
+        func envDouble(_ name: String) throws -> Double? {
+            guard let text = env[name] else { return nil }
+            guard let n = Double(text) else { throw fail(name, "'\(text)' is not a number") }
+            return n
+        }
+        if let poll = try pollInterval ?? envDouble("COURIER_POLL_INTERVAL") ?? file?.pollIntervalAverage {
             guard poll > 0 else { throw fail("--poll-interval", "must be > 0") }
             configuration.pollIntervalAverage = .milliseconds(Int(poll * 1000))
         }
         configuration.processTTL = try processTTL ?? envInt("COURIER_PROCESS_TTL") ?? 60
         guard configuration.processTTL >= 15 else { throw fail("--process-ttl", "must be ≥ 15 seconds (three heartbeats)") }
-        if let n = breakerFailures {
+        if let n = try breakerFailures ?? envInt("COURIER_BREAKER_FAILURES") {
             guard n >= 1 else { throw fail("--breaker-failures", "must be ≥ 1") }
             configuration.breaker.consecutiveFailures = n
         }
-        if let seconds = breakerCooldown {
+        if let seconds = try breakerCooldown ?? envDouble("COURIER_BREAKER_COOLDOWN") {
             guard seconds > 0 else { throw fail("--breaker-cooldown", "must be > 0") }
             configuration.breaker.cooldown = .milliseconds(Int(seconds * 1000))
             configuration.breaker.maxCooldown = .milliseconds(Int(seconds * 30_000))

@@ -46,6 +46,10 @@ final class ConfigurationTests: XCTestCase {
           - <%= ENV['EXTRA'] || 'low' %>
         :limits:
           critical: 3
+        :tag: myapp
+        :labels: [blue, eu]
+        :max_retries: 7
+        :poll_interval_average: 2.5
         production:
           :concurrency: 30
         """
@@ -55,6 +59,10 @@ final class ConfigurationTests: XCTestCase {
         XCTAssertEqual(file.queues?.map(\.name), ["critical", "default", "low"])
         XCTAssertEqual(file.queues?.map(\.weight), [0, 2, 0])
         XCTAssertEqual(file.limits, ["critical": 3])
+        XCTAssertEqual(file.tag, "myapp")
+        XCTAssertEqual(file.labels, ["blue", "eu"])
+        XCTAssertEqual(file.maxRetries, 7)
+        XCTAssertEqual(file.pollIntervalAverage, 2.5)
         let prod = try SidekiqConfigFile(path: "sidekiq.yml", text: text, environment: ["RAILS_ENV": "production", "WORKERS": "4"])
         XCTAssertEqual(prod.concurrency, 30)
         XCTAssertThrowsError(try SidekiqConfigFile(path: "x.yml", text: ":concurrency: many\n", environment: [:])) { error in
