@@ -22,7 +22,6 @@ public final class Courier: Sendable {
     private let ops: OpsServer?
     private let processCount = Atomic<Int>(1)
     private let redisHealthy = HealthFlag()
-    private let stopRequested = WakeSignal()
 
     public init(configuration: CourierConfiguration, logger: Logger, identity: ProcessIdentity = ProcessIdentity()) throws {
         self.configuration = configuration
@@ -67,7 +66,6 @@ public final class Courier: Sendable {
     /// Quiet, wait up to the shutdown timeout, push back the rest, return from `run` (SIGTERM, Stop).
     public func stop(timeout: Duration? = nil) {
         dispatcher.stop(timeout: timeout ?? configuration.shutdownTimeout)
-        stopRequested.signal()
     }
 
     /// Runs until stopped.
@@ -87,7 +85,6 @@ public final class Courier: Sendable {
             group.addTask { await self.schedulerLoop() }
             await dispatcher.run()
             group.cancelAll()
-            stopRequested.signal()
         }
         await finish()
     }

@@ -39,6 +39,4 @@ public struct SidekiqKeys: Sendable, Equatable {
     public func inProgress(_ identity: String, queue: String) -> String { prefix + "courier:wip:" + identity + ":" + queue }
     /// How often a job (by SHA-1 of its bytes) was recovered from a dead process.
     public func recoveries(_ sha: String) -> String { prefix + "courier:recovered:" + sha }
-    /// Staging list for jobs recovered too often (poison pills) on their way to the dead set.
-    public var poison: String { prefix + "courier:poison" }
 }
