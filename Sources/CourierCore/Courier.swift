@@ -35,7 +35,7 @@ public final class Courier: Sendable {
         watchers = QueueWatchers(queues: configuration.plan.names, keys: keys, makeWorker: worker)
         var executorConfiguration = configuration.executor
         executorConfiguration.maxConnections = max(executorConfiguration.maxConnections, configuration.concurrency + 4)
-        executor = HTTPExecutor(configuration: executorConfiguration, logger: logger)
+        executor = HTTPExecutor(configuration: executorConfiguration)
         let source = RedisJobSource(worker: worker("fetch"), keys: keys, identity: identity.description, plan: configuration.plan)
         dispatcher = Dispatcher(
             settings: DispatcherSettings(concurrency: configuration.concurrency, plan: configuration.plan, breaker: configuration.breaker,

@@ -305,14 +305,17 @@ public final class Dispatcher: Sendable {
                             seconds: outcome == nil ? nil : seconds)
         if case let .executorUnavailable(reason, _, _) = outcome { metrics.executorError(reason.hasPrefix("executor answered") ? "http" : "unavailable") }
         if case .timedOut = outcome { metrics.executorError("timeout") }
-        var metadata = jobMetadata(entry)
-        metadata["duration_ms"] = "\(Int(seconds * 1000))"
-        metadata["event"] = "\(decision.event.rawValue)"
-        if let error = decision.error { metadata["error"] = "\(error)" }
-        switch decision.event {
-        case .done: logger.info("done", metadata: metadata)
-        case .retry, .requeued: logger.warning("\(decision.event.rawValue)", metadata: metadata)
-        case .dead, .discarded, .failed: logger.error("\(decision.event.rawValue)", metadata: metadata)
+        let level: Logger.Level = switch decision.event {
+        case .done: .info
+        case .retry, .requeued: .warning
+        case .dead, .discarded, .failed: .error
+        }
+        if logger.logLevel <= level {  // the metadata is built per job only when the line is written
+            var metadata = jobMetadata(entry)
+            metadata["duration_ms"] = "\(Int(seconds * 1000))"
+            metadata["event"] = "\(decision.event.rawValue)"
+            if let error = decision.error { metadata["error"] = "\(error)" }
+            logger.log(level: level, "\(decision.event.rawValue)", metadata: metadata)
         }
         if let exhausted = decision.notifyExhausted {
             let path = decision.deathHandlersOnly ? "/v1/jobs/exhausted?only=death_handlers" : "/v1/jobs/exhausted"

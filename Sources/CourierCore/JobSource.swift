@@ -30,8 +30,6 @@ public enum CompletionAction: Sendable, Equatable {
     case requeueAtShutdown
     /// Into the `retry` set at `at` (epoch seconds) with the updated payload: processed + failed.
     case retry(payload: [UInt8], at: Double)
-    /// Into the `schedule` set at `at`, untouched payload (a delay not counted as an attempt).
-    case schedule(payload: [UInt8], at: Double)
     /// Into the `dead` set at `at`: processed + failed.
     case kill(payload: [UInt8], at: Double)
     /// Not a job at all (bad JSON): raw into the `dead` set, no stats, as Sidekiq does.

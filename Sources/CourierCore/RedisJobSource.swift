@@ -88,7 +88,6 @@ extension CompletionAction {
         case .requeue: return ("Q", [], "0")
         case .requeueAtShutdown: return ("K", [], "0")
         case let .retry(payload, at): return ("R", payload, JSONWriter.float(at))
-        case let .schedule(payload, at): return ("S", payload, JSONWriter.float(at))
         case let .kill(payload, at): return ("D", payload, JSONWriter.float(at))
         case let .bury(at): return ("M", [], JSONWriter.float(at))
         }

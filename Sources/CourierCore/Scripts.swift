@@ -28,7 +28,7 @@ end
     /// Op kinds: A ack (processed), F failed without retry entry (processed+failed),
     ///   Q requeue to the queue's head, K the same at a shutdown deadline (processed+failed, as
     ///   Sidekiq counts a force-stopped job), R retry set, D dead set (processed+failed),
-    ///   M malformed to the dead set (no stats), S schedule set.
+    ///   M malformed to the dead set (no stats).
     /// Every op first removes `original` from the in-progress list and does
     /// the rest only if that removed it, so replaying ops after a lost reply
     /// changes nothing.
@@ -62,8 +62,6 @@ for o = 1, nops do
     elseif kind == 'R' then
       processed = processed + 1; failed = failed + 1
       redis.call('ZADD', prefix .. 'retry', score, replacement)
-    elseif kind == 'S' then
-      redis.call('ZADD', prefix .. 'schedule', score, replacement)
     elseif kind == 'D' or kind == 'M' then
       if kind == 'D' then processed = processed + 1; failed = failed + 1 end
       addToDeadSet(prefix, score, kind == 'M' and original or replacement, now)

@@ -128,11 +128,5 @@ public struct SidekiqConfigFile: Sendable, Equatable {
 
 extension String {
     var trimmingColon: String { hasPrefix(":") ? String(dropFirst()) : self }
-    var trimmingSpaces: String { Substring(self).trimmingSpaces }
 }
 
-extension Substring {
-    var trimmingSpaces: String {
-        String(drop { $0 == " " || $0 == "\t" }.reversed().drop { $0 == " " || $0 == "\t" }.reversed())
-    }
-}

@@ -1,7 +1,6 @@
 import CCurl
 import CurlShim
 import Glibc
-import Logging
 import CourierSupport
 import SidekiqModel
 import Synchronization
@@ -69,17 +68,15 @@ public final class HTTPExecutor: Sendable {
     /// A pipe that wakes the loop out of curl_multi_poll when work arrives.
     private let wakeFD: Int32
     private let wakeWriteFD: Int32
-    private let logger: Logger
 
     private struct Inbox: ~Copyable {
         var requests: [(ExecutionRequest, Completion)] = []
         var stopping = false
     }
 
-    public init(configuration: HTTPExecutorConfiguration, logger: Logger) {
+    public init(configuration: HTTPExecutorConfiguration) {
         self.configuration = configuration
         self.signer = configuration.secret.map(RequestSigner.init(secret:))
-        self.logger = logger
         var fds: [Int32] = [0, 0]
         precondition(pipe(&fds) == 0, "pipe failed: \(errno)")
         for fd in fds { _ = fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK) }

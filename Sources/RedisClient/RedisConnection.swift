@@ -63,11 +63,6 @@ public final class RedisConnection {
         try pipeline([args.map { Array($0.utf8) }])[0]
     }
 
-    /// Sends one command of raw byte arguments and waits for its reply.
-    public func command(bytes args: [[UInt8]]) throws(RedisError) -> RedisReply {
-        try pipeline([args])[0]
-    }
-
     /// Sends a blocking command (BLMOVE, BRPOP…) whose server-side timeout is
     /// `blockFor`: the socket timeout is stretched to cover it.
     public func blockingCommand(_ args: [String], blockFor: Duration) throws(RedisError) -> RedisReply {

@@ -44,9 +44,6 @@ public actor RedisWorker {
         }
     }
 
-    /// Drops the connection; the next call reconnects.
-    public func disconnect() { connection = nil }
-
     private func connected() throws(RedisError) -> RedisConnection {
         if let connection { return connection }
         let now = ContinuousClock.now

@@ -64,20 +64,30 @@ public struct JSONReader {
         self.index = 0
     }
 
-    /// Parses a complete JSON document.
-    public static func parse(_ data: [UInt8]) throws(JSONError) -> JSONValue {
-        let result: Result<JSONValue, JSONError> = data.withUnsafeBufferPointer { buffer in
-            var reader = JSONReader(buffer)
-            do throws(JSONError) {
-                let value = try reader.readValue()
-                reader.skipWhitespace()
-                guard reader.index == buffer.count else { throw reader.fail("trailing characters") }
-                return .success(value)
-            } catch {
-                return .failure(error)
-            }
+    /// Runs `body` with a reader over `data` (or the slice `range` of it); the
+    /// buffer only lives inside `withUnsafeBufferPointer`, hence the Result.
+    private static func reading<T>(_ data: [UInt8], range: Range<Int>? = nil,
+                                   _ body: (inout JSONReader) throws(JSONError) -> T) throws(JSONError) -> T {
+        let result: Result<T, JSONError> = data.withUnsafeBufferPointer { whole in
+            var reader = JSONReader(range.map { UnsafeBufferPointer(rebasing: whole[$0]) } ?? whole)
+            do throws(JSONError) { return .success(try body(&reader)) } catch { return .failure(error) }
         }
         return try result.get()
+    }
+
+    /// Fails unless only whitespace is left.
+    private mutating func expectEnd() throws(JSONError) {
+        skipWhitespace()
+        guard index == bytes.count else { throw fail("trailing characters") }
+    }
+
+    /// Parses a complete JSON document.
+    public static func parse(_ data: [UInt8]) throws(JSONError) -> JSONValue {
+        try reading(data) { (reader: inout JSONReader) throws(JSONError) in
+            let value = try reader.readValue()
+            try reader.expectEnd()
+            return value
+        }
     }
 
     public static func parse(_ text: String) throws(JSONError) -> JSONValue { try parse(Array(text.utf8)) }
@@ -85,49 +95,38 @@ public struct JSONReader {
     /// Reads a top-level object, validating every value but decoding none:
     /// returns each member's key and the byte range of its value.
     static func objectMembers(_ data: [UInt8]) throws(JSONError) -> [(key: String, range: Range<Int>)] {
-        let result: Result<[(key: String, range: Range<Int>)], JSONError> = data.withUnsafeBufferPointer { buffer in
-            var reader = JSONReader(buffer)
-            do throws(JSONError) {
-                var members: [(key: String, range: Range<Int>)] = []
-                reader.skipWhitespace()
-                guard reader.peek() == UInt8(ascii: "{") else { throw reader.fail("expected a JSON object") }
+        try reading(data) { (reader: inout JSONReader) throws(JSONError) in
+            var members: [(key: String, range: Range<Int>)] = []
+            reader.skipWhitespace()
+            guard reader.peek() == UInt8(ascii: "{") else { throw reader.fail("expected a JSON object") }
+            reader.index += 1
+            reader.skipWhitespace()
+            if reader.peek() == UInt8(ascii: "}") {
                 reader.index += 1
-                reader.skipWhitespace()
-                if reader.peek() == UInt8(ascii: "}") {
-                    reader.index += 1
-                } else {
-                    while true {
-                        reader.skipWhitespace()
-                        let key = try reader.readString()
-                        reader.skipWhitespace()
-                        try reader.expect(UInt8(ascii: ":"))
-                        reader.skipWhitespace()
-                        let start = reader.index
-                        try reader.skipValue()
-                        members.append((key, start..<reader.index))
-                        reader.skipWhitespace()
-                        if reader.peek() == UInt8(ascii: ",") { reader.index += 1; continue }
-                        try reader.expect(UInt8(ascii: "}"))
-                        break
-                    }
+            } else {
+                while true {
+                    reader.skipWhitespace()
+                    let key = try reader.readString()
+                    reader.skipWhitespace()
+                    try reader.expect(UInt8(ascii: ":"))
+                    reader.skipWhitespace()
+                    let start = reader.index
+                    try reader.skipValue()
+                    members.append((key, start..<reader.index))
+                    reader.skipWhitespace()
+                    if reader.peek() == UInt8(ascii: ",") { reader.index += 1; continue }
+                    try reader.expect(UInt8(ascii: "}"))
+                    break
                 }
-                reader.skipWhitespace()
-                guard reader.index == buffer.count else { throw reader.fail("trailing characters") }
-                return .success(members)
-            } catch {
-                return .failure(error)
             }
+            try reader.expectEnd()
+            return members
         }
-        return try result.get()
     }
 
     /// Decodes one value from a slice known to be valid.
     static func decode(_ data: [UInt8], range: Range<Int>) throws(JSONError) -> JSONValue {
-        let result: Result<JSONValue, JSONError> = data.withUnsafeBufferPointer { whole in
-            var reader = JSONReader(UnsafeBufferPointer(rebasing: whole[range]))
-            do throws(JSONError) { return .success(try reader.readValue()) } catch { return .failure(error) }
-        }
-        return try result.get()
+        try reading(data, range: range) { (reader: inout JSONReader) throws(JSONError) in try reader.readValue() }
     }
 
     func fail(_ reason: String) -> JSONError { JSONError(offset: index, reason: reason) }
@@ -372,15 +371,4 @@ public enum JSONWriter {
 
     public static func array(_ items: [String]) -> String { "[" + items.map(string).joined(separator: ",") + "]" }
 
-    /// Serialises a decoded value (for Courier's own messages, never for jobs).
-    public static func value(_ v: JSONValue) -> String {
-        switch v {
-        case .null: return "null"
-        case let .bool(b): return b ? "true" : "false"
-        case let .number(_, text): return text
-        case let .string(s): return string(s)
-        case let .array(items): return "[" + items.map(value).joined(separator: ",") + "]"
-        case let .object(members): return "{" + members.map { string($0.0) + ":" + value($0.1) }.joined(separator: ",") + "}"
-        }
-    }
 }
