@@ -32,7 +32,8 @@ public final class Courier: Sendable {
         let (endpoint, timeouts) = (configuration.redis, configuration.redisTimeouts)
         func worker(_ name: String) -> RedisWorker { RedisWorker(name: name, endpoint: endpoint, timeouts: timeouts, logger: logger) }
         housekeeping = worker("housekeeping")
-        watchers = QueueWatchers(queues: configuration.plan.names, keys: keys, makeWorker: worker)
+        watchers = QueueWatchers(queues: configuration.plan.names, keys: keys, identity: identity.description, control: housekeeping,
+                                 makeWorker: worker)
         var executorConfiguration = configuration.executor
         executorConfiguration.maxConnections = max(executorConfiguration.maxConnections, configuration.concurrency + 4)
         executor = HTTPExecutor(configuration: executorConfiguration)

@@ -54,6 +54,8 @@ public final class Dispatcher: Sendable {
     private let phase = Mutex<Phase>(.running)
     private let nextID = Atomic<UInt64>(1)
     private let breakerState = Mutex<CircuitBreaker.State>(.closed)
+    /// A watcher's claim lost its reply: reconcile before the next fetch.
+    private let claimLost = Atomic<Bool>(false)
     private var hasQueueLimits: Bool { settings.plan.queues.contains { $0.limit != nil } }
 
     public init(settings: DispatcherSettings, source: JobSource, executor: JobExecutor, policy: OutcomePolicy,
@@ -65,7 +67,13 @@ public final class Dispatcher: Sendable {
         self.logger = logger
         self.metrics = metrics
         self.watchers = watchers
-        watchers?.onWork = { [wake] in wake.signal() }
+        watchers?.setHandlers(.init(
+            onWork: { [wake] in wake.signal() },
+            onClaim: { [weak self] job in self?.claimed(job) },
+            onClaimLost: { [weak self] in
+                self?.claimLost.store(true, ordering: .relaxed)
+                self?.wake.signal()
+            }))
     }
 
     // MARK: - Control (any thread)
@@ -101,6 +109,19 @@ public final class Dispatcher: Sendable {
     func adopt(_ job: FetchedJob, decision: Decision) {
         adopted.withLock { $0.append((job, decision)) }
         wake.signal()
+    }
+
+    /// A watcher moved this job into the in-progress list with a token it
+    /// held (on the watcher's thread): deliver it now, without the loop.
+    private func claimed(_ job: FetchedJob) {
+        let deliverable = phase.withLock { $0 == .running } && breakerState.withLock { $0 == .closed }
+        if !deliverable {
+            // Quiet, stopping or the breaker tripped meanwhile: back to the head of its queue, untouched.
+            adopt(job, decision: Decision(action: .requeue, event: .requeued, error: "picked up while not accepting work"))
+            return
+        }
+        if let prepared = prepare(job) { deliver([prepared]) }
+        wake.signal()  // the loop re-arms the watcher after its next fetch
     }
 
     // MARK: - The loop
@@ -143,9 +164,22 @@ public final class Dispatcher: Sendable {
                 pending.append((id, Completion(job: job, action: decision.action)))
             }
 
+            if claimLost.exchange(false, ordering: .relaxed) { needsReconcile = true }
+
             // 2. Shutdown: at the deadline, push back what still runs.
             let now = ContinuousClock.now
             let currentPhase = phase.withLock { $0 }
+            if let watchers {
+                // Not accepting work (or no token to spare): take the watchers out of Redis.
+                // What they claimed meanwhile comes back through `adopted` on the next turn.
+                if currentPhase != .running, !watchers.isIdle {
+                    await watchers.quiesce()
+                    continue
+                }
+                if breaker.state != .closed || pausedUntil != nil, watchers.reservedTokens > 0 {
+                    await watchers.disarm(claimsOnly: true)
+                }
+            }
             if case let .stopping(deadline) = currentPhase, now >= deadline {
                 for id in running.executingIDs() {
                     guard let entry = running.get(id) else { continue }
@@ -161,20 +195,23 @@ public final class Dispatcher: Sendable {
             if currentPhase == .running && !needsReconcile {
                 let (breakerAllowance, t) = breaker.allowance(now: now)
                 if let t { transitioned(t) }
-                maxJobs = max(0, settings.concurrency - running.count)
+                maxJobs = max(0, settings.concurrency - running.count - (watchers?.reservedTokens ?? 0))
                 if let b = breakerAllowance { maxJobs = min(maxJobs, b) }
                 if let until = pausedUntil {
                     if now < until { maxJobs = 0 } else { pausedUntil = nil }
                 }
                 let perQueue = hasQueueLimits ? running.countByQueue() : [:]
                 for spec in settings.plan.queues {
-                    if let limit = spec.limit { allowances[spec.name] = max(0, limit - perQueue[spec.name, default: 0]) }
+                    if let limit = spec.limit {
+                        let held = watchers?.holdsToken(spec.name) == true ? 1 : 0
+                        allowances[spec.name] = max(0, limit - perQueue[spec.name, default: 0] - held)
+                    }
                 }
             }
 
             if pending.isEmpty && maxJobs == 0 && !needsReconcile {
                 if case let .stopping(deadline) = currentPhase {
-                    if running.count == 0 { break }
+                    if running.count == 0 && adopted.withLock({ $0.isEmpty }) { break }
                     await wake.wait(timeout: max(.milliseconds(1), deadline - .now))
                 } else if let reopen = breaker.openUntil ?? pausedUntil, currentPhase == .running {
                     await wake.wait(timeout: max(.milliseconds(1), reopen - .now))
@@ -187,6 +224,11 @@ public final class Dispatcher: Sendable {
             // 4. One round trip: acknowledge, then fetch.
             do {
                 if needsReconcile {
+                    // A watcher still inside Redis could claim a job the reconcile would not know of.
+                    if let watchers, !watchers.isIdle {
+                        await watchers.quiesce()
+                        continue
+                    }
                     let returned = try await source.reconcile(running: running.allJobs())
                     if returned > 0 { logger.notice("pushed back jobs whose fetch reply was lost", metadata: ["count": "\(returned)"]) }
                     needsReconcile = false
@@ -199,12 +241,29 @@ public final class Dispatcher: Sendable {
                 }
                 for (id, _) in pending { running.remove(id) }
                 pending.removeAll(keepingCapacity: true)
-                let prepared = reply.jobs.compactMap { prepare($0, breaker: &breaker) }
+                let prepared = reply.jobs.compactMap { prepare($0) }
+                for (id, _) in prepared { breaker.startedJob(id) }
                 deliver(prepared)
                 metrics.setInFlight(running.count)
-                if maxJobs > 0 && reply.jobs.count < maxJobs {
-                    watchers?.arm(reply.emptyQueues)
-                    if reply.jobs.isEmpty { await wake.wait() }
+                if let watchers, maxJobs > 0 {
+                    if reply.jobs.count < maxJobs {
+                        // Idle tokens wait in Redis as claims; without one to spare, a look wakes us.
+                        let claimable = breaker.state == .closed && pausedUntil == nil
+                        var spare = claimable ? maxJobs - reply.jobs.count : 0
+                        for queue in reply.emptyQueues {
+                            let capLeft = allowances[queue].map { cap in cap - reply.jobs.lazy.filter { $0.queue == queue }.count } ?? 1
+                            if spare > 0 && capLeft > 0 {
+                                watchers.arm(queue, .claim)
+                                spare -= 1
+                            } else {
+                                watchers.arm(queue, .look)
+                            }
+                        }
+                        if reply.jobs.isEmpty { await wake.wait() }
+                    } else if watchers.reservedTokens > 0 {
+                        // A backlog: tokens held for empty queues are better spent on it.
+                        await watchers.disarm(claimsOnly: true)
+                    }
                 }
             } catch {
                 redisFailures += 1
@@ -232,7 +291,7 @@ public final class Dispatcher: Sendable {
     }
 
     /// Registers a fetched job as running and builds its request; nil for a malformed job (dead-lettered instead).
-    private func prepare(_ job: FetchedJob, breaker: inout CircuitBreaker) -> (UInt64, ExecutionRequest)? {
+    private func prepare(_ job: FetchedJob) -> (UInt64, ExecutionRequest)? {
         let payload: JobPayload
         do {
             payload = try JobPayload(raw: job.original)
@@ -250,7 +309,6 @@ public final class Dispatcher: Sendable {
                                startedAtWall: policy.clock.now(), startedAt: .now, phase: .executing)
         let id = nextID.wrappingAdd(1, ordering: .relaxed).oldValue
         running.insert(id, entry)
-        breaker.startedJob(id)
         logger.debug("start", metadata: jobMetadata(entry))
         return (id, ExecutionRequest(body: job.original, jid: entry.jid, queue: job.queue, attempt: entry.attempt))
     }

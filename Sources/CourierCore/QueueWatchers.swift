@@ -3,74 +3,174 @@ import RedisClient
 import SidekiqModel
 import Synchronization
 
-/// Fast pickup without polling: when the dispatcher finds a queue empty it
-/// arms that queue's watcher, which blocks in Redis until a job arrives and
-/// then wakes the dispatcher. The watcher only *looks*: `BLMOVE q q RIGHT
-/// RIGHT` moves the oldest job from the queue's tail back onto the same
-/// tail, which leaves the list unchanged, so the job is then fetched
-/// reliably by the exchange script like any other. An idle courier costs one
-/// command per queue every `blockSeconds`.
+/// Fast pickup without polling. When the dispatcher finds a queue empty it
+/// arms that queue's watcher, which blocks in Redis until a job arrives:
+///
+/// - **claim** (the dispatcher had an idle concurrency token for it):
+///   `BLMOVE queue wip RIGHT LEFT` moves the job straight into this
+///   process's in-progress list, atomically, exactly as the exchange
+///   script's RPOPLPUSH would, and hands it over on the watcher's own thread,
+///   so it goes to the executor without another Redis round trip or hop.
+///   An armed claim holds its token until the watcher is out of Redis again,
+///   so the concurrency limit holds however the race goes.
+/// - **look** (no token to spare): `BLMOVE queue queue RIGHT RIGHT` leaves
+///   the list unchanged and only wakes the dispatcher, which then fetches
+///   through the exchange script like any other job.
+///
+/// An idle courier costs one command per queue every `blockSeconds`.
+/// Disarming a blocked watcher (quiet, a backlog elsewhere that needs its
+/// token, reconcile) unblocks it with `CLIENT UNBLOCK` from another connection.
 public final class QueueWatchers: Sendable {
+    public enum Mode: Sendable, Equatable { case off, look, claim }
+
     private let watchers: [String: Watcher]
-    private let wakeHandler = Mutex<(@Sendable () -> Void)?>(nil)
+    private let order: [Watcher]
+    private let control: RedisWorker
+    private let blockSeconds: Int
+    private let handlers = Mutex<Handlers>(Handlers())
+
+    struct Handlers {
+        /// A look found work: wake the dispatcher.
+        var onWork: (@Sendable () -> Void)?
+        /// A claim moved this job into the in-progress list (on the watcher's thread).
+        var onClaim: (@Sendable (FetchedJob) -> Void)?
+        /// A claim's reply was lost: the job may sit in the in-progress list unseen.
+        var onClaimLost: (@Sendable () -> Void)?
+    }
 
     private final class Watcher: Sendable {
+        struct State {
+            var wanted: Mode = .off
+            /// Counts against the concurrency limit from arm(claim) until the
+            /// watcher is out of Redis with no claim pending.
+            var holdsToken = false
+            /// Inside a BLMOVE now.
+            var busy = false
+        }
         let queue: String
-        let key: String
+        let lookCommand: [String]
+        let claimCommand: [String]
         let worker: RedisWorker
-        let armed = Atomic<Bool>(false)
+        let state = Mutex(State())
+        /// The watcher connection's CLIENT ID (0: not known yet), for CLIENT UNBLOCK.
+        let clientID = Atomic<Int>(0)
         let signal = WakeSignal()
-        init(queue: String, key: String, worker: RedisWorker) {
+
+        init(queue: String, key: String, wipKey: String, blockSeconds: Int, worker: RedisWorker) {
             self.queue = queue
-            self.key = key
             self.worker = worker
+            lookCommand = ["BLMOVE", key, key, "RIGHT", "RIGHT", String(blockSeconds)]
+            claimCommand = ["BLMOVE", key, wipKey, "RIGHT", "LEFT", String(blockSeconds)]
         }
     }
 
-    public init(queues: [String], keys: SidekiqKeys, makeWorker: (String) -> RedisWorker) {
+    public init(queues: [String], keys: SidekiqKeys, identity: String, control: RedisWorker, blockSeconds: Int = 2,
+                makeWorker: (String) -> RedisWorker) {
         var all: [String: Watcher] = [:]
+        var order: [Watcher] = []
         for queue in queues {
-            all[queue] = Watcher(queue: queue, key: keys.queue(queue), worker: makeWorker("watch-\(queue)"))
+            let watcher = Watcher(queue: queue, key: keys.queue(queue), wipKey: keys.key("courier:wip:\(identity):\(queue)"),
+                                  blockSeconds: blockSeconds, worker: makeWorker("watch-\(queue)"))
+            all[queue] = watcher
+            order.append(watcher)
         }
         watchers = all
+        self.order = order
+        self.control = control
+        self.blockSeconds = blockSeconds
     }
 
-    var onWork: (@Sendable () -> Void)? {
-        get { wakeHandler.withLock { $0 } }
-        set { wakeHandler.withLock { $0 = newValue } }
+    func setHandlers(_ new: Handlers) { handlers.withLock { $0 = new } }
+
+    /// Tokens held by armed claims (the dispatcher subtracts them from what it may fetch).
+    var reservedTokens: Int { order.reduce(0) { $0 + ($1.state.withLock { $0.holdsToken } ? 1 : 0) } }
+
+    /// Whether this queue's watcher holds a token (for per-queue caps).
+    func holdsToken(_ queue: String) -> Bool { watchers[queue]?.state.withLock { $0.holdsToken } ?? false }
+
+    /// Asks to be woken (look) or handed the job (claim, taking one token) when a queue has one.
+    func arm(_ queue: String, _ mode: Mode) {
+        guard mode != .off, let watcher = watchers[queue] else { return }
+        let start = watcher.state.withLock { s -> Bool in
+            if mode == .claim { s.holdsToken = true } else if s.wanted == .claim { return false }  // keep the stronger arming
+            s.wanted = mode
+            return !s.busy
+        }
+        if start { watcher.signal.signal() }
     }
 
-    /// Asks to be woken when any of these queues has a job.
-    func arm(_ queues: [String]) {
-        for queue in queues {
-            guard let watcher = watchers[queue] else { continue }
-            if !watcher.armed.exchange(true, ordering: .relaxed) { watcher.signal.signal() }
+    /// Disarms every claim (or every watcher): tokens come back once each is out of Redis.
+    func disarm(claimsOnly: Bool) async {
+        var unblock: [Int] = []
+        for watcher in order {
+            let id = watcher.clientID.load(ordering: .relaxed)
+            watcher.state.withLock { s in
+                guard s.wanted == .claim || (!claimsOnly && s.wanted == .look) else { return }
+                s.wanted = .off
+                if s.busy { unblock.append(id) } else { s.holdsToken = false }
+            }
+        }
+        let ids = unblock.filter { $0 > 0 }
+        guard !ids.isEmpty else { return }
+        do {
+            _ = try await control.run { connection throws(RedisError) in
+                try connection.pipeline(ids.map { ["CLIENT", "UNBLOCK", String($0)].map { Array($0.utf8) } })
+            }
+        } catch {
+            // Not fatal: each watcher is back from Redis within blockSeconds anyway.
+        }
+    }
+
+    /// True when no watcher is inside Redis or holds a token.
+    var isIdle: Bool { order.allSatisfy { w in w.state.withLock { !$0.busy && !$0.holdsToken } } }
+
+    /// Disarms everything and waits (bounded) until no watcher is inside Redis,
+    /// so every claim already made has been handed over.
+    func quiesce() async {
+        await disarm(claimsOnly: false)
+        let deadline = ContinuousClock.now + .seconds(blockSeconds + 1)
+        while !isIdle && ContinuousClock.now < deadline {
+            try? await Task.sleep(for: .milliseconds(2))
         }
     }
 
     /// Runs every watcher until the task is cancelled.
-    public func run(logger: Logger, blockSeconds: Int = 2) async {
+    public func run(logger: Logger) async {
         await withDiscardingTaskGroup { group in
-            for watcher in watchers.values {
-                group.addTask { await self.watch(watcher, logger: logger, blockSeconds: blockSeconds) }
+            for watcher in order {
+                group.addTask { await self.watch(watcher, logger: logger) }
             }
         }
     }
 
-    private func watch(_ watcher: Watcher, logger: Logger, blockSeconds: Int) async {
-        let command = ["BLMOVE", watcher.key, watcher.key, "RIGHT", "RIGHT", String(blockSeconds)]
+    private func watch(_ watcher: Watcher, logger: Logger) async {
         while !Task.isCancelled {
             await watcher.signal.wait()
-            while watcher.armed.load(ordering: .relaxed) && !Task.isCancelled {
+            while !Task.isCancelled, let mode = begin(watcher) {
+                let handlers = handlers.withLock { $0 }
                 do {
-                    let reply = try await watcher.worker.run { connection throws(RedisError) in
-                        try connection.blockingCommand(command, blockFor: .seconds(blockSeconds)).orThrow("BLMOVE \(watcher.key)")
+                    let found = try await watcher.worker.run { connection throws(RedisError) -> Bool in
+                        if watcher.clientID.load(ordering: .relaxed) == 0 || connection.clientID == nil {
+                            let id = try connection.command(["CLIENT", "ID"]).orThrow("CLIENT ID").int ?? 0
+                            connection.clientID = id
+                            watcher.clientID.store(id, ordering: .relaxed)
+                        }
+                        let command = mode == .claim ? watcher.claimCommand : watcher.lookCommand
+                        let reply = try connection.blockingCommand(command, blockFor: .seconds(blockSeconds)).orThrow("BLMOVE \(watcher.queue)")
+                        guard let body = reply.bytes else { return false }
+                        if mode == .claim {
+                            // Still inside the worker: the job is delivered from this thread, and
+                            // counts as running before this watcher gives its token back.
+                            handlers.onClaim?(FetchedJob(queue: watcher.queue, original: body, fetchedAt: .now))
+                        }
+                        return true
                     }
-                    if !reply.isNull {
-                        watcher.armed.store(false, ordering: .relaxed)
-                        onWork?()
-                    }
+                    end(watcher, found: found)
+                    if found && mode == .look { handlers.onWork?() }
                 } catch {
+                    // The move may have happened with its reply lost: the dispatcher reconciles.
+                    if mode == .claim && error.code == .connectionLost { handlers.onClaimLost?() }
+                    end(watcher, found: false)
                     if !error.isConnectionProblem {
                         logger.error("queue watcher failed", metadata: ["queue": "\(watcher.queue)", "error": "\(error)"])
                     }
@@ -78,5 +178,30 @@ public final class QueueWatchers: Sendable {
                 }
             }
         }
+    }
+
+    /// The mode to block in next, marking the watcher busy (nil: disarmed).
+    private func begin(_ watcher: Watcher) -> Mode? {
+        watcher.state.withLock { s in
+            guard s.wanted != .off else {
+                s.holdsToken = false
+                return nil
+            }
+            s.busy = true
+            return s.wanted
+        }
+    }
+
+    /// Back from Redis: a find disarms (the dispatcher re-arms after its next fetch).
+    private func end(_ watcher: Watcher, found: Bool) {
+        let released = watcher.state.withLock { s -> Bool in
+            s.busy = false
+            if found { s.wanted = .off }
+            guard s.holdsToken, s.wanted != .claim else { return false }
+            s.holdsToken = false
+            return true
+        }
+        // A token came back: the dispatcher may fetch with it now.
+        if released && !found { handlers.withLock { $0.onWork }?() }
     }
 }

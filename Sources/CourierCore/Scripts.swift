@@ -85,13 +85,14 @@ if maxFetch > 0 then
   redis.call('SADD', prefix .. 'courier:wip', identity)
   local registered = {}
   local function take(q)
+    if not registered[q] then
+      -- Recovery finds in-progress lists through this set. Empty queues too:
+      -- a queue watcher may claim into their lists next (BLMOVE).
+      redis.call('SADD', prefix .. 'courier:wip:' .. identity, names[q])
+      registered[q] = true
+    end
     local job = redis.call('RPOPLPUSH', prefix .. 'queue:' .. names[q], wipPrefix .. names[q])
     if job then
-      if not registered[q] then
-        -- Recovery finds in-progress lists through this set: register before the first beat can.
-        redis.call('SADD', prefix .. 'courier:wip:' .. identity, names[q])
-        registered[q] = true
-      end
       jobs[#jobs + 1] = names[q]; jobs[#jobs + 1] = job
       fetched = fetched + 1
       if allow[q] > 0 then allow[q] = allow[q] - 1 end

@@ -23,6 +23,8 @@ public final class RedisConnection {
     public private(set) var isBroken = false
     /// SHA-1 of each script this connection has loaded, by script name.
     private var scriptSHAs: [String: [UInt8]] = [:]
+    /// This connection's `CLIENT ID`, once its owner asked (for `CLIENT UNBLOCK` from elsewhere).
+    public var clientID: Int?
 
     /// Connects, authenticates and selects the database.
     public init(endpoint: RedisEndpoint, timeouts: RedisTimeouts) throws(RedisError) {
