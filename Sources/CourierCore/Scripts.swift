@@ -50,7 +50,8 @@ local processed, failed, applied = 0, 0, 0
 for o = 1, nops do
   local kind, queue, original, replacement, score = ARGV[i], ARGV[i + 1], ARGV[i + 2], ARGV[i + 3], ARGV[i + 4]
   i = i + 5
-  if redis.call('LREM', wipPrefix .. queue, 1, original) == 1 then
+  -- From the tail: jobs mostly finish in the order they were fetched, and the oldest are there.
+  if redis.call('LREM', wipPrefix .. queue, -1, original) == 1 then
     applied = applied + 1
     if kind == 'A' then
       processed = processed + 1

@@ -68,6 +68,8 @@ public final class HTTPExecutor: Sendable {
     /// A pipe that wakes the loop out of curl_multi_poll when work arrives.
     private let wakeFD: Int32
     private let wakeWriteFD: Int32
+    /// A wake byte is in the pipe and the loop has not drained it yet: later submits need not write another.
+    private let wakePending = Atomic<Bool>(false)
 
     private struct Inbox: ~Copyable {
         var requests: [(ExecutionRequest, Completion)] = []
@@ -132,6 +134,8 @@ public final class HTTPExecutor: Sendable {
     }
 
     private func wake() {
+        // One write per loop turn, not per job: the loop clears the flag before it takes the inbox.
+        guard !wakePending.exchange(true, ordering: .acquiringAndReleasing) else { return }
         var one: UInt8 = 1
         _ = write(wakeWriteFD, &one, 1)  // a full pipe already means "wake up"
     }
@@ -149,6 +153,7 @@ public final class HTTPExecutor: Sendable {
             curl_multi_cleanup(multi)
         }
         while true {
+            wakePending.store(false, ordering: .sequentiallyConsistent)
             let (requests, stopping) = inbox.withLock { inbox in
                 let taken = inbox.requests
                 inbox.requests.removeAll(keepingCapacity: true)
@@ -183,7 +188,7 @@ public final class HTTPExecutor: Sendable {
             curl_multi_poll(multi, &waitFD, 1, active > 0 ? 100 : 1000, nil)
             if waitFD.revents != 0 {
                 var drain = [UInt8](repeating: 0, count: 256)
-                while read(wakeFD, &drain, drain.count) > 0 {}
+                while read(wakeFD, &drain, drain.count) == drain.count {}  // a short read emptied it
             }
         }
     }
