@@ -14,7 +14,6 @@ let package = Package(
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
         .package(url: "https://github.com/apple/swift-log", from: "1.6.0"),
-        .package(url: "https://github.com/jpsim/Yams", from: "6.0.0"),
     ],
     targets: [
         .systemLibrary(name: "CHiredis", pkgConfig: "hiredis", providers: [.apt(["libhiredis-dev"])]),
@@ -30,9 +29,8 @@ let package = Package(
         .target(name: "ExecutorClient", dependencies: ["CCurl", "CurlShim", "CCrypto", "SidekiqModel", "CourierSupport"]),
         .target(name: "MiniHTTP", dependencies: ["CourierSupport"]),
         .target(name: "CourierCore", dependencies: ["RedisClient", "SidekiqModel", "ExecutorClient", "MiniHTTP",
-                                                    .product(name: "Logging", package: "swift-log"),
-                                                    .product(name: "Yams", package: "Yams")]),
-        .executableTarget(name: "courier", dependencies: ["CourierCore",
+                                                    .product(name: "Logging", package: "swift-log")]),
+        .executableTarget(name: "courier", dependencies: ["CourierCore", "CourierSupport",
                                                           .product(name: "ArgumentParser", package: "swift-argument-parser"),
                                                           .product(name: "Logging", package: "swift-log")]),
         // A small recording HTTP executor for tests and benchmarks (not shipped in images).

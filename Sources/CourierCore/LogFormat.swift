@@ -2,7 +2,7 @@ import Glibc
 import Logging
 import SidekiqModel
 
-/// One line per event, as `key=value` text or as a JSON object, to stdout.
+/// One line per event, as `key=value` text or as a JSON object, to stdout (through a `LogSink`).
 public struct CourierLogHandler: LogHandler {
     public enum Format: String, Sendable { case text, json }
 
@@ -10,11 +10,13 @@ public struct CourierLogHandler: LogHandler {
     public var metadata: Logger.Metadata = [:]
     private let format: Format
     private let label: String
+    private let sink: LogSink
 
-    public init(label: String, format: Format, level: Logger.Level) {
+    public init(label: String, format: Format, level: Logger.Level, sink: LogSink = .standardOutput) {
         self.label = label
         self.format = format
         self.logLevel = level
+        self.sink = sink
     }
 
     public subscript(metadataKey key: String) -> Logger.Metadata.Value? {
@@ -25,39 +27,68 @@ public struct CourierLogHandler: LogHandler {
     public func log(event: LogEvent) {
         var merged = metadata
         if let extra = event.metadata { merged.merge(extra) { $1 } }
-        let timestamp = Self.timestamp()
-        var line: String
+        var line: [UInt8] = []
+        line.reserveCapacity(256)
         switch format {
         case .json:
-            line = "{\"ts\":\"\(timestamp)\",\"level\":\"\(event.level)\",\"msg\":\(JSONWriter.string(event.message.description))"
+            line += #"{"ts":""#.utf8
+            Self.appendTimestamp(to: &line)
+            line += #"","level":""#.utf8
+            line += event.level.rawValue.utf8
+            line += #"","msg":"#.utf8
+            line += JSONWriter.string(event.message.description).utf8
             for (key, value) in merged.sorted(by: { $0.key < $1.key }) {
-                line += ",\(JSONWriter.string(key)):\(JSONWriter.string("\(value)"))"
+                line.append(UInt8(ascii: ","))
+                line += JSONWriter.string(key).utf8
+                line.append(UInt8(ascii: ":"))
+                line += JSONWriter.string("\(value)").utf8
             }
-            line += "}\n"
+            line += "}\n".utf8
         case .text:
-            line = "\(timestamp) pid=\(getpid()) \(event.level.rawValue.uppercased()): \(event.message)"
+            Self.appendTimestamp(to: &line)
+            line += " pid=".utf8
+            line += Self.pid.utf8
+            line.append(UInt8(ascii: " "))
+            line += event.level.rawValue.uppercased().utf8
+            line += ": ".utf8
+            line += event.message.description.utf8
             for (key, value) in merged.sorted(by: { $0.key < $1.key }) {
                 let text = "\(value)"
-                line += text.contains(where: { $0 == " " || $0 == "\"" || $0 == "=" }) ? " \(key)=\(JSONWriter.string(text))" : " \(key)=\(text)"
+                line.append(UInt8(ascii: " "))
+                line += key.utf8
+                line.append(UInt8(ascii: "="))
+                if text.utf8.contains(where: { $0 == 32 || $0 == 34 || $0 == 61 }) { line += JSONWriter.string(text).utf8 } else { line += text.utf8 }
             }
-            line += "\n"
+            line.append(10)
         }
-        // One write(2) per line: lines from many threads never interleave.
-        var bytes = Array(line.utf8)
-        _ = bytes.withUnsafeMutableBytes { write(1, $0.baseAddress, $0.count) }
+        line.withUnsafeBytes { sink.write($0, urgent: event.level > .info) }
     }
 
+    private static let pid = String(getpid())
+
     /// ISO-8601 UTC with milliseconds, like Sidekiq's log lines.
-    static func timestamp() -> String {
+    static func appendTimestamp(to out: inout [UInt8]) {
         var ts = timespec()
         clock_gettime(CLOCK_REALTIME, &ts)
         var seconds = ts.tv_sec
         var parts = tm()
         gmtime_r(&seconds, &parts)
-        func pad(_ n: Int32, _ width: Int = 2) -> String {
-            let s = String(n)
-            return String(repeating: "0", count: max(0, width - s.count)) + s
+        func digits(_ n: Int, _ width: Int) {
+            var divisor = 1
+            for _ in 1..<width { divisor *= 10 }
+            var n = n
+            while divisor > 0 {
+                out.append(UInt8(ascii: "0") + UInt8(n / divisor % 10))
+                n %= divisor
+                divisor /= 10
+            }
         }
-        return "\(parts.tm_year + 1900)-\(pad(parts.tm_mon + 1))-\(pad(parts.tm_mday))T\(pad(parts.tm_hour)):\(pad(parts.tm_min)):\(pad(parts.tm_sec)).\(pad(Int32(ts.tv_nsec / 1_000_000), 3))Z"
+        digits(Int(parts.tm_year) + 1900, 4); out.append(UInt8(ascii: "-"))
+        digits(Int(parts.tm_mon) + 1, 2); out.append(UInt8(ascii: "-"))
+        digits(Int(parts.tm_mday), 2); out.append(UInt8(ascii: "T"))
+        digits(Int(parts.tm_hour), 2); out.append(UInt8(ascii: ":"))
+        digits(Int(parts.tm_min), 2); out.append(UInt8(ascii: ":"))
+        digits(Int(parts.tm_sec), 2); out.append(UInt8(ascii: "."))
+        digits(ts.tv_nsec / 1_000_000, 3); out.append(UInt8(ascii: "Z"))
     }
 }

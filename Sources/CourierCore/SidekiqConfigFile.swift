@@ -1,5 +1,4 @@
 import SidekiqModel
-import Yams
 
 /// The parts of an existing `config/sidekiq.yml` courier honours:
 /// `:concurrency:`, `:queues:` (`- name` or `- [name, weight]`), `:timeout:`,
@@ -20,47 +19,47 @@ public struct SidekiqConfigFile: Sendable, Equatable {
 
     public init(path: String, text: String, environment: [String: String]) throws(ConfigurationError) {
         let expanded = Self.expandERB(text, environment: environment)
-        let root: Any?
-        do { root = try Yams.load(yaml: expanded) } catch { throw ConfigurationError("-C \(path)", "not valid YAML: \(error)") }
+        let root: YAMLNode?
+        do { root = try YAMLReader.read(expanded) } catch { throw ConfigurationError("-C \(path)", "not valid YAML: \(error)") }
         guard var options = Self.normalised(root) else {
-            if root == nil { return }
+            if root == nil || root == .null { return }
             throw ConfigurationError("-C \(path)", "expected a mapping of Sidekiq options")
         }
         if let env = environment["RAILS_ENV"] ?? environment["RACK_ENV"], let section = Self.normalised(options[env]) {
             options.merge(section) { $1 }
         }
         func integer(_ key: String) throws(ConfigurationError) -> Int? {
-            guard let value = options[key] else { return nil }
-            if let n = value as? Int { return n }
-            if let s = value as? String, let n = Int(s) { return n }
-            throw ConfigurationError("-C \(path)", ":\(key): must be a whole number, got '\(value)'")
+            guard let value = options[key], value != .null else { return nil }
+            if let n = value.int ?? value.text.flatMap({ Int($0) }) { return n }
+            throw ConfigurationError("-C \(path)", ":\(key): must be a whole number, got '\(value.display)'")
         }
         concurrency = try integer("concurrency")
         timeout = try integer("timeout")
         maxRetries = try integer("max_retries")
-        if let value = options["poll_interval_average"] {
-            guard let seconds = (value as? Double) ?? (value as? Int).map(Double.init) ?? Double("\(value)"), seconds > 0 else {
+        if let value = options["poll_interval_average"], value != .null {
+            guard let seconds = value.double ?? value.text.flatMap({ Double($0) }), seconds > 0 else {
                 throw ConfigurationError("-C \(path)", ":poll_interval_average: must be a number of seconds > 0")
             }
             pollIntervalAverage = seconds
         }
-        if let value = options["tag"] { tag = "\(value)" }
-        if let value = options["labels"] {
-            guard let list = value as? [Any] else { throw ConfigurationError("-C \(path)", ":labels: must be a list") }
-            labels = list.map { "\($0)" }
+        if let value = options["tag"], value != .null { tag = value.rubyText ?? value.display }
+        if let value = options["labels"], value != .null {
+            guard case let .sequence(list) = value else { throw ConfigurationError("-C \(path)", ":labels: must be a list") }
+            labels = list.map { $0.rubyText ?? $0.display }
         }
-        if let list = options["queues"] {
-            guard let items = list as? [Any] else { throw ConfigurationError("-C \(path)", ":queues: must be a list") }
+        if let list = options["queues"], list != .null {
+            guard case let .sequence(items) = list else { throw ConfigurationError("-C \(path)", ":queues: must be a list") }
             var specs: [QueueSpec] = []
             for item in items {
                 do {
-                    if let name = item as? String {
-                        specs.append(try QueueSpec.parse(name))
-                    } else if let pair = item as? [Any], pair.count == 2 || pair.count == 1, let name = pair[0] as? String {
-                        let weight = pair.count == 2 ? "\(pair[1])" : "0"
-                        specs.append(try QueueSpec.parse("\(name),\(weight)"))
-                    } else {
-                        throw QueuePlanError("queue entry '\(item)' must be a name or [name, weight]")
+                    switch item {
+                    case .scalar:
+                        specs.append(try QueueSpec.parse(item.rubyText!))
+                    case let .sequence(pair) where (pair.count == 1 || pair.count == 2) && pair[0].rubyText != nil:
+                        let weight = pair.count == 2 ? pair[1].display : "0"
+                        specs.append(try QueueSpec.parse("\(pair[0].rubyText!),\(weight)"))
+                    default:
+                        throw QueuePlanError("queue entry '\(item.display)' must be a name or [name, weight]")
                     }
                 } catch {
                     throw ConfigurationError("-C \(path)", ":queues: \(error)")
@@ -68,20 +67,20 @@ public struct SidekiqConfigFile: Sendable, Equatable {
             }
             queues = specs
         }
-        if let raw = options["limits"] {
-            guard let map = raw as? [AnyHashable: Any] else { throw ConfigurationError("-C \(path)", ":limits: must map queue names to numbers") }
-            for (key, value) in map {
-                guard let n = value as? Int, n >= 1 else { throw ConfigurationError("-C \(path)", ":limits: \(key) must be a whole number ≥ 1") }
-                limits["\(key)".trimmingColon] = n
+        if let raw = options["limits"], raw != .null {
+            guard case let .mapping(pairs) = raw else { throw ConfigurationError("-C \(path)", ":limits: must map queue names to numbers") }
+            for (key, value) in pairs {
+                guard let n = value.int, n >= 1 else { throw ConfigurationError("-C \(path)", ":limits: \(key) must be a whole number ≥ 1") }
+                limits[key.trimmingColon] = n
             }
         }
     }
 
     /// A mapping with `:key` and `key` both read as `key`.
-    private static func normalised(_ value: Any?) -> [String: Any]? {
-        guard let map = value as? [AnyHashable: Any] else { return nil }
-        var out: [String: Any] = [:]
-        for (key, v) in map { out["\(key)".trimmingColon] = v }
+    private static func normalised(_ value: YAMLNode?) -> [String: YAMLNode]? {
+        guard case let .mapping(pairs)? = value else { return nil }
+        var out: [String: YAMLNode] = [:]
+        for (key, v) in pairs { out[key.trimmingColon] = v }
         return out
     }
 

@@ -2,7 +2,8 @@ import ArgumentParser
 import CourierCore
 import Dispatch
 import ExecutorClient
-import Foundation
+import Glibc
+import CourierSupport
 import Logging
 import RedisClient
 import SidekiqModel
@@ -96,12 +97,13 @@ struct CourierCommand: AsyncParsableCommand {
 
     func run() async throws {
         // An empty variable counts as unset, as in Sidekiq's own scripts.
-        let env = ProcessInfo.processInfo.environment.filter { !$0.value.isEmpty }
+        let env = processEnvironment().filter { !$0.value.isEmpty }
         let (configuration, logFormat, level) = try buildConfiguration(env: env)
         let logger = Logger(label: "courier") { label in CourierLogHandler(label: label, format: logFormat, level: level) }
         if configuration.executor.secret == nil {
             logger.warning("COURIER_SECRET is not set: requests to the executor are unsigned (a production sidecar refuses them)")
         }
+        defer { LogSink.standardOutput.flush() }
         let courier = try Courier(configuration: configuration, logger: logger)
         let signals = SignalHandlers(courier: courier, logger: logger)
         signals.install()
@@ -120,7 +122,7 @@ struct CourierCommand: AsyncParsableCommand {
 
         var file: SidekiqConfigFile?
         if let path = configFile {
-            guard let text = try? String(contentsOfFile: path, encoding: .utf8) else { throw fail("-C", "cannot read '\(path)'") }
+            guard let text = readTextFile(path) else { throw fail("-C", "cannot read '\(path)'") }
             do { file = try SidekiqConfigFile(path: path, text: text, environment: env) } catch { throw ValidationError(error.description) }
         }
 
@@ -152,7 +154,7 @@ struct CourierCommand: AsyncParsableCommand {
 
         var secret: [UInt8]?
         if let path = secretFile {
-            guard let text = try? String(contentsOfFile: path, encoding: .utf8) else { throw fail("--secret-file", "cannot read '\(path)'") }
+            guard let text = readTextFile(path) else { throw fail("--secret-file", "cannot read '\(path)'") }
             // Only the trailing newline an editor adds is dropped, exactly as the sidecar reads it.
             var value = Substring(text)
             if value.hasSuffix("\n") { value = value.dropLast() }

@@ -69,6 +69,10 @@ final class ConfigurationTests: XCTestCase {
             XCTAssertTrue("\(error)".contains("concurrency"))
         }
         XCTAssertThrowsError(try SidekiqConfigFile(path: "x.yml", text: ":queues: [a, a]\n:x: [", environment: [:]))
+        // Symbols, as Psych loads them, are their names to Sidekiq.
+        let symbols = try SidekiqConfigFile(path: "s.yml", text: ":queues:\n  - :critical\n  - [:low, 1]\n:tag: :app\n", environment: [:])
+        XCTAssertEqual(symbols.queues?.map(\.name), ["critical", "low"])
+        XCTAssertEqual(symbols.tag, "app")
     }
 
     /// A bad flag or value stops start-up with exit code 64 and names the setting.
