@@ -195,16 +195,19 @@ public final class Dispatcher: Sendable {
             if currentPhase == .running && !needsReconcile {
                 let (breakerAllowance, t) = breaker.allowance(now: now)
                 if let t { transitioned(t) }
-                maxJobs = max(0, settings.concurrency - running.count - (watchers?.reservedTokens ?? 0))
+                // Reservations first: a claim adds to `running` before it gives its token back,
+                // so this order never sees a job neither as running nor as reserved.
+                let reserved = watchers?.reservedTokens ?? 0
+                maxJobs = max(0, settings.concurrency - running.count - reserved)
                 if let b = breakerAllowance { maxJobs = min(maxJobs, b) }
                 if let until = pausedUntil {
                     if now < until { maxJobs = 0 } else { pausedUntil = nil }
                 }
+                let held = hasQueueLimits ? Set(settings.plan.queues.filter { watchers?.holdsToken($0.name) == true }.map(\.name)) : []
                 let perQueue = hasQueueLimits ? running.countByQueue() : [:]
                 for spec in settings.plan.queues {
                     if let limit = spec.limit {
-                        let held = watchers?.holdsToken(spec.name) == true ? 1 : 0
-                        allowances[spec.name] = max(0, limit - perQueue[spec.name, default: 0] - held)
+                        allowances[spec.name] = max(0, limit - perQueue[spec.name, default: 0] - (held.contains(spec.name) ? 1 : 0))
                     }
                 }
             }
