@@ -373,9 +373,9 @@ public final class Dispatcher: Sendable {
         }
         if logger.logLevel <= level {  // the metadata is built per job only when the line is written
             var metadata = jobMetadata(entry)
-            metadata["duration_ms"] = "\(Int(seconds * 1000))"
-            metadata["event"] = "\(decision.event.rawValue)"
-            if let error = decision.error { metadata["error"] = "\(error)" }
+            metadata["duration_ms"] = .string(String(Int(seconds * 1000)))
+            metadata["event"] = .string(decision.event.rawValue)
+            if let error = decision.error { metadata["error"] = .string(error) }
             logger.log(level: level, "\(decision.event.rawValue)", metadata: metadata)
         }
         if let exhausted = decision.notifyExhausted {
@@ -397,8 +397,9 @@ public final class Dispatcher: Sendable {
     }
 
     private func jobMetadata(_ entry: RunningJob) -> Logger.Metadata {
-        var m: Logger.Metadata = ["jid": "\(entry.jid)", "class": "\(entry.jobClass)", "queue": "\(entry.job.queue)", "attempt": "\(entry.attempt)"]
-        if let tenant = entry.tenant { m["tenant"] = "\(tenant)" }
+        var m: Logger.Metadata = ["jid": .string(entry.jid), "class": .string(entry.jobClass), "queue": .string(entry.job.queue),
+                                  "attempt": .string(String(entry.attempt))]
+        if let tenant = entry.tenant { m["tenant"] = .string(tenant) }
         return m
     }
 }

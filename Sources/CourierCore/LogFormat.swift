@@ -25,8 +25,8 @@ public struct CourierLogHandler: LogHandler {
     }
 
     public func log(event: LogEvent) {
-        var merged = metadata
-        if let extra = event.metadata { merged.merge(extra) { $1 } }
+        var merged = event.metadata ?? [:]
+        if !metadata.isEmpty { merged.merge(metadata) { event, _ in event } }  // the event's own values win
         var line: [UInt8] = []
         line.reserveCapacity(256)
         switch format {
@@ -41,7 +41,7 @@ public struct CourierLogHandler: LogHandler {
                 line.append(UInt8(ascii: ","))
                 line += JSONWriter.string(key).utf8
                 line.append(UInt8(ascii: ":"))
-                line += JSONWriter.string("\(value)").utf8
+                line += JSONWriter.string(Self.text(value)).utf8
             }
             line += "}\n".utf8
         case .text:
@@ -49,11 +49,11 @@ public struct CourierLogHandler: LogHandler {
             line += " pid=".utf8
             line += Self.pid.utf8
             line.append(UInt8(ascii: " "))
-            line += event.level.rawValue.uppercased().utf8
+            line += Self.upperLevel(event.level).utf8
             line += ": ".utf8
             line += event.message.description.utf8
             for (key, value) in merged.sorted(by: { $0.key < $1.key }) {
-                let text = "\(value)"
+                let text = Self.text(value)
                 line.append(UInt8(ascii: " "))
                 line += key.utf8
                 line.append(UInt8(ascii: "="))
@@ -65,6 +65,24 @@ public struct CourierLogHandler: LogHandler {
     }
 
     private static let pid = String(getpid())
+
+    private static func upperLevel(_ level: Logger.Level) -> String {
+        switch level {
+        case .trace: "TRACE"
+        case .debug: "DEBUG"
+        case .info: "INFO"
+        case .notice: "NOTICE"
+        case .warning: "WARNING"
+        case .error: "ERROR"
+        case .critical: "CRITICAL"
+        }
+    }
+
+    /// A metadata value as text; plain strings without an interpolation round trip.
+    private static func text(_ value: Logger.MetadataValue) -> String {
+        if case let .string(s) = value { return s }
+        return value.description
+    }
 
     /// ISO-8601 UTC with milliseconds, like Sidekiq's log lines.
     static func appendTimestamp(to out: inout [UInt8]) {

@@ -10,11 +10,25 @@ public final class CourierMetrics: Sendable {
         var counts = [Int](repeating: 0, count: CourierMetrics.durationBuckets.count)
         var sum = 0.0
         var count = 0
+
+        mutating func record(_ seconds: Double) {
+            if let bucket = CourierMetrics.durationBuckets.firstIndex(where: { seconds <= $0 }) { counts[bucket] += 1 }
+            sum += seconds
+            count += 1
+        }
+    }
+
+    /// Label values; a struct key, so counting a job allocates nothing.
+    private struct Labels: Hashable, Comparable {
+        var queue: String
+        var jobClass: String
+        var outcome = ""
+        static func < (a: Labels, b: Labels) -> Bool { (a.queue, a.jobClass, a.outcome) < (b.queue, b.jobClass, b.outcome) }
     }
 
     private struct State: ~Copyable {
-        var jobs: [[String]: Int] = [:]             // [queue, class, outcome]
-        var durations: [[String]: Histogram] = [:]  // [queue, class]
+        var jobs: [Labels: Int] = [:]
+        var durations: [Labels: Histogram] = [:]  // outcome left empty
         var inFlight = 0
         var breakerState = "closed"
         var breakerTransitions: [String: Int] = [:]
@@ -33,13 +47,9 @@ public final class CourierMetrics: Sendable {
 
     func jobFinished(queue: String, jobClass: String, outcome: String, seconds: Double?) {
         state.withLock { s in
-            s.jobs[[queue, jobClass, outcome], default: 0] += 1
+            s.jobs[Labels(queue: queue, jobClass: jobClass, outcome: outcome), default: 0] += 1
             guard let seconds else { return }
-            var h = s.durations[[queue, jobClass]] ?? Histogram()
-            if let bucket = Self.durationBuckets.firstIndex(where: { seconds <= $0 }) { h.counts[bucket] += 1 }
-            h.sum += seconds
-            h.count += 1
-            s.durations[[queue, jobClass]] = h
+            s.durations[Labels(queue: queue, jobClass: jobClass), default: Histogram()].record(seconds)  // in place: no copy of the counts
         }
     }
 
@@ -61,12 +71,12 @@ public final class CourierMetrics: Sendable {
                 out += "# HELP \(name) \(help)\n# TYPE \(name) \(type)\n"
             }
             header("courier_jobs_total", "counter", "Jobs finished, by queue, class and outcome (done, retry, dead, discarded, failed, requeued).")
-            for (labels, n) in s.jobs.sorted(by: { $0.key.lexicographicallyPrecedes($1.key) }) {
-                out += "courier_jobs_total{queue=\(q(labels[0])),class=\(q(labels[1])),outcome=\(q(labels[2]))} \(n)\n"
+            for (labels, n) in s.jobs.sorted(by: { $0.key < $1.key }) {
+                out += "courier_jobs_total{queue=\(q(labels.queue)),class=\(q(labels.jobClass)),outcome=\(q(labels.outcome))} \(n)\n"
             }
             header("courier_job_duration_seconds", "histogram", "Time from POST to the executor's answer.")
-            for (labels, h) in s.durations.sorted(by: { $0.key.lexicographicallyPrecedes($1.key) }) {
-                let l = "queue=\(q(labels[0])),class=\(q(labels[1]))"
+            for (labels, h) in s.durations.sorted(by: { $0.key < $1.key }) {
+                let l = "queue=\(q(labels.queue)),class=\(q(labels.jobClass))"
                 var cumulative = 0
                 for (i, bound) in Self.durationBuckets.enumerated() {
                     cumulative += h.counts[i]
