@@ -46,6 +46,7 @@ public final class Dispatcher: Sendable {
     private let logger: Logger
     private let metrics: CourierMetrics
     private let watchers: QueueWatchers?
+    private let hooks: ExhaustedHooks
 
     private let wake = WakeSignal()
     private let outcomes = Mutex<[(UInt64, ExecutionOutcome)]>([])
@@ -67,6 +68,7 @@ public final class Dispatcher: Sendable {
         self.logger = logger
         self.metrics = metrics
         self.watchers = watchers
+        self.hooks = ExhaustedHooks(executor: executor, logger: logger, metrics: metrics)
         watchers?.setHandlers(.init(
             onWork: { [wake] in wake.signal() },
             onClaim: { [weak self] job in self?.claimed(job) },
@@ -290,6 +292,9 @@ public final class Dispatcher: Sendable {
                 try? await Task.sleep(for: .milliseconds(min(1_000, 25 << min(redisFailures, 6))))
             }
         }
+        if hooks.waiting > 0 {
+            logger.error("exhausted hooks still waiting for the executor are dropped at exit", metadata: ["count": .string(String(hooks.waiting))])
+        }
         logger.notice("dispatcher stopped")
     }
 
@@ -380,12 +385,7 @@ public final class Dispatcher: Sendable {
         }
         if let exhausted = decision.notifyExhausted {
             let path = decision.deathHandlersOnly ? "/v1/jobs/exhausted?only=death_handlers" : "/v1/jobs/exhausted"
-            let request = ExecutionRequest(path: path, body: exhausted, jid: entry.jid, queue: entry.job.queue, attempt: entry.attempt)
-            executor.submit(request) { [logger] result in
-                if result != .succeeded {
-                    logger.error("exhausted hooks did not run", metadata: ["jid": "\(entry.jid)", "outcome": "\(result)"])
-                }
-            }
+            hooks.call(ExecutionRequest(path: path, body: exhausted, jid: entry.jid, queue: entry.job.queue, attempt: entry.attempt))
         }
     }
 

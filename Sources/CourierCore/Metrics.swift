@@ -39,6 +39,7 @@ public final class CourierMetrics: Sendable {
         var setSizes: [String: Int] = [:]
         var recovered = 0
         var roundTrips = 0
+        var exhaustedHooks: [String: Int] = [:]
     }
 
     private let state = Mutex(State())
@@ -59,6 +60,7 @@ public final class CourierMetrics: Sendable {
     func executorError(_ kind: String) { state.withLock { $0.executorErrors[kind, default: 0] += 1 } }
     func recovered(_ n: Int) { state.withLock { $0.recovered += n } }
     func roundTrip() { state.withLock { $0.roundTrips += 1 } }
+    func exhaustedHook(_ result: String) { state.withLock { $0.exhaustedHooks[result, default: 0] += 1 } }
     func queues(depth: [String: Int], latency: [String: Double], sets: [String: Int]) {
         state.withLock { $0.queueDepth = depth; $0.queueLatency = latency; $0.setSizes = sets }
     }
@@ -112,6 +114,8 @@ public final class CourierMetrics: Sendable {
             out += "courier_recovered_jobs_total \(s.recovered)\n"
             header("courier_redis_round_trips_total", "counter", "Fetch/acknowledge round trips to Redis.")
             out += "courier_redis_round_trips_total \(s.roundTrips)\n"
+            header("courier_exhausted_hooks_total", "counter", "Calls of the executor's /v1/jobs/exhausted, by result (ok, retried, failed).")
+            for (result, n) in s.exhaustedHooks.sorted(by: { $0.key < $1.key }) { out += "courier_exhausted_hooks_total{result=\(q(result))} \(n)\n" }
             return out
         }
     }

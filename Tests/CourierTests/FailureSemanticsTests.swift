@@ -66,6 +66,32 @@ final class FailureSemanticsTests: XCTestCase {
         XCTAssertEqual(result["dead_error"] as? String, "RuntimeError")
     }
 
+    /// A job that dies while the sidecar is restarting still gets its
+    /// retries-exhausted hook and death handlers: the call is repeated until
+    /// the executor takes it (here: 503 twice, then 200).
+    func testExhaustedHooksWaitForTheExecutor() async throws {
+        let redis = try RedisServer()
+        let refusals = Atomic<Int>(0)
+        let executor = try RecordingExecutor { request in
+            if request.path.hasPrefix("/v1/jobs/exhausted") {
+                return refusals.add(1, ordering: .relaxed).newValue <= 2 ? .json(503, #"{"status":"busy"}"#) : .json(200, #"{"status":"ok"}"#)
+            }
+            return Self.failing(request)
+        }
+        let courier = try RunningCourier(testConfiguration(redis: redis, executorURL: executor.url))
+        _ = try sidekiqRuby("Sidekiq::Client.push('class' => 'NoopJob', 'args' => ['fail', 'dies'], 'retry' => 0)", redisURL: redis.url)
+        try await waitUntilAsync("the hook taken on the third call", timeout: 15) {
+            executor.received.filter { $0.path.hasPrefix("/v1/jobs/exhausted") }.count == 3
+        }
+        let hookBodies = executor.received.filter { $0.path.hasPrefix("/v1/jobs/exhausted") }.map(\.body)
+        XCTAssertEqual(Set(hookBodies).count, 1, "the same payload each time")
+        XCTAssertEqual(try JobPayload(raw: hookBodies[0])["error_class"]?.stringValue, "RuntimeError")
+        let metrics = try httpGet(port: try XCTUnwrap(courier.courier.opsPort), path: "/metrics").body
+        XCTAssertTrue(metrics.contains(#"courier_exhausted_hooks_total{result="ok"} 1"#), metrics)
+        XCTAssertTrue(metrics.contains(#"courier_exhausted_hooks_total{result="retried"} 2"#), metrics)
+        try await courier.stop()
+    }
+
     /// #13: a retried job that fails again counts up; failed_at stays, retried_at appears.
     func testSecondFailureFromTheRetrySet() async throws {
         let redis = try RedisServer()
