@@ -57,6 +57,10 @@ public final class Dispatcher: Sendable {
     private let breakerState = Mutex<CircuitBreaker.State>(.closed)
     /// A watcher's claim lost its reply: reconcile before the next fetch.
     private let claimLost = Atomic<Bool>(false)
+    /// A claim delivered a job since the loop last looked (its queue may have more).
+    private let claimDelivered = Atomic<Bool>(false)
+    /// The executor asked to wait (Retry-After): claims must not deliver either.
+    private let fetchPaused = Atomic<Bool>(false)
     private var hasQueueLimits: Bool { settings.plan.queues.contains { $0.limit != nil } }
 
     public init(settings: DispatcherSettings, source: JobSource, executor: JobExecutor, policy: OutcomePolicy,
@@ -115,15 +119,18 @@ public final class Dispatcher: Sendable {
 
     /// A watcher moved this job into the in-progress list with a token it
     /// held (on the watcher's thread): deliver it now, without the loop.
+    /// The watcher wakes the loop afterwards, which re-arms it after its next fetch.
     private func claimed(_ job: FetchedJob) {
         let deliverable = phase.withLock { $0 == .running } && breakerState.withLock { $0 == .closed }
+            && !fetchPaused.load(ordering: .relaxed)
         if !deliverable {
-            // Quiet, stopping or the breaker tripped meanwhile: back to the head of its queue, untouched.
+            // Quiet, stopping, the breaker tripped or the executor asked to wait meanwhile:
+            // back to the head of its queue, untouched.
             adopt(job, decision: Decision(action: .requeue, event: .requeued, error: "picked up while not accepting work"))
             return
         }
         if let prepared = prepare(job) { deliver([prepared]) }
-        wake.signal()  // the loop re-arms the watcher after its next fetch
+        claimDelivered.store(true, ordering: .relaxed)
     }
 
     // MARK: - The loop
@@ -149,6 +156,7 @@ public final class Dispatcher: Sendable {
                     let until = ContinuousClock.now + retryAfter
                     if pausedUntil.map({ $0 < until }) ?? true {
                         pausedUntil = until
+                        fetchPaused.store(true, ordering: .relaxed)
                         logger.warning("executor asked to wait (Retry-After); fetching paused", metadata: ["seconds": "\(retryAfter.components.seconds)"])
                     }
                 }
@@ -171,23 +179,23 @@ public final class Dispatcher: Sendable {
             // 2. Shutdown: at the deadline, push back what still runs.
             let now = ContinuousClock.now
             let currentPhase = phase.withLock { $0 }
-            if let watchers {
-                // Not accepting work (or no token to spare): take the watchers out of Redis.
-                // What they claimed meanwhile comes back through `adopted` on the next turn.
-                if currentPhase != .running, !watchers.isIdle {
-                    await watchers.quiesce()
-                    continue
-                }
-                if breaker.state != .closed || pausedUntil != nil, watchers.reservedTokens > 0 {
-                    await watchers.disarm(claimsOnly: true)
-                }
-            }
             if case let .stopping(deadline) = currentPhase, now >= deadline {
                 for id in running.executingIDs() {
                     guard let entry = running.get(id) else { continue }
                     running.setPhase(id, .abandoned)
                     logger.warning("shutdown timeout: job pushed back to its queue", metadata: jobMetadata(entry))
                     pending.append((id, Completion(job: entry.job, action: .requeueAtShutdown)))
+                }
+            }
+            if let watchers {
+                // Not accepting work: take the watchers out of Redis. What they claimed
+                // meanwhile comes back through `adopted` on the next turn.
+                if currentPhase != .running, !watchers.isDisarmed {
+                    await watchers.quiesce()
+                    continue
+                }
+                if breaker.state != .closed || pausedUntil != nil, watchers.reservedTokens > 0 {
+                    watchers.disarm(claimsOnly: true)
                 }
             }
 
@@ -203,7 +211,18 @@ public final class Dispatcher: Sendable {
                 maxJobs = max(0, settings.concurrency - running.count - reserved)
                 if let b = breakerAllowance { maxJobs = min(maxJobs, b) }
                 if let until = pausedUntil {
-                    if now < until { maxJobs = 0 } else { pausedUntil = nil }
+                    if now < until {
+                        maxJobs = 0
+                    } else {
+                        pausedUntil = nil
+                        fetchPaused.store(false, ordering: .relaxed)
+                    }
+                }
+                // A claim found work but every spare token waits in another queue's claim:
+                // take them back, so the next fetch can see whether a backlog is there.
+                if claimDelivered.exchange(false, ordering: .relaxed), maxJobs == 0, reserved > 0,
+                   settings.concurrency - running.count > 0, let watchers {
+                    watchers.disarm(claimsOnly: true)
                 }
                 let held = hasQueueLimits ? Set(settings.plan.queues.filter { watchers?.holdsToken($0.name) == true }.map(\.name)) : []
                 let perQueue = hasQueueLimits ? running.countByQueue() : [:]
@@ -216,7 +235,10 @@ public final class Dispatcher: Sendable {
 
             if pending.isEmpty && maxJobs == 0 && !needsReconcile {
                 if case let .stopping(deadline) = currentPhase {
-                    if running.count == 0 && adopted.withLock({ $0.isEmpty }) { break }
+                    if running.count == 0 && adopted.withLock({ $0.isEmpty }) && !claimLost.load(ordering: .relaxed)
+                        && watchers?.isDisarmed != false {
+                        break
+                    }
                     await wake.wait(timeout: max(.milliseconds(1), deadline - .now))
                 } else if let reopen = breaker.openUntil ?? pausedUntil, currentPhase == .running {
                     await wake.wait(timeout: max(.milliseconds(1), reopen - .now))
@@ -230,11 +252,13 @@ public final class Dispatcher: Sendable {
             do {
                 if needsReconcile {
                     // A watcher still inside Redis could claim a job the reconcile would not know of.
-                    if let watchers, !watchers.isIdle {
+                    if let watchers, !watchers.isDisarmed {
                         await watchers.quiesce()
                         continue
                     }
-                    let returned = try await source.reconcile(running: running.allJobs())
+                    // Adopted jobs are ours too: their decisions apply with the next exchange.
+                    let held = running.allJobs() + adopted.withLock { $0.map(\.0) }
+                    let returned = try await source.reconcile(running: held)
                     if returned > 0 { logger.notice("pushed back jobs whose fetch reply was lost", metadata: ["count": "\(returned)"]) }
                     needsReconcile = false
                 }
@@ -250,6 +274,8 @@ public final class Dispatcher: Sendable {
                 for (id, _) in prepared { breaker.startedJob(id) }
                 deliver(prepared)
                 metrics.setInFlight(running.count)
+                // Without watchers (a bare dispatcher), empty queues are polled once a second.
+                if maxJobs > 0 && reply.jobs.isEmpty && watchers == nil { await wake.wait(timeout: .seconds(1)) }
                 if let watchers, maxJobs > 0 {
                     if reply.jobs.count < maxJobs {
                         // Idle tokens wait in Redis as claims; without one to spare, a look wakes us.
@@ -267,7 +293,7 @@ public final class Dispatcher: Sendable {
                         if reply.jobs.isEmpty { await wake.wait() }
                     } else if watchers.reservedTokens > 0 {
                         // A backlog: tokens held for empty queues are better spent on it.
-                        await watchers.disarm(claimsOnly: true)
+                        watchers.disarm(claimsOnly: true)
                     }
                 }
             } catch {

@@ -46,6 +46,8 @@ public final class QueueWatchers: Sendable {
             var holdsToken = false
             /// Inside a BLMOVE now.
             var busy = false
+            /// Counts armings, so a find does not undo an arming made while the watcher was in Redis.
+            var generation: UInt64 = 0
         }
         let queue: String
         let lookCommand: [String]
@@ -94,13 +96,15 @@ public final class QueueWatchers: Sendable {
         let start = watcher.state.withLock { s -> Bool in
             if mode == .claim { s.holdsToken = true } else if s.wanted == .claim { return false }  // keep the stronger arming
             s.wanted = mode
+            s.generation &+= 1
             return !s.busy
         }
         if start { watcher.signal.signal() }
     }
 
-    /// Disarms every claim (or every watcher): tokens come back once each is out of Redis.
-    func disarm(claimsOnly: Bool) async {
+    /// Disarms every claim (or every watcher): tokens come back once each is out
+    /// of Redis, and each watcher then wakes the dispatcher. Does not wait.
+    func disarm(claimsOnly: Bool) {
         var unblock: [Int] = []
         for watcher in order {
             let id = watcher.clientID.load(ordering: .relaxed)
@@ -110,26 +114,27 @@ public final class QueueWatchers: Sendable {
                 if s.busy { unblock.append(id) } else { s.holdsToken = false }
             }
         }
+        // A watcher not yet known by id (0) re-checks its arming just before it blocks.
         let ids = unblock.filter { $0 > 0 }
         guard !ids.isEmpty else { return }
-        do {
-            _ = try await control.run { connection throws(RedisError) in
+        let control = control
+        Task {
+            // Not fatal if it fails: each watcher is back from Redis within blockSeconds anyway.
+            _ = try? await control.run { connection throws(RedisError) in
                 try connection.pipeline(ids.map { ["CLIENT", "UNBLOCK", String($0)].map { Array($0.utf8) } })
             }
-        } catch {
-            // Not fatal: each watcher is back from Redis within blockSeconds anyway.
         }
     }
 
-    /// True when no watcher is inside Redis or holds a token.
-    var isIdle: Bool { order.allSatisfy { w in w.state.withLock { !$0.busy && !$0.holdsToken } } }
+    /// True when no watcher is armed, inside Redis or holding a token: nothing can be claimed until the next arming.
+    var isDisarmed: Bool { order.allSatisfy { w in w.state.withLock { $0.wanted == .off && !$0.busy && !$0.holdsToken } } }
 
     /// Disarms everything and waits (bounded) until no watcher is inside Redis,
     /// so every claim already made has been handed over.
     func quiesce() async {
-        await disarm(claimsOnly: false)
+        disarm(claimsOnly: false)
         let deadline = ContinuousClock.now + .seconds(blockSeconds + 1)
-        while !isIdle && ContinuousClock.now < deadline {
+        while !isDisarmed && ContinuousClock.now < deadline {
             try? await Task.sleep(for: .milliseconds(2))
         }
     }
@@ -146,7 +151,7 @@ public final class QueueWatchers: Sendable {
     private func watch(_ watcher: Watcher, logger: Logger) async {
         while !Task.isCancelled {
             await watcher.signal.wait()
-            while !Task.isCancelled, let mode = begin(watcher) {
+            while !Task.isCancelled, let (mode, generation) = begin(watcher) {
                 let handlers = handlers.withLock { $0 }
                 do {
                     let found = try await watcher.worker.run { connection throws(RedisError) -> Bool in
@@ -155,6 +160,8 @@ public final class QueueWatchers: Sendable {
                             connection.clientID = id
                             watcher.clientID.store(id, ordering: .relaxed)
                         }
+                        // Disarmed meanwhile (perhaps before its id was known for CLIENT UNBLOCK): do not block.
+                        guard watcher.state.withLock({ $0.wanted == mode }) else { return false }
                         let command = mode == .claim ? watcher.claimCommand : watcher.lookCommand
                         let reply = try connection.blockingCommand(command, blockFor: .seconds(blockSeconds)).orThrow("BLMOVE \(watcher.queue)")
                         guard let body = reply.bytes else { return false }
@@ -165,12 +172,13 @@ public final class QueueWatchers: Sendable {
                         }
                         return true
                     }
-                    end(watcher, found: found)
-                    if found && mode == .look { handlers.onWork?() }
+                    end(watcher, found: found, generation: generation)
+                    // After `end`: the dispatcher re-arms this watcher once its token is back.
+                    if found { handlers.onWork?() }
                 } catch {
                     // The move may have happened with its reply lost: the dispatcher reconciles.
                     if mode == .claim && error.code == .connectionLost { handlers.onClaimLost?() }
-                    end(watcher, found: false)
+                    end(watcher, found: false, generation: generation)
                     if !error.isConnectionProblem {
                         logger.error("queue watcher failed", metadata: ["queue": "\(watcher.queue)", "error": "\(error)"])
                     }
@@ -180,23 +188,23 @@ public final class QueueWatchers: Sendable {
         }
     }
 
-    /// The mode to block in next, marking the watcher busy (nil: disarmed).
-    private func begin(_ watcher: Watcher) -> Mode? {
+    /// The mode to block in next and the arming it serves, marking the watcher busy (nil: disarmed).
+    private func begin(_ watcher: Watcher) -> (Mode, UInt64)? {
         watcher.state.withLock { s in
             guard s.wanted != .off else {
                 s.holdsToken = false
                 return nil
             }
             s.busy = true
-            return s.wanted
+            return (s.wanted, s.generation)
         }
     }
 
-    /// Back from Redis: a find disarms (the dispatcher re-arms after its next fetch).
-    private func end(_ watcher: Watcher, found: Bool) {
+    /// Back from Redis: a find disarms, unless the dispatcher armed again meanwhile.
+    private func end(_ watcher: Watcher, found: Bool, generation: UInt64) {
         let released = watcher.state.withLock { s -> Bool in
             s.busy = false
-            if found { s.wanted = .off }
+            if found && s.generation == generation { s.wanted = .off }
             guard s.holdsToken, s.wanted != .claim else { return false }
             s.holdsToken = false
             return true

@@ -40,6 +40,20 @@ final class PickupTests: XCTestCase {
         XCTAssertEqual(try inProgressKeys(redis), [])
     }
 
+    /// With every spare token held by another queue's claim, a claim that finds
+    /// work takes them back: the second job of a burst does not wait for the first.
+    func testScarceTokensFollowTheBacklog() async throws {
+        let redis = try RedisServer()
+        let executor = try RecordingExecutor(behaviour: slowOK(ms: 3000))
+        let courier = try RunningCourier(testConfiguration(redis: redis, executorURL: executor.url, queues: ["a", "b"], concurrency: 2))
+        try await Task.sleep(for: .milliseconds(700))  // both queues empty: one claim each, no token left
+        _ = try sidekiqRuby("Sidekiq::Client.push_bulk('class' => NoopJob, 'queue' => 'a', 'args' => [[1], [2]])", redisURL: redis.url)
+        try await waitUntilAsync("both jobs running while the first still runs", timeout: 2) { executor.count == 2 }
+        XCTAssertEqual(executor.maxConcurrent, 2)
+        try await courier.stop()
+        XCTAssertEqual(try inProgressKeys(redis), [])
+    }
+
     /// Quiet takes the claims out of Redis: a job pushed afterwards stays in
     /// its queue, and stop returns without waiting for a watcher's block to end.
     func testQuietLeavesNewJobsInTheirQueue() async throws {
