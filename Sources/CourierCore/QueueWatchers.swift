@@ -114,7 +114,8 @@ public final class QueueWatchers: Sendable {
                 if s.busy { unblock.append(id) } else { s.holdsToken = false }
             }
         }
-        // A watcher not yet known by id (0) re-checks its arming just before it blocks.
+        // A watcher not yet known by id (0) re-checks its arming just before it blocks;
+        // one whose connection may not use CLIENT (-1) sits out its block.
         let ids = unblock.filter { $0 > 0 }
         guard !ids.isEmpty else { return }
         let control = control
@@ -156,7 +157,9 @@ public final class QueueWatchers: Sendable {
                 do {
                     let found = try await watcher.worker.run { connection throws(RedisError) -> Bool in
                         if watcher.clientID.load(ordering: .relaxed) == 0 || connection.clientID == nil {
-                            let id = try connection.command(["CLIENT", "ID"]).orThrow("CLIENT ID").int ?? 0
+                            // An ACL user may not be allowed CLIENT (-1): then a disarmed watcher
+                            // just sits out its block (≤ blockSeconds) instead of being unblocked.
+                            let id = try connection.command(["CLIENT", "ID"]).int ?? -1
                             connection.clientID = id
                             watcher.clientID.store(id, ordering: .relaxed)
                         }

@@ -159,6 +159,30 @@ final class FetchTests: XCTestCase {
     }
 
     /// AUTH and SELECT from REDIS_URL: a password-protected Redis, database 3.
+    /// An ACL user without the CLIENT command: idle pickup, quiet and stop
+    /// still work (disarmed watchers sit out their block instead of being unblocked).
+    func testACLUserWithoutClientCommand() async throws {
+        let redis = try RedisServer()
+        _ = try redis.command(["ACL", "SETUSER", "worker", "on", ">pw", "~*", "&*", "+@all", "-client"])
+        let url = "redis://worker:pw@127.0.0.1:\(redis.port)/0"
+        let executor = try RecordingExecutor()
+        var configuration = try testConfiguration(redis: redis, executorURL: executor.url)
+        configuration.redis = try RedisEndpoint(url: url)
+        let courier = try RunningCourier(configuration)
+        try await Task.sleep(for: .milliseconds(500))
+        for round in 1...2 {
+            _ = try sidekiqRuby("NoopJob.perform_async(\(round))", redisURL: redis.url)
+            try await waitUntilAsync("idle pickup \(round)", timeout: 5) { executor.count == round }
+        }
+        courier.courier.quiet()
+        try await Task.sleep(for: .milliseconds(300))
+        _ = try sidekiqRuby("NoopJob.perform_async(3)", redisURL: redis.url)
+        try await Task.sleep(for: .milliseconds(2500))  // a watcher that could not be unblocked sits out its 2 s block
+        XCTAssertEqual(executor.count, 2, "a quiet courier runs nothing")
+        XCTAssertEqual(try redis.llen("queue:default"), 1, "the job waits in its queue")
+        try await courier.stop()
+    }
+
     func testPasswordAndDatabaseFromTheURL() async throws {
         let redis = try RedisServer(password: "s3cret")
         let url = "redis://:s3cret@127.0.0.1:\(redis.port)/3"
