@@ -12,7 +12,6 @@ let package = Package(
         .executable(name: "courier-test-executor", targets: ["courier-test-executor"]),
     ],
     dependencies: [
-        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
         .package(url: "https://github.com/apple/swift-log", from: "1.6.0"),
     ],
     targets: [
@@ -31,7 +30,6 @@ let package = Package(
         .target(name: "CourierCore", dependencies: ["RedisClient", "SidekiqModel", "ExecutorClient", "MiniHTTP",
                                                     .product(name: "Logging", package: "swift-log")]),
         .executableTarget(name: "courier", dependencies: ["CourierCore", "CourierSupport",
-                                                          .product(name: "ArgumentParser", package: "swift-argument-parser"),
                                                           .product(name: "Logging", package: "swift-log")]),
         // A small recording HTTP executor for tests and benchmarks (not shipped in images).
         .executableTarget(name: "courier-test-executor", dependencies: ["MiniHTTP", "SidekiqModel"]),

@@ -1,4 +1,3 @@
-import ArgumentParser
 import CourierCore
 import Dispatch
 import ExecutorClient
@@ -11,89 +10,135 @@ import Synchronization
 
 /// `courier`: runs a Rails app's Sidekiq jobs through an HTTP executor.
 @main
-struct CourierCommand: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(
-        commandName: "courier",
-        abstract: "Runs Sidekiq jobs from Redis through an HTTP executor sidecar.",
-        discussion: """
+enum CourierMain {
+    static func main() async {
+        let request: CommandLineRequest
+        do {
+            request = try FlagParser.parse(Array(CommandLine.arguments.dropFirst()), flags: CourierCommand.flags)
+        } catch {
+            usageFailure(error)
+        }
+        switch request {
+        case .help:
+            print(FlagParser.help(command: "courier", overview: CourierCommand.overview, discussion: CourierCommand.discussion,
+                                  flags: CourierCommand.flags), terminator: "")
+        case .version:
+            print(CourierVersion.version)
+        case let .run(parsed):
+            do {
+                try await CourierCommand(parsed).run()
+            } catch let error as UsageError {
+                usageFailure(error)
+            } catch {
+                // Found after start-up (e.g. Redis too old, the ops port taken): exit 1.
+                standardError("Error: \(error)\n")
+                exit(1)
+            }
+        }
+    }
+
+    /// Rejected input: one line naming the setting, the usage line, exit 64 (EX_USAGE).
+    static func usageFailure(_ error: UsageError) -> Never {
+        var text = "Error: \(error.message)\n"
+        if let help = error.help { text += "Help:  \(help)\n" }
+        text += "Usage: courier <options>\n  See 'courier --help' for more information.\n"
+        standardError(text)
+        exit(64)
+    }
+
+    static func standardError(_ text: String) {
+        var bytes = Array(text.utf8)
+        _ = write(2, &bytes, bytes.count)
+    }
+}
+
+struct CourierCommand {
+    static let overview = "Runs Sidekiq jobs from Redis through an HTTP executor sidecar."
+    static let discussion = """
         Every option can also come from the environment variable named in its help; \
         a flag wins over the environment, which wins over -C config/sidekiq.yml.
         Signals: TERM/INT stop (quiet, wait up to -t, push back the rest, exit 0); \
         TSTP quiet (fetch nothing more); TTIN logs the jobs in flight.
-        """,
-        version: CourierVersion.version)
+        """
 
-    @Option(name: .long, help: "Redis URL: redis://[user:pass@]host:port/db or unix:///path?db=N. Env: REDIS_URL. Default: redis://127.0.0.1:6379/0.")
+    static let flags: [Flag] = [
+        Flag("redis-url", value: "url", help: "Redis URL: redis://[user:pass@]host:port/db or unix:///path?db=N. Env: REDIS_URL. Default: redis://127.0.0.1:6379/0."),
+        Flag("namespace", value: "prefix", help: "Key prefix of redis-namespace, if the app uses one. Env: COURIER_NAMESPACE."),
+        Flag("executor-url", value: "url", help: "Base URL of the executor sidecar, e.g. http://127.0.0.1:8088. Env: COURIER_EXECUTOR_URL."),
+        Flag("secret-file", value: "path", help: "File holding the shared request-signing secret. Env: COURIER_SECRET (the secret itself)."),
+        Flag("concurrency", short: "c", value: "n", help: "Jobs in flight at most. Env: COURIER_CONCURRENCY (then RAILS_MAX_THREADS). Default: 10."),
+        Flag("queue", short: "q", value: "name[,weight]", repeatable: true, help: "Queue to fetch from, as NAME or NAME,WEIGHT; repeat in priority order. Env: COURIER_QUEUES (space-separated). Default: default."),
+        Flag("limit", value: "queue=n", repeatable: true, help: "Per-queue cap on jobs in flight, as QUEUE=N; repeatable. Env: COURIER_QUEUE_LIMITS (comma-separated)."),
+        Flag("config", short: "C", value: "path", help: "An existing config/sidekiq.yml (:concurrency:, :queues:, :timeout:, :limits:)."),
+        Flag("timeout", short: "t", value: "seconds", help: "Seconds SIGTERM waits for in-flight jobs before pushing them back. Env: COURIER_SHUTDOWN_TIMEOUT. Default: 25."),
+        Flag("job-timeout", value: "seconds", help: "Seconds one job may run before it counts as timed out. Env: COURIER_JOB_TIMEOUT. Default: 600."),
+        Flag("connect-timeout-ms", value: "ms", help: "Milliseconds a connect to the executor may take. Env: COURIER_CONNECT_TIMEOUT_MS. Default: 2000."),
+        Flag("redis-timeout-ms", value: "ms", help: "Milliseconds a Redis command may take. Env: COURIER_REDIS_TIMEOUT_MS. Default: 5000."),
+        Flag("ops-port", value: "port|off", help: "Port for /health, /ready and /metrics (0 picks a free port, 'off' disables). Env: COURIER_OPS_PORT. Default: 7433."),
+        Flag("ops-bind", value: "address", help: "Address the ops port binds to. Env: COURIER_OPS_BIND. Default: 0.0.0.0."),
+        Flag("tag", value: "tag", help: "Tag shown in the Sidekiq Web UI. Env: COURIER_TAG."),
+        Flag("label", value: "label", repeatable: true, help: "Label shown in the Sidekiq Web UI; repeatable. Env: COURIER_LABELS (comma-separated)."),
+        Flag("max-retries", value: "n", help: "Retries for jobs with retry: true. Env: COURIER_MAX_RETRIES. Default: 25."),
+        Flag("poll-interval", value: "seconds", help: "Average seconds between scheduler polls (Sidekiq's poll_interval_average). Env: COURIER_POLL_INTERVAL. Default: 5 × processes."),
+        Flag("process-ttl", value: "seconds", help: "Seconds a process entry lives without a heartbeat; its jobs are recovered after. Env: COURIER_PROCESS_TTL. Default: 60."),
+        Flag("breaker-failures", value: "n", help: "Executor failures in a row that open the circuit breaker. Env: COURIER_BREAKER_FAILURES. Default: 5."),
+        Flag("breaker-cooldown", value: "seconds", help: "Seconds the breaker stays open first (doubles per trip, up to 30 × that). Env: COURIER_BREAKER_COOLDOWN. Default: 1."),
+        Flag("batch", value: "n", help: "Jobs per executor request when several are fetched together, through the protocol's /v1/jobs/batch (1 = one job per request). Env: COURIER_BATCH. Default: 1."),
+        Flag("log-format", value: "text|json", help: "Log format: text or json. Env: COURIER_LOG_FORMAT. Default: text."),
+        Flag("log-level", value: "level", help: "Log level: debug, info, notice, warning, error. Env: COURIER_LOG_LEVEL. Default: info."),
+    ]
+
     var redisURL: String?
-
-    @Option(name: .long, help: "Key prefix of redis-namespace, if the app uses one. Env: COURIER_NAMESPACE.")
     var namespace: String?
-
-    @Option(name: .long, help: "Base URL of the executor sidecar, e.g. http://127.0.0.1:8088. Env: COURIER_EXECUTOR_URL.")
     var executorURL: String?
-
-    @Option(name: .long, help: "File holding the shared request-signing secret. Env: COURIER_SECRET (the secret itself).")
     var secretFile: String?
-
-    @Option(name: [.customShort("c"), .long], help: "Jobs in flight at most. Env: COURIER_CONCURRENCY (then RAILS_MAX_THREADS). Default: 10.")
     var concurrency: Int?
-
-    @Option(name: [.customShort("q"), .customLong("queue")], help: "Queue to fetch from, as NAME or NAME,WEIGHT; repeat in priority order. Env: COURIER_QUEUES (space-separated). Default: default.")
     var queues: [String] = []
-
-    @Option(name: .customLong("limit"), help: "Per-queue cap on jobs in flight, as QUEUE=N; repeatable. Env: COURIER_QUEUE_LIMITS (comma-separated).")
     var limits: [String] = []
-
-    @Option(name: [.customShort("C"), .customLong("config")], help: "An existing config/sidekiq.yml (:concurrency:, :queues:, :timeout:, :limits:).")
     var configFile: String?
-
-    @Option(name: [.customShort("t"), .customLong("timeout")], help: "Seconds SIGTERM waits for in-flight jobs before pushing them back. Env: COURIER_SHUTDOWN_TIMEOUT. Default: 25.")
     var shutdownTimeout: Int?
-
-    @Option(name: .long, help: "Seconds one job may run before it counts as timed out. Env: COURIER_JOB_TIMEOUT. Default: 600.")
     var jobTimeout: Int?
-
-    @Option(name: .long, help: "Milliseconds a connect to the executor may take. Env: COURIER_CONNECT_TIMEOUT_MS. Default: 2000.")
     var connectTimeoutMs: Int?
-
-    @Option(name: .long, help: "Milliseconds a Redis command may take. Env: COURIER_REDIS_TIMEOUT_MS. Default: 5000.")
     var redisTimeoutMs: Int?
-
-    @Option(name: .long, help: "Port for /health, /ready and /metrics (0 picks a free port, 'off' disables). Env: COURIER_OPS_PORT. Default: 7433.")
     var opsPort: String?
-
-    @Option(name: .long, help: "Address the ops port binds to. Env: COURIER_OPS_BIND. Default: 0.0.0.0.")
     var opsBind: String?
-
-    @Option(name: .long, help: "Tag shown in the Sidekiq Web UI. Env: COURIER_TAG.")
     var tag: String?
-
-    @Option(name: .customLong("label"), help: "Label shown in the Sidekiq Web UI; repeatable. Env: COURIER_LABELS (comma-separated).")
     var labels: [String] = []
-
-    @Option(name: .long, help: "Retries for jobs with retry: true. Env: COURIER_MAX_RETRIES. Default: 25.")
     var maxRetries: Int?
-
-    @Option(name: .long, help: "Average seconds between scheduler polls (Sidekiq's poll_interval_average). Env: COURIER_POLL_INTERVAL. Default: 5 × processes.")
     var pollInterval: Double?
-
-    @Option(name: .long, help: "Seconds a process entry lives without a heartbeat; its jobs are recovered after. Env: COURIER_PROCESS_TTL. Default: 60.")
     var processTTL: Int?
-
-    @Option(name: .long, help: "Executor failures in a row that open the circuit breaker. Env: COURIER_BREAKER_FAILURES. Default: 5.")
     var breakerFailures: Int?
-
-    @Option(name: .long, help: "Seconds the breaker stays open first (doubles per trip, up to 30 × that). Env: COURIER_BREAKER_COOLDOWN. Default: 1.")
     var breakerCooldown: Double?
-
-    @Option(name: .long, help: "Jobs per executor request when several are fetched together, through the protocol's /v1/jobs/batch (1 = one job per request). Env: COURIER_BATCH. Default: 1.")
     var batch: Int?
-
-    @Option(name: .long, help: "Log format: text or json. Env: COURIER_LOG_FORMAT. Default: text.")
     var logFormat: String?
-
-    @Option(name: .long, help: "Log level: debug, info, notice, warning, error. Env: COURIER_LOG_LEVEL. Default: info.")
     var logLevel: String?
+
+    init(_ parsed: ParsedFlags) throws(UsageError) {
+        redisURL = parsed.string("redis-url")
+        namespace = parsed.string("namespace")
+        executorURL = parsed.string("executor-url")
+        secretFile = parsed.string("secret-file")
+        concurrency = try parsed.int("concurrency")
+        queues = parsed.strings("queue")
+        limits = parsed.strings("limit")
+        configFile = parsed.string("config")
+        shutdownTimeout = try parsed.int("timeout")
+        jobTimeout = try parsed.int("job-timeout")
+        connectTimeoutMs = try parsed.int("connect-timeout-ms")
+        redisTimeoutMs = try parsed.int("redis-timeout-ms")
+        opsPort = parsed.string("ops-port")
+        opsBind = parsed.string("ops-bind")
+        tag = parsed.string("tag")
+        labels = parsed.strings("label")
+        maxRetries = try parsed.int("max-retries")
+        pollInterval = try parsed.double("poll-interval")
+        processTTL = try parsed.int("process-ttl")
+        breakerFailures = try parsed.int("breaker-failures")
+        breakerCooldown = try parsed.double("breaker-cooldown")
+        batch = try parsed.int("batch")
+        logFormat = parsed.string("log-format")
+        logLevel = parsed.string("log-level")
+    }
 
     func run() async throws {
         // An empty variable counts as unset, as in Sidekiq's own scripts.
@@ -113,7 +158,7 @@ struct CourierCommand: AsyncParsableCommand {
 
     /// Reads flags, environment and the config file into a validated configuration.
     func buildConfiguration(env: [String: String]) throws -> (CourierConfiguration, CourierLogHandler.Format, Logger.Level) {
-        func fail(_ setting: String, _ message: String) -> ValidationError { ValidationError("\(setting): \(message)") }
+        func fail(_ setting: String, _ message: String) -> UsageError { UsageError("\(setting): \(message)") }
         func envInt(_ name: String) throws -> Int? {
             guard let text = env[name], !text.isEmpty else { return nil }
             guard let n = Int(text) else { throw fail(name, "'\(text)' is not a whole number") }
@@ -123,7 +168,7 @@ struct CourierCommand: AsyncParsableCommand {
         var file: SidekiqConfigFile?
         if let path = configFile {
             guard let text = readTextFile(path) else { throw fail("-C", "cannot read '\(path)'") }
-            do { file = try SidekiqConfigFile(path: path, text: text, environment: env) } catch { throw ValidationError(error.description) }
+            do { file = try SidekiqConfigFile(path: path, text: text, environment: env) } catch { throw UsageError(error.description) }
         }
 
         let redisText = redisURL ?? env["REDIS_URL"] ?? "redis://127.0.0.1:6379/0"

@@ -75,6 +75,38 @@ final class ConfigurationTests: XCTestCase {
         XCTAssertEqual(symbols.tag, "app")
     }
 
+    /// `--help` documents every flag with its environment variable; `--version`
+    /// prints the version; `--flag=value` and `-cN` are read like `--flag value`.
+    func testHelpVersionAndFlagForms() throws {
+        let help = try CourierProcess(arguments: ["--help"])
+        XCTAssertEqual(help.waitForExit(), 0)
+        for flag in ["--redis-url", "--namespace", "--executor-url", "--secret-file", "-c, --concurrency", "-q, --queue", "--limit",
+                     "-C, --config", "-t, --timeout", "--job-timeout", "--connect-timeout-ms", "--redis-timeout-ms", "--ops-port",
+                     "--ops-bind", "--tag", "--label", "--max-retries", "--poll-interval", "--process-ttl", "--breaker-failures",
+                     "--breaker-cooldown", "--batch", "--log-format", "--log-level", "--version", "-h, --help"] {
+            XCTAssertTrue(help.log.contains(flag), "--help lists \(flag)")
+        }
+        for variable in ["REDIS_URL", "COURIER_EXECUTOR_URL", "COURIER_CONCURRENCY", "COURIER_SECRET", "COURIER_QUEUES", "COURIER_OPS_PORT",
+                         "COURIER_SHUTDOWN_TIMEOUT", "COURIER_LOG_LEVEL", "COURIER_BATCH"] {
+            XCTAssertTrue(help.log.contains(variable), "--help names \(variable)")
+        }
+        let version = try CourierProcess(arguments: ["--version"])
+        XCTAssertEqual(version.waitForExit(), 0)
+        XCTAssertEqual(version.log.trimmingCharacters(in: .whitespacesAndNewlines), CourierVersion.version)
+        // Value forms: each of these is read, so the run fails later on the bad queue name, not on the form.
+        for arguments in [["--executor-url=http://127.0.0.1:1", "-c5", "-q", "a,x"], ["--executor-url", "http://127.0.0.1:1", "--concurrency=5", "--queue=a,x"]] {
+            let child = try CourierProcess(arguments: arguments, environment: ["COURIER_EXECUTOR_URL": "", "REDIS_URL": ""])
+            XCTAssertEqual(child.waitForExit(), 64)
+            XCTAssertTrue(child.log.contains("-q: queue 'a,x'"), "\(arguments): \(child.log)")
+        }
+        for (arguments, message) in [(["-c"], "Missing value for '-c <n>'"), (["-c", "ten"], "The value 'ten' is invalid for '-c <n>'"),
+                                     (["-Z", "1"], "Unknown option '-Z'"), (["stray"], "Unexpected argument 'stray'")] {
+            let child = try CourierProcess(arguments: arguments)
+            XCTAssertEqual(child.waitForExit(), 64, "\(arguments)")
+            XCTAssertTrue(child.log.contains(message), "\(arguments): \(child.log)")
+        }
+    }
+
     /// A bad flag or value stops start-up with exit code 64 and names the setting.
     func testBadFlagsExit64() throws {
         let cases: [([String], String)] = [

@@ -1,0 +1,154 @@
+// The command line, without a parsing library: a table of flags, their help,
+// and the errors a person can act on. Kept small on purpose: courier's flags
+// all take one value, some may repeat, and `--help`/`--version` stand alone.
+
+/// One flag that takes a value.
+struct Flag {
+    let long: String
+    let short: Character?
+    /// Shown as `<value>` in help and errors.
+    let value: String
+    let repeatable: Bool
+    let help: String
+
+    init(_ long: String, short: Character? = nil, value: String? = nil, repeatable: Bool = false, help: String) {
+        self.long = long
+        self.short = short
+        self.value = value ?? long
+        self.repeatable = repeatable
+        self.help = help
+    }
+
+    /// How errors name the flag: the form that was typed, with its value placeholder.
+    func spelled(_ typed: String) -> String { "\(typed) <\(value)>" }
+
+    var synopsis: String { (short.map { "-\($0), " } ?? "") + "--\(long) <\(value)>" }
+}
+
+/// Input the command line cannot take: the message names what to fix (exit 64).
+struct UsageError: Error, CustomStringConvertible {
+    let message: String
+    /// The flag's help line, shown under the error when a value was wrong.
+    var help: String?
+    init(_ message: String, help: String? = nil) {
+        self.message = message
+        self.help = help
+    }
+    var description: String { message }
+}
+
+/// What was asked for.
+enum CommandLineRequest {
+    case run(ParsedFlags)
+    case help
+    case version
+}
+
+/// The values given, by long flag name, in the order given.
+struct ParsedFlags {
+    fileprivate(set) var values: [String: [String]] = [:]
+    fileprivate(set) var typed: [String: String] = [:]  // long name → how it was last spelled
+    let flags: [String: Flag]
+
+    func string(_ long: String) -> String? { values[long]?.last }
+    func strings(_ long: String) -> [String] { values[long] ?? [] }
+
+    func int(_ long: String) throws(UsageError) -> Int? {
+        guard let text = string(long) else { return nil }
+        guard let n = Int(text) else { throw invalid(long, text) }
+        return n
+    }
+
+    func double(_ long: String) throws(UsageError) -> Double? {
+        guard let text = string(long) else { return nil }
+        guard let d = Double(text), d.isFinite else { throw invalid(long, text) }
+        return d
+    }
+
+    private func invalid(_ long: String, _ text: String) -> UsageError {
+        let flag = flags[long]!
+        return UsageError("The value '\(text)' is invalid for '\(flag.spelled(typed[long] ?? "--\(long)"))'",
+                          help: "\(flag.spelled(typed[long] ?? "--\(long)"))  \(flag.help)")
+    }
+}
+
+enum FlagParser {
+    static func parse(_ arguments: [String], flags: [Flag]) throws(UsageError) -> CommandLineRequest {
+        var byLong: [String: Flag] = [:]
+        var byShort: [Character: Flag] = [:]
+        for flag in flags {
+            byLong[flag.long] = flag
+            if let short = flag.short { byShort[short] = flag }
+        }
+        var parsed = ParsedFlags(flags: byLong)
+        var rest = arguments[...]
+        while let argument = rest.popFirst() {
+            if argument == "-h" || argument == "--help" { return .help }
+            if argument == "--version" { return .version }
+            let flag: Flag
+            var inline: String?
+            if argument.hasPrefix("--") {
+                let body = argument.dropFirst(2)
+                let name = body.split(separator: "=", maxSplits: 1).first.map(String.init) ?? ""
+                guard let known = byLong[name] else { throw UsageError("Unknown option '--\(name)'") }
+                flag = known
+                if let equals = body.firstIndex(of: "=") { inline = String(body[body.index(after: equals)...]) }
+            } else if argument.hasPrefix("-"), argument.count >= 2 {
+                let letter = argument.dropFirst().first!
+                guard let known = byShort[letter] else { throw UsageError("Unknown option '-\(letter)'") }
+                flag = known
+                let attached = argument.dropFirst(2)
+                if !attached.isEmpty { inline = String(attached.hasPrefix("=") ? attached.dropFirst() : attached) }
+            } else {
+                throw UsageError("Unexpected argument '\(argument)'")
+            }
+            let typed = argument.hasPrefix("--") ? "--\(flag.long)" : "-\(flag.short!)"
+            guard let value = inline ?? rest.popFirst() else {
+                throw UsageError("Missing value for '\(flag.spelled(typed))'", help: "\(flag.spelled(typed))  \(flag.help)")
+            }
+            if !flag.repeatable, parsed.values[flag.long] != nil {
+                // As the common CLI convention: the last one wins.
+                parsed.values[flag.long] = []
+            }
+            parsed.values[flag.long, default: []].append(value)
+            parsed.typed[flag.long] = typed
+        }
+        return .run(parsed)
+    }
+
+    /// `--help`: the overview, then every flag with its help wrapped to 80 columns.
+    static func help(command: String, overview: String, discussion: String, flags: [Flag]) -> String {
+        var out = "OVERVIEW: \(overview)\n\n\(wrap(discussion, width: 80, indent: 0))\n\nUSAGE: \(command) <options>\n\nOPTIONS:\n"
+        let column = 26
+        let rows = flags.map { ($0.synopsis + ($0.repeatable ? " ..." : ""), $0.help) }
+            + [("--version", "Show the version."), ("-h, --help", "Show help information.")]
+        for (synopsis, text) in rows {
+            let left = "  " + synopsis
+            let body = wrap(text, width: 80 - column, indent: column)
+            if left.count < column - 1 {
+                out += left + String(repeating: " ", count: column - left.count) + body.drop { $0 == " " } + "\n"
+            } else {
+                out += left + "\n" + body + "\n"
+            }
+        }
+        return out
+    }
+
+    /// Words wrapped at `width`, each line indented by `indent` spaces; blank lines kept as paragraph breaks.
+    static func wrap(_ text: String, width: Int, indent: Int) -> String {
+        let pad = String(repeating: " ", count: indent)
+        return text.split(separator: "\n", omittingEmptySubsequences: false).map { paragraph -> String in
+            var lines: [String] = []
+            var line = ""
+            for word in paragraph.split(separator: " ") {
+                if !line.isEmpty && line.count + 1 + word.count > width {
+                    lines.append(pad + line)
+                    line = ""
+                }
+                line += (line.isEmpty ? "" : " ") + word
+            }
+            lines.append(pad + line)
+            return lines.joined(separator: "\n")
+        }.joined(separator: "\n")
+    }
+}
