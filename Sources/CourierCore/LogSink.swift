@@ -10,8 +10,9 @@ public final class LogSink: @unchecked Sendable {
     public static let standardOutput = LogSink(fd: 1)
 
     private let fd: Int32
-    private var mutex = pthread_mutex_t()
-    private var hasWork = pthread_cond_t()
+    // Allocated, not stored properties: pthread objects must not move, and `&property` gives no stable address.
+    private let mutex = UnsafeMutablePointer<pthread_mutex_t>.allocate(capacity: 1)
+    private let hasWork = UnsafeMutablePointer<pthread_cond_t>.allocate(capacity: 1)
     private var buffer: [UInt8] = []  // guarded by mutex
     private var flusherRunning = false  // guarded by mutex
     private static let window: UInt32 = 20_000  // µs a buffered line may wait
@@ -19,15 +20,23 @@ public final class LogSink: @unchecked Sendable {
 
     init(fd: Int32) {
         self.fd = fd
-        pthread_mutex_init(&mutex, nil)
-        pthread_cond_init(&hasWork, nil)
+        pthread_mutex_init(mutex, nil)
+        pthread_cond_init(hasWork, nil)
         buffer.reserveCapacity(Self.highWater)
+    }
+
+    deinit {
+        // Only a sink whose flusher never started can go away (the flusher holds it).
+        pthread_cond_destroy(hasWork)
+        pthread_mutex_destroy(mutex)
+        hasWork.deallocate()
+        mutex.deallocate()
     }
 
     /// Queues one line (it must end in a newline); `urgent` writes it, and everything before it, now.
     func write(_ line: UnsafeRawBufferPointer, urgent: Bool) {
-        pthread_mutex_lock(&mutex)
-        defer { pthread_mutex_unlock(&mutex) }
+        pthread_mutex_lock(mutex)
+        defer { pthread_mutex_unlock(mutex) }
         buffer.append(contentsOf: line)
         if urgent || buffer.count >= Self.highWater {
             drainLocked()
@@ -37,21 +46,21 @@ public final class LogSink: @unchecked Sendable {
             flusherRunning = true
             startDedicatedThread(name: "courier-log") { [self] in flushLoop() }
         }
-        pthread_cond_signal(&hasWork)
+        pthread_cond_signal(hasWork)
     }
 
     /// Writes whatever waits (at exit).
     public func flush() {
-        pthread_mutex_lock(&mutex)
+        pthread_mutex_lock(mutex)
         drainLocked()
-        pthread_mutex_unlock(&mutex)
+        pthread_mutex_unlock(mutex)
     }
 
     private func flushLoop() {
         while true {
-            pthread_mutex_lock(&mutex)
-            while buffer.isEmpty { pthread_cond_wait(&hasWork, &mutex) }
-            pthread_mutex_unlock(&mutex)
+            pthread_mutex_lock(mutex)
+            while buffer.isEmpty { pthread_cond_wait(hasWork, mutex) }
+            pthread_mutex_unlock(mutex)
             usleep(Self.window)  // gather what else comes in this window
             flush()
         }
