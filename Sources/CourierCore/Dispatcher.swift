@@ -318,8 +318,9 @@ public final class Dispatcher: Sendable {
                 try? await Task.sleep(for: .milliseconds(min(1_000, 25 << min(redisFailures, 6))))
             }
         }
-        if hooks.waiting > 0 {
-            logger.error("exhausted hooks still waiting for the executor are dropped at exit", metadata: ["count": .string(String(hooks.waiting))])
+        hooks.stop()
+        if hooks.outstanding > 0 {
+            logger.error("exhausted hooks still waiting for the executor are dropped at exit", metadata: ["count": .string(String(hooks.outstanding))])
         }
         logger.notice("dispatcher stopped")
     }

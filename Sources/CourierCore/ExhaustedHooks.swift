@@ -5,19 +5,22 @@ import Synchronization
 /// Calls the executor's `/v1/jobs/exhausted` for jobs that died, so the app's
 /// `sidekiq_retries_exhausted` block and death handlers run as under Sidekiq.
 /// The job is already in the dead set; the call must not be lost because the
-/// sidecar was restarting: an executor that did not take it (connect error,
-/// 429/5xx before running) is asked again with backoff (1 s doubling to 60 s,
-/// or its Retry-After) for up to `maxAttempts`. A call that may have run
-/// (connection broke after sending, timeout) is not repeated: death handlers
-/// run at most once, as in Sidekiq. Pending calls live in this process only;
-/// any still waiting at exit are logged.
+/// sidecar was restarting. Only a call the executor certainly did not run is
+/// asked again — the request never left (connect refused, …) or the answer was
+/// 429/503 — with backoff (1 s doubling to 60 s, or its Retry-After) for up to
+/// `maxAttempts`. Anything else (a 5xx or a connection that broke after
+/// sending: the hooks may have run; 4xx: they never will) is not repeated, so
+/// death handlers run at most once, as in Sidekiq. Pending calls live in this
+/// process only: `stop()` ends the waiting, and the dispatcher logs how many
+/// were still outstanding at exit.
 final class ExhaustedHooks: Sendable {
     private let executor: JobExecutor
     private let logger: Logger
     private let metrics: CourierMetrics
     private let maxAttempts: Int
     private let firstDelay: Duration
-    private let pending = Atomic<Int>(0)
+    private let outstandingCalls = Atomic<Int>(0)
+    private let stopped = Atomic<Bool>(false)
 
     init(executor: JobExecutor, logger: Logger, metrics: CourierMetrics, maxAttempts: Int = 20, firstDelay: Duration = .seconds(1)) {
         self.executor = executor
@@ -27,39 +30,62 @@ final class ExhaustedHooks: Sendable {
         self.firstDelay = firstDelay
     }
 
-    /// Calls still waiting for a retry.
-    var waiting: Int { pending.load(ordering: .relaxed) }
+    /// Calls not finished yet: in flight or waiting for their next attempt.
+    var outstanding: Int { outstandingCalls.load(ordering: .relaxed) }
 
-    func call(_ request: ExecutionRequest) { attempt(request, number: 1) }
+    /// No more attempts: waiting calls give up at their next turn.
+    func stop() { stopped.store(true, ordering: .relaxed) }
+
+    func call(_ request: ExecutionRequest) {
+        outstandingCalls.add(1, ordering: .relaxed)
+        attempt(request, number: 1)
+    }
 
     private func attempt(_ request: ExecutionRequest, number: Int) {
-        executor.submit(request) { [self] outcome in
-            switch outcome {
-            case .succeeded:
+        executor.post(request) { [self] result in
+            let retryAfter: Duration?
+            switch result {
+            case let .response(status, _, _) where (200..<300).contains(status):
                 metrics.exhaustedHook("ok")
                 if number > 1 { logger.notice("exhausted hooks ran after retrying", metadata: ["jid": .string(request.jid), "attempts": .string(String(number))]) }
-            case let .executorUnavailable(reason, retryAfter, false) where number < maxAttempts:
-                metrics.exhaustedHook("retried")
-                var delay = firstDelay * (1 << min(number - 1, 6))
-                if delay > .seconds(60) { delay = .seconds(60) }
-                if let retryAfter, retryAfter > delay { delay = retryAfter }
-                if number == 1 {
-                    logger.warning("exhausted hooks not taken by the executor; retrying", metadata: [
-                        "jid": .string(request.jid), "reason": .string(reason), "in_s": .string(String(delay.components.seconds)),
-                    ])
-                }
-                pending.add(1, ordering: .relaxed)
-                Task {
-                    try? await Task.sleep(for: delay)
-                    self.pending.subtract(1, ordering: .relaxed)
-                    self.attempt(request, number: number + 1)
-                }
+                return done()
+            case let .response(status, _, header) where status == 429 || status == 503:
+                retryAfter = OutcomeClassifier.parseRetryAfter(header)
+            case .transportError(_, sent: false, _):
+                retryAfter = nil
             default:
-                metrics.exhaustedHook("failed")
-                logger.error("exhausted hooks did not run", metadata: [
-                    "jid": .string(request.jid), "attempts": .string(String(number)), "outcome": .string("\(outcome)"),
+                return given(up: request, attempts: number, why: "\(result)")
+            }
+            guard number < maxAttempts, !stopped.load(ordering: .relaxed) else {
+                return given(up: request, attempts: number, why: "\(result)")
+            }
+            metrics.exhaustedHook("retried")
+            var delay = firstDelay * (1 << min(number - 1, 6))
+            if delay > .seconds(60) { delay = .seconds(60) }
+            if let retryAfter, retryAfter > delay { delay = retryAfter }
+            if number == 1 {
+                logger.warning("exhausted hooks not taken by the executor; retrying", metadata: [
+                    "jid": .string(request.jid), "result": .string("\(result)"), "in_s": .string(String(delay.components.seconds)),
                 ])
             }
+            Task {
+                try? await Task.sleep(for: delay)
+                if self.stopped.load(ordering: .relaxed) {
+                    self.given(up: request, attempts: number, why: "courier is stopping")
+                } else {
+                    self.attempt(request, number: number + 1)
+                }
+            }
         }
+    }
+
+    private func done() { outstandingCalls.subtract(1, ordering: .relaxed) }
+
+    private func given(up request: ExecutionRequest, attempts: Int, why: String) {
+        metrics.exhaustedHook("failed")
+        logger.error("exhausted hooks did not run", metadata: [
+            "jid": .string(request.jid), "attempts": .string(String(attempts)), "result": .string(why),
+        ])
+        done()
     }
 }

@@ -51,13 +51,16 @@ public struct CourierLogHandler: LogHandler {
             line.append(UInt8(ascii: " "))
             line += Self.upperLevel(event.level).utf8
             line += ": ".utf8
-            line += event.message.description.utf8
+            let message = event.message.description
+            // One event, one line: a message with control characters is quoted and escaped.
+            if message.utf8.contains(where: { $0 < 0x20 }) { line += JSONWriter.string(message).utf8 } else { line += message.utf8 }
             for (key, value) in merged.sorted(by: { $0.key < $1.key }) {
                 let text = Self.text(value)
                 line.append(UInt8(ascii: " "))
                 line += key.utf8
                 line.append(UInt8(ascii: "="))
-                if text.utf8.contains(where: { $0 == 32 || $0 == 34 || $0 == 61 }) { line += JSONWriter.string(text).utf8 } else { line += text.utf8 }
+                // Quoted when it would not read back as one token: spaces, quotes, '=', '\\', control characters.
+                if text.utf8.contains(where: { $0 <= 32 || $0 == 34 || $0 == 61 || $0 == 92 }) { line += JSONWriter.string(text).utf8 } else { line += text.utf8 }
             }
             line.append(10)
         }

@@ -37,7 +37,7 @@ public struct SidekiqConfigFile: Sendable, Equatable {
         timeout = try integer("timeout")
         maxRetries = try integer("max_retries")
         if let value = options["poll_interval_average"], value != .null {
-            guard let seconds = value.double ?? value.text.flatMap({ Double($0) }), seconds > 0 else {
+            guard let seconds = value.double ?? value.text.flatMap({ Double($0) }), seconds.isFinite, seconds > 0 else {
                 throw ConfigurationError("-C \(path)", ":poll_interval_average: must be a number of seconds > 0")
             }
             pollIntervalAverage = seconds
@@ -99,6 +99,11 @@ public struct SidekiqConfigFile: Sendable, Equatable {
     }
 
     private static func evaluate(_ code: String, environment: [String: String]) -> String {
+        // Conversions at the end change nothing in YAML text: ENV.fetch("X", 5).to_i reads as ENV.fetch("X", 5).
+        var code = code
+        while let dot = code.lastIndex(of: "."), ["to_i", "to_s", "to_f", "to_sym", "strip"].contains(String(code[code.index(after: dot)...])) {
+            code = String(code[..<dot]).trimmingSpaces
+        }
         func literal(_ s: Substring) -> String {
             var t = String(s).trimmingSpaces
             if let f = t.first, f == "'" || f == "\"", t.count >= 2 { t = String(t.dropFirst().dropLast()) }
@@ -113,6 +118,12 @@ public struct SidekiqConfigFile: Sendable, Equatable {
         if let (key, tail) = name(after: "ENV.fetch(", in: code) {
             if let v = environment[key] { return v }
             let args = tail.drop { $0 == " " || $0 == "," }
+            if args.hasPrefix(")") {
+                // ENV.fetch("X") { default }: the block gives the default.
+                let block = args.dropFirst().drop { $0 == " " }
+                guard block.hasPrefix("{"), let close = block.lastIndex(of: "}") else { return "" }
+                return literal(block[block.index(after: block.startIndex)..<close])
+            }
             return literal(args.hasSuffix(")") ? args.dropLast() : args)
         }
         if let (key, tail) = name(after: "ENV[", in: code) {

@@ -70,6 +70,8 @@ public struct YAMLError: Error, Sendable, CustomStringConvertible {
 public enum YAMLReader {
     /// Reads one document; nil when it is empty.
     public static func read(_ text: String) throws(YAMLError) -> YAMLNode? {
+        // An editor's byte-order mark is not part of the first key.
+        let text = text.unicodeScalars.first == "\u{FEFF}" ? String(text.unicodeScalars.dropFirst()) : text
         var parser = Parser(lines: Line.split(text))
         return try parser.document()
     }
@@ -138,14 +140,18 @@ private struct Parser {
     mutating func document() throws(YAMLError) -> YAMLNode? {
         skipBlank()
         while position < lines.count, lines[position].indent == 0, lines[position].content.hasPrefix("%") { position += 1; skipBlank() }
+        // Tabs cannot indent YAML; Psych refuses them, and so does this reader (never a silent misreading).
+        if let tabbed = lines.first(where: { !$0.isBlank && $0.content.first == "\t" }) {
+            throw YAMLError(line: tabbed.number, message: "tabs cannot indent YAML")
+        }
         if position < lines.count, lines[position].indent == 0, lines[position].content == "---" || lines[position].content.hasPrefix("--- ") {
-            let rest = lines[position].content.dropFirst(3).drop { $0 == " " }
+            var rest = Self.dropTag(lines[position].content.dropFirst(3).drop { $0 == " " })
+            if Self.isAnchorOnly(rest) { rest = rest.dropFirst(rest.count) }  // "--- &name": the block below is the document
             position += 1
             if !rest.isEmpty { return try inline(rest, line: lines[position - 1].number) }
             skipBlank()
         }
         guard position < lines.count else { return nil }
-        if lines[position].content.contains("\t") && lines[position].content.first == "\t" { throw error("tabs cannot indent YAML") }
         let node = try block(indent: lines[position].indent)
         skipBlank()
         if position < lines.count && !(lines[position].indent == 0 && (lines[position].content == "..." || lines[position].content == "---")) {
@@ -191,7 +197,7 @@ private struct Parser {
             position += 1
             if rest.isEmpty {
                 items.append(try nested(deeperThan: indent))
-            } else if rest.hasPrefix("- ") || rest == "-" || Self.splitKey(rest) != nil, !rest.hasPrefix("[") && !rest.hasPrefix("{") && !rest.hasPrefix("\"") && !rest.hasPrefix("'") {
+            } else if rest.hasPrefix("- ") || rest == "-" || Self.splitKey(rest) != nil {
                 // "- key: value" (or "- - x"): a block whose first line shares the dash's line,
                 // read as if that line started at the column after the dash.
                 position -= 1
@@ -390,10 +396,13 @@ private struct Parser {
     static func flowIsClosed(_ s: String) -> Bool {
         var depth = 0
         var quote: Character?
+        var previous: Character = "["
         for c in s {
+            defer { if c != " " { previous = c } }
             if let q = quote { if c == q { quote = nil }; continue }
             switch c {
-            case "\"", "'": quote = c
+            // A quote opens a string only where a value starts: the apostrophe in [don't, x] is a letter.
+            case "\"", "'" where "[{,:".contains(previous): quote = c
             case "[", "{": depth += 1
             case "]", "}": depth -= 1
             default: break

@@ -125,7 +125,7 @@ public enum OutcomeClassifier {
     }
 
     /// `Retry-After` in seconds (HTTP dates are not used by executors; ignored).
-    static func parseRetryAfter(_ value: String?) -> Duration? {
+    public static func parseRetryAfter(_ value: String?) -> Duration? {
         guard let value, let seconds = Int(value.trimmingCharacters()), seconds >= 0 else { return nil }
         return .seconds(min(seconds, 3600))
     }

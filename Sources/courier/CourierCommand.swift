@@ -12,6 +12,8 @@ import Synchronization
 @main
 enum CourierMain {
     static func main() async {
+        // A log reader that goes away must not kill courier: writes then fail with EPIPE instead.
+        signal(SIGPIPE, SIG_IGN)
         let request: CommandLineRequest
         do {
             request = try FlagParser.parse(Array(CommandLine.arguments.dropFirst()), flags: CourierCommand.flags)
@@ -27,10 +29,12 @@ enum CourierMain {
         case let .run(parsed):
             do {
                 try await CourierCommand(parsed).run()
+                LogSink.standardOutput.flush()  // lines other threads logged after run's own flush
             } catch let error as UsageError {
                 usageFailure(error)
             } catch {
                 // Found after start-up (e.g. Redis too old, the ops port taken): exit 1.
+                LogSink.standardOutput.flush()
                 standardError("Error: \(error)\n")
                 exit(1)
             }
@@ -190,8 +194,8 @@ struct CourierCommand {
         var limitMap = file?.limits ?? [:]
         let limitTexts = !limits.isEmpty ? limits : (env["COURIER_QUEUE_LIMITS"].map { $0.split(separator: ",").map(String.init) } ?? [])
         for text in limitTexts {
-            let parts = text.split(separator: "=")
-            guard parts.count == 2, let n = Int(parts[1]), n >= 1 else { throw fail("--limit", "'\(text)' must be QUEUE=N with N ≥ 1") }
+            let parts = text.split(separator: "=", omittingEmptySubsequences: false)
+            guard parts.count == 2, !parts[0].isEmpty, let n = Int(parts[1]), n >= 1 else { throw fail("--limit", "'\(text)' must be QUEUE=N with N ≥ 1") }
             limitMap[String(parts[0])] = n
         }
         let plan: QueuePlan
@@ -209,16 +213,18 @@ struct CourierCommand {
             secret = Array(value.utf8)
         }
 
+        // Ranges keep every later conversion (to milliseconds, to Duration) far from overflow.
+        // Errors name the flag and its variable: the value may have come from either (or the file).
         let concurrency = try concurrency ?? envInt("COURIER_CONCURRENCY") ?? file?.concurrency ?? envInt("RAILS_MAX_THREADS") ?? 10
-        guard (1...10_000).contains(concurrency) else { throw fail("-c", "concurrency must be 1…10000, got \(concurrency)") }
+        guard (1...10_000).contains(concurrency) else { throw fail("-c/COURIER_CONCURRENCY", "concurrency must be 1…10000, got \(concurrency)") }
         let jobTimeout = try jobTimeout ?? envInt("COURIER_JOB_TIMEOUT") ?? 600
-        guard jobTimeout >= 1 else { throw fail("--job-timeout", "must be ≥ 1 second") }
+        guard (1...604_800).contains(jobTimeout) else { throw fail("--job-timeout/COURIER_JOB_TIMEOUT", "must be 1…604800 seconds, got \(jobTimeout)") }
         let connectMs = try connectTimeoutMs ?? envInt("COURIER_CONNECT_TIMEOUT_MS") ?? 2000
-        guard connectMs >= 1 else { throw fail("--connect-timeout-ms", "must be ≥ 1") }
+        guard (1...3_600_000).contains(connectMs) else { throw fail("--connect-timeout-ms/COURIER_CONNECT_TIMEOUT_MS", "must be 1…3600000, got \(connectMs)") }
         let redisMs = try redisTimeoutMs ?? envInt("COURIER_REDIS_TIMEOUT_MS") ?? 5000
-        guard redisMs >= 1 else { throw fail("--redis-timeout-ms", "must be ≥ 1") }
+        guard (1...3_600_000).contains(redisMs) else { throw fail("--redis-timeout-ms/COURIER_REDIS_TIMEOUT_MS", "must be 1…3600000, got \(redisMs)") }
         let shutdown = try shutdownTimeout ?? envInt("COURIER_SHUTDOWN_TIMEOUT") ?? file?.timeout ?? 25
-        guard shutdown >= 0 else { throw fail("-t", "must be ≥ 0 seconds") }
+        guard (0...86_400).contains(shutdown) else { throw fail("-t/COURIER_SHUTDOWN_TIMEOUT", "must be 0…86400 seconds, got \(shutdown)") }
 
         var configuration = CourierConfiguration(
             redis: endpoint, plan: plan,
@@ -240,29 +246,35 @@ struct CourierCommand {
         configuration.labels = !labels.isEmpty ? labels
             : env["COURIER_LABELS"].map { $0.split(separator: ",").map(String.init) } ?? file?.labels ?? []
         configuration.maxRetries = try maxRetries ?? envInt("COURIER_MAX_RETRIES") ?? file?.maxRetries ?? 25
-        guard configuration.maxRetries >= 0 else { throw fail("--max-retries", "must be ≥ 0") }
+        guard (0...1_000).contains(configuration.maxRetries) else { throw fail("--max-retries/COURIER_MAX_RETRIES", "must be 0…1000, got \(configuration.maxRetries)") }
         func envDouble(_ name: String) throws -> Double? {
             guard let text = env[name] else { return nil }
-            guard let n = Double(text) else { throw fail(name, "'\(text)' is not a number") }
+            guard let n = Double(text), n.isFinite else { throw fail(name, "'\(text)' is not a number") }
             return n
         }
         if let poll = try pollInterval ?? envDouble("COURIER_POLL_INTERVAL") ?? file?.pollIntervalAverage {
-            guard poll > 0 else { throw fail("--poll-interval", "must be > 0") }
+            guard poll.isFinite, (0.001...86_400).contains(poll) else {
+                throw fail("--poll-interval/COURIER_POLL_INTERVAL", "must be 0.001…86400 seconds, got \(poll)")
+            }
             configuration.pollIntervalAverage = .milliseconds(Int(poll * 1000))
         }
         configuration.processTTL = try processTTL ?? envInt("COURIER_PROCESS_TTL") ?? 60
-        guard configuration.processTTL >= 15 else { throw fail("--process-ttl", "must be ≥ 15 seconds (three heartbeats)") }
+        guard (15...86_400).contains(configuration.processTTL) else {
+            throw fail("--process-ttl/COURIER_PROCESS_TTL", "must be 15…86400 seconds (at least three heartbeats), got \(configuration.processTTL)")
+        }
         if let n = try breakerFailures ?? envInt("COURIER_BREAKER_FAILURES") {
-            guard n >= 1 else { throw fail("--breaker-failures", "must be ≥ 1") }
+            guard (1...1_000_000).contains(n) else { throw fail("--breaker-failures/COURIER_BREAKER_FAILURES", "must be 1…1000000, got \(n)") }
             configuration.breaker.consecutiveFailures = n
         }
         if let seconds = try breakerCooldown ?? envDouble("COURIER_BREAKER_COOLDOWN") {
-            guard seconds > 0 else { throw fail("--breaker-cooldown", "must be > 0") }
+            guard seconds.isFinite, (0.001...3_600).contains(seconds) else {
+                throw fail("--breaker-cooldown/COURIER_BREAKER_COOLDOWN", "must be 0.001…3600 seconds, got \(seconds)")
+            }
             configuration.breaker.cooldown = .milliseconds(Int(seconds * 1000))
             configuration.breaker.maxCooldown = .milliseconds(Int(seconds * 30_000))
         }
         configuration.batchSize = try batch ?? envInt("COURIER_BATCH") ?? 1
-        guard (1...1000).contains(configuration.batchSize) else { throw fail("--batch", "must be 1…1000") }
+        guard (1...1000).contains(configuration.batchSize) else { throw fail("--batch/COURIER_BATCH", "must be 1…1000, got \(configuration.batchSize)") }
         let formatText = logFormat ?? env["COURIER_LOG_FORMAT"] ?? "text"
         guard let format = CourierLogHandler.Format(rawValue: formatText) else { throw fail("--log-format", "'\(formatText)' must be text or json") }
         let levelText = logLevel ?? env["COURIER_LOG_LEVEL"] ?? "info"

@@ -85,6 +85,10 @@ enum FlagParser {
         while let argument = rest.popFirst() {
             if argument == "-h" || argument == "--help" { return .help }
             if argument == "--version" { return .version }
+            if argument.hasPrefix("--help=") || argument.hasPrefix("--version=") {
+                throw UsageError("'\(argument.split(separator: "=")[0])' takes no value")
+            }
+            if argument == "--" || argument == "-" { throw UsageError("Unexpected argument '\(argument)'") }
             let flag: Flag
             var inline: String?
             if argument.hasPrefix("--") {
@@ -103,7 +107,8 @@ enum FlagParser {
                 throw UsageError("Unexpected argument '\(argument)'")
             }
             let typed = argument.hasPrefix("--") ? "--\(flag.long)" : "-\(flag.short!)"
-            guard let value = inline ?? rest.popFirst() else {
+            // A following "--flag" is the next flag, not this one's value (a value like "-1" still is one).
+            guard let value = inline ?? (rest.first.map { !$0.hasPrefix("--") } == true ? rest.popFirst() : nil) else {
                 throw UsageError("Missing value for '\(flag.spelled(typed))'", help: "\(flag.spelled(typed))  \(flag.help)")
             }
             if !flag.repeatable, parsed.values[flag.long] != nil {

@@ -69,6 +69,11 @@ final class ConfigurationTests: XCTestCase {
             XCTAssertTrue("\(error)".contains("concurrency"))
         }
         XCTAssertThrowsError(try SidekiqConfigFile(path: "x.yml", text: ":queues: [a, a]\n:x: [", environment: [:]))
+        // ERB forms Rails apps use: a block default, and conversions at the end.
+        let erb = try SidekiqConfigFile(path: "e.yml", text: ":concurrency: <%= ENV.fetch(\"RAILS_MAX_THREADS\") { 6 } %>\n:timeout: <%= ENV.fetch('T', 9).to_i %>\n",
+                                        environment: [:])
+        XCTAssertEqual(erb.concurrency, 6)
+        XCTAssertEqual(erb.timeout, 9)
         // Symbols, as Psych loads them, are their names to Sidekiq.
         let symbols = try SidekiqConfigFile(path: "s.yml", text: ":queues:\n  - :critical\n  - [:low, 1]\n:tag: :app\n", environment: [:])
         XCTAssertEqual(symbols.queues?.map(\.name), ["critical", "low"])
@@ -100,7 +105,12 @@ final class ConfigurationTests: XCTestCase {
             XCTAssertTrue(child.log.contains("-q: queue 'a,x'"), "\(arguments): \(child.log)")
         }
         for (arguments, message) in [(["-c"], "Missing value for '-c <n>'"), (["-c", "ten"], "The value 'ten' is invalid for '-c <n>'"),
-                                     (["-Z", "1"], "Unknown option '-Z'"), (["stray"], "Unexpected argument 'stray'")] {
+                                     (["-Z", "1"], "Unknown option '-Z'"), (["stray"], "Unexpected argument 'stray'"),
+                                     (["--namespace", "--tag=web"], "Missing value for '--namespace <prefix>'"),
+                                     (["--version=1"], "'--version' takes no value"),
+                                     (["--executor-url", "http://127.0.0.1:1", "--poll-interval", "1e16"], "--poll-interval"),
+                                     (["--executor-url", "http://127.0.0.1:1", "--job-timeout", "99999999999999999"], "--job-timeout"),
+                                     (["--executor-url", "http://127.0.0.1:1", "--limit", "a==3"], "--limit")] {
             let child = try CourierProcess(arguments: arguments)
             XCTAssertEqual(child.waitForExit(), 64, "\(arguments)")
             XCTAssertTrue(child.log.contains(message), "\(arguments): \(child.log)")

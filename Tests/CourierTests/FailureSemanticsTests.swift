@@ -92,6 +92,22 @@ final class FailureSemanticsTests: XCTestCase {
         try await courier.stop()
     }
 
+    /// A hook call answered 500 may have run: it is not repeated (death handlers run at most once).
+    func testExhaustedHooksThatMayHaveRunAreNotRepeated() async throws {
+        let redis = try RedisServer()
+        let executor = try RecordingExecutor { request in
+            request.path.hasPrefix("/v1/jobs/exhausted") ? .json(500, #"{"status":"error"}"#) : Self.failing(request)
+        }
+        let courier = try RunningCourier(testConfiguration(redis: redis, executorURL: executor.url))
+        _ = try sidekiqRuby("Sidekiq::Client.push('class' => 'NoopJob', 'args' => ['fail', 'dies'], 'retry' => 0)", redisURL: redis.url)
+        try await waitUntilAsync("the hook called", timeout: 10) { executor.received.contains { $0.path.hasPrefix("/v1/jobs/exhausted") } }
+        try await Task.sleep(for: .milliseconds(2500))  // longer than the first two retry delays
+        XCTAssertEqual(executor.received.filter { $0.path.hasPrefix("/v1/jobs/exhausted") }.count, 1)
+        let metrics = try httpGet(port: try XCTUnwrap(courier.courier.opsPort), path: "/metrics").body
+        XCTAssertTrue(metrics.contains(#"courier_exhausted_hooks_total{result="failed"} 1"#), metrics)
+        try await courier.stop()
+    }
+
     /// #13: a retried job that fails again counts up; failed_at stays, retried_at appears.
     func testSecondFailureFromTheRetrySet() async throws {
         let redis = try RedisServer()

@@ -79,6 +79,10 @@ final class YAMLReaderTests: XCTestCase {
           text
         """,
         "--- {a: 1, b: [x, y]}\n",
+        // An editor's BOM, an anchored root, a quoted key in a list item, an apostrophe in a flow list.
+        "\u{FEFF}:concurrency: 3\n",
+        "--- &root\n:concurrency: 4\n",
+        "jobs:\n  - \"name\": x\n    weight: 2\n:labels: [don't, x]\n",
         ":concurrency: 3\r\n:queues:\r\n  - a\r\n  - b\r\n",
     ]
 
@@ -98,6 +102,7 @@ final class YAMLReaderTests: XCTestCase {
             "- a\nb: 1\n",
             "a: *missing\n",
             "a: plain: value\n",
+            "production:\n\t:concurrency: 5\n",
         ]
         for text in bad {
             XCTAssertThrowsError(try YAMLReader.read(text), text) { error in
