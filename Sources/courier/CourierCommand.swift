@@ -70,79 +70,32 @@ struct CourierCommand {
         Flag("namespace", value: "prefix", help: "Key prefix of redis-namespace, if the app uses one. Env: COURIER_NAMESPACE."),
         Flag("executor-url", value: "url", help: "Base URL of the executor sidecar, e.g. http://127.0.0.1:8088. Env: COURIER_EXECUTOR_URL."),
         Flag("secret-file", value: "path", help: "File holding the shared request-signing secret. Env: COURIER_SECRET (the secret itself)."),
-        Flag("concurrency", short: "c", value: "n", help: "Jobs in flight at most. Env: COURIER_CONCURRENCY (then RAILS_MAX_THREADS). Default: 10."),
+        Flag("concurrency", short: "c", value: "n", kind: .integer, help: "Jobs in flight at most. Env: COURIER_CONCURRENCY (then RAILS_MAX_THREADS). Default: 10."),
         Flag("queue", short: "q", value: "name[,weight]", repeatable: true, help: "Queue to fetch from, as NAME or NAME,WEIGHT; repeat in priority order. Env: COURIER_QUEUES (space-separated). Default: default."),
         Flag("limit", value: "queue=n", repeatable: true, help: "Per-queue cap on jobs in flight, as QUEUE=N; repeatable. Env: COURIER_QUEUE_LIMITS (comma-separated)."),
         Flag("config", short: "C", value: "path", help: "An existing config/sidekiq.yml (:concurrency:, :queues:, :timeout:, :limits:)."),
-        Flag("timeout", short: "t", value: "seconds", help: "Seconds SIGTERM waits for in-flight jobs before pushing them back. Env: COURIER_SHUTDOWN_TIMEOUT. Default: 25."),
-        Flag("job-timeout", value: "seconds", help: "Seconds one job may run before it counts as timed out. Env: COURIER_JOB_TIMEOUT. Default: 600."),
-        Flag("connect-timeout-ms", value: "ms", help: "Milliseconds a connect to the executor may take. Env: COURIER_CONNECT_TIMEOUT_MS. Default: 2000."),
-        Flag("redis-timeout-ms", value: "ms", help: "Milliseconds a Redis command may take. Env: COURIER_REDIS_TIMEOUT_MS. Default: 5000."),
+        Flag("timeout", short: "t", value: "seconds", kind: .integer, help: "Seconds SIGTERM waits for in-flight jobs before pushing them back. Env: COURIER_SHUTDOWN_TIMEOUT. Default: 25."),
+        Flag("job-timeout", value: "seconds", kind: .integer, help: "Seconds one job may run before it counts as timed out. Env: COURIER_JOB_TIMEOUT. Default: 600."),
+        Flag("connect-timeout-ms", value: "ms", kind: .integer, help: "Milliseconds a connect to the executor may take. Env: COURIER_CONNECT_TIMEOUT_MS. Default: 2000."),
+        Flag("redis-timeout-ms", value: "ms", kind: .integer, help: "Milliseconds a Redis command may take. Env: COURIER_REDIS_TIMEOUT_MS. Default: 5000."),
         Flag("ops-port", value: "port|off", help: "Port for /health, /ready and /metrics (0 picks a free port, 'off' disables). Env: COURIER_OPS_PORT. Default: 7433."),
         Flag("ops-bind", value: "address", help: "Address the ops port binds to. Env: COURIER_OPS_BIND. Default: 0.0.0.0."),
         Flag("tag", value: "tag", help: "Tag shown in the Sidekiq Web UI. Env: COURIER_TAG."),
         Flag("label", value: "label", repeatable: true, help: "Label shown in the Sidekiq Web UI; repeatable. Env: COURIER_LABELS (comma-separated)."),
-        Flag("max-retries", value: "n", help: "Retries for jobs with retry: true. Env: COURIER_MAX_RETRIES. Default: 25."),
-        Flag("poll-interval", value: "seconds", help: "Average seconds between scheduler polls (Sidekiq's poll_interval_average). Env: COURIER_POLL_INTERVAL. Default: 5 × processes."),
-        Flag("process-ttl", value: "seconds", help: "Seconds a process entry lives without a heartbeat; its jobs are recovered after. Env: COURIER_PROCESS_TTL. Default: 60."),
-        Flag("breaker-failures", value: "n", help: "Executor failures in a row that open the circuit breaker. Env: COURIER_BREAKER_FAILURES. Default: 5."),
-        Flag("breaker-cooldown", value: "seconds", help: "Seconds the breaker stays open first (doubles per trip, up to 30 × that). Env: COURIER_BREAKER_COOLDOWN. Default: 1."),
-        Flag("batch", value: "n", help: "Jobs per executor request when several are fetched together, through the protocol's /v1/jobs/batch (1 = one job per request). Env: COURIER_BATCH. Default: 1."),
+        Flag("max-retries", value: "n", kind: .integer, help: "Retries for jobs with retry: true. Env: COURIER_MAX_RETRIES. Default: 25."),
+        Flag("poll-interval", value: "seconds", kind: .number, help: "Average seconds between scheduler polls (Sidekiq's poll_interval_average). Env: COURIER_POLL_INTERVAL. Default: 5 × processes."),
+        Flag("process-ttl", value: "seconds", kind: .integer, help: "Seconds a process entry lives without a heartbeat; its jobs are recovered after. Env: COURIER_PROCESS_TTL. Default: 60."),
+        Flag("breaker-failures", value: "n", kind: .integer, help: "Executor failures in a row that open the circuit breaker. Env: COURIER_BREAKER_FAILURES. Default: 5."),
+        Flag("breaker-cooldown", value: "seconds", kind: .number, help: "Seconds the breaker stays open first (doubles per trip, up to 30 × that). Env: COURIER_BREAKER_COOLDOWN. Default: 1."),
+        Flag("batch", value: "n", kind: .integer, help: "Jobs per executor request when several are fetched together, through the protocol's /v1/jobs/batch (1 = one job per request). Env: COURIER_BATCH. Default: 1."),
         Flag("log-format", value: "text|json", help: "Log format: text or json. Env: COURIER_LOG_FORMAT. Default: text."),
         Flag("log-level", value: "level", help: "Log level: debug, info, notice, warning, error. Env: COURIER_LOG_LEVEL. Default: info."),
     ]
 
-    var redisURL: String?
-    var namespace: String?
-    var executorURL: String?
-    var secretFile: String?
-    var concurrency: Int?
-    var queues: [String] = []
-    var limits: [String] = []
-    var configFile: String?
-    var shutdownTimeout: Int?
-    var jobTimeout: Int?
-    var connectTimeoutMs: Int?
-    var redisTimeoutMs: Int?
-    var opsPort: String?
-    var opsBind: String?
-    var tag: String?
-    var labels: [String] = []
-    var maxRetries: Int?
-    var pollInterval: Double?
-    var processTTL: Int?
-    var breakerFailures: Int?
-    var breakerCooldown: Double?
-    var batch: Int?
-    var logFormat: String?
-    var logLevel: String?
+    /// What the command line gave; the environment and the -C file fill the rest.
+    let flags: ParsedFlags
 
-    init(_ parsed: ParsedFlags) throws(UsageError) {
-        redisURL = parsed.string("redis-url")
-        namespace = parsed.string("namespace")
-        executorURL = parsed.string("executor-url")
-        secretFile = parsed.string("secret-file")
-        concurrency = try parsed.int("concurrency")
-        queues = parsed.strings("queue")
-        limits = parsed.strings("limit")
-        configFile = parsed.string("config")
-        shutdownTimeout = try parsed.int("timeout")
-        jobTimeout = try parsed.int("job-timeout")
-        connectTimeoutMs = try parsed.int("connect-timeout-ms")
-        redisTimeoutMs = try parsed.int("redis-timeout-ms")
-        opsPort = parsed.string("ops-port")
-        opsBind = parsed.string("ops-bind")
-        tag = parsed.string("tag")
-        labels = parsed.strings("label")
-        maxRetries = try parsed.int("max-retries")
-        pollInterval = try parsed.double("poll-interval")
-        processTTL = try parsed.int("process-ttl")
-        breakerFailures = try parsed.int("breaker-failures")
-        breakerCooldown = try parsed.double("breaker-cooldown")
-        batch = try parsed.int("batch")
-        logFormat = parsed.string("log-format")
-        logLevel = parsed.string("log-level")
-    }
+    init(_ flags: ParsedFlags) { self.flags = flags }
 
     func run() async throws {
         // An empty variable counts as unset, as in Sidekiq's own scripts.
@@ -170,16 +123,16 @@ struct CourierCommand {
         }
 
         var file: SidekiqConfigFile?
-        if let path = configFile {
+        if let path = flags.string("config") {
             guard let text = readTextFile(path) else { throw fail("-C", "cannot read '\(path)'") }
             do { file = try SidekiqConfigFile(path: path, text: text, environment: env) } catch { throw UsageError(error.description) }
         }
 
-        let redisText = redisURL ?? env["REDIS_URL"] ?? "redis://127.0.0.1:6379/0"
+        let redisText = flags.string("redis-url") ?? env["REDIS_URL"] ?? "redis://127.0.0.1:6379/0"
         let endpoint: RedisEndpoint
         do { endpoint = try RedisEndpoint(url: redisText) } catch { throw fail("--redis-url", error.message) }
 
-        guard let executorText = executorURL ?? env["COURIER_EXECUTOR_URL"], !executorText.isEmpty else {
+        guard let executorText = flags.string("executor-url") ?? env["COURIER_EXECUTOR_URL"], !executorText.isEmpty else {
             throw fail("--executor-url", "required (or COURIER_EXECUTOR_URL): where the executor sidecar listens, e.g. http://127.0.0.1:8088")
         }
         guard let scheme = ["http://", "https://"].first(where: executorText.hasPrefix), executorText.count > scheme.count else {
@@ -187,12 +140,12 @@ struct CourierCommand {
         }
 
         var specs: [QueueSpec] = []
-        let queueTexts = !queues.isEmpty ? queues : (env["COURIER_QUEUES"].map { $0.split(separator: " ").map(String.init) } ?? [])
+        let queueTexts = !flags.strings("queue").isEmpty ? flags.strings("queue") : (env["COURIER_QUEUES"].map { $0.split(separator: " ").map(String.init) } ?? [])
         do {
             if !queueTexts.isEmpty { specs = try queueTexts.map(QueueSpec.parse) } else { specs = file?.queues ?? [QueueSpec(name: "default")] }
         } catch { throw fail("-q", error.message) }
         var limitMap = file?.limits ?? [:]
-        let limitTexts = !limits.isEmpty ? limits : (env["COURIER_QUEUE_LIMITS"].map { $0.split(separator: ",").map(String.init) } ?? [])
+        let limitTexts = !flags.strings("limit").isEmpty ? flags.strings("limit") : (env["COURIER_QUEUE_LIMITS"].map { $0.split(separator: ",").map(String.init) } ?? [])
         for text in limitTexts {
             let parts = text.split(separator: "=", omittingEmptySubsequences: false)
             guard parts.count == 2, !parts[0].isEmpty, let n = Int(parts[1]), n >= 1 else { throw fail("--limit", "'\(text)' must be QUEUE=N with N ≥ 1") }
@@ -202,7 +155,7 @@ struct CourierCommand {
         do { plan = try QueuePlan(specs).withLimits(limitMap) } catch { throw fail("-q/--limit", error.message) }
 
         var secret: [UInt8]?
-        if let path = secretFile {
+        if let path = flags.string("secret-file") {
             guard let text = readTextFile(path) else { throw fail("--secret-file", "cannot read '\(path)'") }
             // Only the trailing newline an editor adds is dropped, exactly as the sidecar reads it.
             var value = Substring(text)
@@ -215,15 +168,15 @@ struct CourierCommand {
 
         // Ranges keep every later conversion (to milliseconds, to Duration) far from overflow.
         // Errors name the flag and its variable: the value may have come from either (or the file).
-        let concurrency = try concurrency ?? envInt("COURIER_CONCURRENCY") ?? file?.concurrency ?? envInt("RAILS_MAX_THREADS") ?? 10
+        let concurrency = try flags.int("concurrency") ?? envInt("COURIER_CONCURRENCY") ?? file?.concurrency ?? envInt("RAILS_MAX_THREADS") ?? 10
         guard (1...10_000).contains(concurrency) else { throw fail("-c/COURIER_CONCURRENCY", "concurrency must be 1…10000, got \(concurrency)") }
-        let jobTimeout = try jobTimeout ?? envInt("COURIER_JOB_TIMEOUT") ?? 600
+        let jobTimeout = try flags.int("job-timeout") ?? envInt("COURIER_JOB_TIMEOUT") ?? 600
         guard (1...604_800).contains(jobTimeout) else { throw fail("--job-timeout/COURIER_JOB_TIMEOUT", "must be 1…604800 seconds, got \(jobTimeout)") }
-        let connectMs = try connectTimeoutMs ?? envInt("COURIER_CONNECT_TIMEOUT_MS") ?? 2000
+        let connectMs = try flags.int("connect-timeout-ms") ?? envInt("COURIER_CONNECT_TIMEOUT_MS") ?? 2000
         guard (1...3_600_000).contains(connectMs) else { throw fail("--connect-timeout-ms/COURIER_CONNECT_TIMEOUT_MS", "must be 1…3600000, got \(connectMs)") }
-        let redisMs = try redisTimeoutMs ?? envInt("COURIER_REDIS_TIMEOUT_MS") ?? 5000
+        let redisMs = try flags.int("redis-timeout-ms") ?? envInt("COURIER_REDIS_TIMEOUT_MS") ?? 5000
         guard (1...3_600_000).contains(redisMs) else { throw fail("--redis-timeout-ms/COURIER_REDIS_TIMEOUT_MS", "must be 1…3600000, got \(redisMs)") }
-        let shutdown = try shutdownTimeout ?? envInt("COURIER_SHUTDOWN_TIMEOUT") ?? file?.timeout ?? 25
+        let shutdown = try flags.int("timeout") ?? envInt("COURIER_SHUTDOWN_TIMEOUT") ?? file?.timeout ?? 25
         guard (0...86_400).contains(shutdown) else { throw fail("-t/COURIER_SHUTDOWN_TIMEOUT", "must be 0…86400 seconds, got \(shutdown)") }
 
         var configuration = CourierConfiguration(
@@ -231,53 +184,53 @@ struct CourierCommand {
             executor: HTTPExecutorConfiguration(baseURL: executorText, secret: secret, connectTimeout: .milliseconds(connectMs),
                                                 jobTimeout: .seconds(jobTimeout), maxConnections: concurrency + 4))
         configuration.redisTimeouts = RedisTimeouts(connect: .milliseconds(min(redisMs, 2000)), command: .milliseconds(redisMs))
-        configuration.namespace = namespace ?? env["COURIER_NAMESPACE"]
+        configuration.namespace = flags.string("namespace") ?? env["COURIER_NAMESPACE"]
         configuration.concurrency = concurrency
         configuration.shutdownTimeout = .seconds(shutdown)
-        let portText = opsPort ?? env["COURIER_OPS_PORT"] ?? "7433"
+        let portText = flags.string("ops-port") ?? env["COURIER_OPS_PORT"] ?? "7433"
         if portText == "off" {
             configuration.opsPort = nil
         } else {
             guard let port = Int(portText), (0...65535).contains(port) else { throw fail("--ops-port", "'\(portText)' must be a port number or 'off'") }
             configuration.opsPort = port
         }
-        configuration.opsBind = opsBind ?? env["COURIER_OPS_BIND"] ?? "0.0.0.0"
-        configuration.tag = tag ?? env["COURIER_TAG"] ?? file?.tag ?? ""
-        configuration.labels = !labels.isEmpty ? labels
+        configuration.opsBind = flags.string("ops-bind") ?? env["COURIER_OPS_BIND"] ?? "0.0.0.0"
+        configuration.tag = flags.string("tag") ?? env["COURIER_TAG"] ?? file?.tag ?? ""
+        configuration.labels = !flags.strings("label").isEmpty ? flags.strings("label")
             : env["COURIER_LABELS"].map { $0.split(separator: ",").map(String.init) } ?? file?.labels ?? []
-        configuration.maxRetries = try maxRetries ?? envInt("COURIER_MAX_RETRIES") ?? file?.maxRetries ?? 25
+        configuration.maxRetries = try flags.int("max-retries") ?? envInt("COURIER_MAX_RETRIES") ?? file?.maxRetries ?? 25
         guard (0...1_000).contains(configuration.maxRetries) else { throw fail("--max-retries/COURIER_MAX_RETRIES", "must be 0…1000, got \(configuration.maxRetries)") }
         func envDouble(_ name: String) throws -> Double? {
             guard let text = env[name] else { return nil }
             guard let n = Double(text), n.isFinite else { throw fail(name, "'\(text)' is not a number") }
             return n
         }
-        if let poll = try pollInterval ?? envDouble("COURIER_POLL_INTERVAL") ?? file?.pollIntervalAverage {
+        if let poll = try flags.double("poll-interval") ?? envDouble("COURIER_POLL_INTERVAL") ?? file?.pollIntervalAverage {
             guard poll.isFinite, (0.001...86_400).contains(poll) else {
                 throw fail("--poll-interval/COURIER_POLL_INTERVAL", "must be 0.001…86400 seconds, got \(poll)")
             }
             configuration.pollIntervalAverage = .milliseconds(Int(poll * 1000))
         }
-        configuration.processTTL = try processTTL ?? envInt("COURIER_PROCESS_TTL") ?? 60
+        configuration.processTTL = try flags.int("process-ttl") ?? envInt("COURIER_PROCESS_TTL") ?? 60
         guard (15...86_400).contains(configuration.processTTL) else {
             throw fail("--process-ttl/COURIER_PROCESS_TTL", "must be 15…86400 seconds (at least three heartbeats), got \(configuration.processTTL)")
         }
-        if let n = try breakerFailures ?? envInt("COURIER_BREAKER_FAILURES") {
+        if let n = try flags.int("breaker-failures") ?? envInt("COURIER_BREAKER_FAILURES") {
             guard (1...1_000_000).contains(n) else { throw fail("--breaker-failures/COURIER_BREAKER_FAILURES", "must be 1…1000000, got \(n)") }
             configuration.breaker.consecutiveFailures = n
         }
-        if let seconds = try breakerCooldown ?? envDouble("COURIER_BREAKER_COOLDOWN") {
+        if let seconds = try flags.double("breaker-cooldown") ?? envDouble("COURIER_BREAKER_COOLDOWN") {
             guard seconds.isFinite, (0.001...3_600).contains(seconds) else {
                 throw fail("--breaker-cooldown/COURIER_BREAKER_COOLDOWN", "must be 0.001…3600 seconds, got \(seconds)")
             }
             configuration.breaker.cooldown = .milliseconds(Int(seconds * 1000))
             configuration.breaker.maxCooldown = .milliseconds(Int(seconds * 30_000))
         }
-        configuration.batchSize = try batch ?? envInt("COURIER_BATCH") ?? 1
+        configuration.batchSize = try flags.int("batch") ?? envInt("COURIER_BATCH") ?? 1
         guard (1...1000).contains(configuration.batchSize) else { throw fail("--batch/COURIER_BATCH", "must be 1…1000, got \(configuration.batchSize)") }
-        let formatText = logFormat ?? env["COURIER_LOG_FORMAT"] ?? "text"
+        let formatText = flags.string("log-format") ?? env["COURIER_LOG_FORMAT"] ?? "text"
         guard let format = CourierLogHandler.Format(rawValue: formatText) else { throw fail("--log-format", "'\(formatText)' must be text or json") }
-        let levelText = logLevel ?? env["COURIER_LOG_LEVEL"] ?? "info"
+        let levelText = flags.string("log-level") ?? env["COURIER_LOG_LEVEL"] ?? "info"
         guard let level = Logger.Level(rawValue: levelText) else { throw fail("--log-level", "'\(levelText)' must be trace, debug, info, notice, warning or error") }
         return (configuration, format, level)
     }

@@ -4,17 +4,22 @@
 
 /// One flag that takes a value.
 struct Flag {
+    /// What the value must look like; checked while parsing, so a mistyped number is the first error reported.
+    enum Kind { case text, integer, number }
+
     let long: String
     let short: Character?
     /// Shown as `<value>` in help and errors.
     let value: String
+    let kind: Kind
     let repeatable: Bool
     let help: String
 
-    init(_ long: String, short: Character? = nil, value: String? = nil, repeatable: Bool = false, help: String) {
+    init(_ long: String, short: Character? = nil, value: String? = nil, kind: Kind = .text, repeatable: Bool = false, help: String) {
         self.long = long
         self.short = short
         self.value = value ?? long
+        self.kind = kind
         self.repeatable = repeatable
         self.help = help
     }
@@ -47,29 +52,15 @@ enum CommandLineRequest {
 /// The values given, by long flag name, in the order given.
 struct ParsedFlags {
     fileprivate(set) var values: [String: [String]] = [:]
-    fileprivate(set) var typed: [String: String] = [:]  // long name → how it was last spelled
-    let flags: [String: Flag]
 
     func string(_ long: String) -> String? { values[long]?.last }
     func strings(_ long: String) -> [String] { values[long] ?? [] }
 
-    func int(_ long: String) throws(UsageError) -> Int? {
-        guard let text = string(long) else { return nil }
-        guard let n = Int(text) else { throw invalid(long, text) }
-        return n
-    }
+    /// An `.integer` flag's value (checked while parsing).
+    func int(_ long: String) -> Int? { string(long).flatMap { Int($0) } }
 
-    func double(_ long: String) throws(UsageError) -> Double? {
-        guard let text = string(long) else { return nil }
-        guard let d = Double(text), d.isFinite else { throw invalid(long, text) }
-        return d
-    }
-
-    private func invalid(_ long: String, _ text: String) -> UsageError {
-        let flag = flags[long]!
-        return UsageError("The value '\(text)' is invalid for '\(flag.spelled(typed[long] ?? "--\(long)"))'",
-                          help: "\(flag.spelled(typed[long] ?? "--\(long)"))  \(flag.help)")
-    }
+    /// A `.number` flag's value (checked while parsing).
+    func double(_ long: String) -> Double? { string(long).flatMap { Double($0) } }
 }
 
 enum FlagParser {
@@ -80,7 +71,7 @@ enum FlagParser {
             byLong[flag.long] = flag
             if let short = flag.short { byShort[short] = flag }
         }
-        var parsed = ParsedFlags(flags: byLong)
+        var parsed = ParsedFlags()
         var rest = arguments[...]
         while let argument = rest.popFirst() {
             if argument == "-h" || argument == "--help" { return .help }
@@ -115,8 +106,15 @@ enum FlagParser {
                 // As the common CLI convention: the last one wins.
                 parsed.values[flag.long] = []
             }
+            let wellFormed = switch flag.kind {
+            case .text: true
+            case .integer: Int(value) != nil
+            case .number: Double(value)?.isFinite == true
+            }
+            guard wellFormed else {
+                throw UsageError("The value '\(value)' is invalid for '\(flag.spelled(typed))'", help: "\(flag.spelled(typed))  \(flag.help)")
+            }
             parsed.values[flag.long, default: []].append(value)
-            parsed.typed[flag.long] = typed
         }
         return .run(parsed)
     }
