@@ -21,7 +21,7 @@ import Synchronization
 /// Disarming a blocked watcher (quiet, a backlog elsewhere that needs its
 /// token, reconcile) unblocks it with `CLIENT UNBLOCK` from another connection.
 public final class QueueWatchers: Sendable {
-    public enum Mode: Sendable, Equatable { case off, look, claim }
+    enum Mode: Sendable, Equatable { case off, look, claim }
 
     private let watchers: [String: Watcher]
     private let order: [Watcher]

@@ -24,11 +24,6 @@ public indirect enum YAMLNode: Equatable, Sendable {
         }
     }
 
-    public subscript(key: String) -> YAMLNode? {
-        guard case let .mapping(pairs) = self else { return nil }
-        return pairs.last { $0.key == key }?.value
-    }
-
     public var text: String? {
         if case let .scalar(s, _) = self { return s }
         return nil
