@@ -22,10 +22,10 @@ class BatchTest < CourierTest::Case
     assert_equal 200, batch(entries).status
     results = answer["results"]
     assert_equal "ok", answer["status"]
-    assert_equal [200, 422, 400, 400, 400], results.map { |r| r["code"] }
+    assert_equal [200, 422, 422, 400, 400], results.map { |r| r["code"] }
     assert_equal "RetryInJob::Failed", results[1]["error_class"]
     assert_equal 10, results[1]["retry_in"]
-    assert_match(/not a job class/, results[2]["reason"])
+    assert_equal "Courier::NotAJobClass", results[2]["error_class"]
     assert JobRun.exists?(jid: JSON.parse(ok)["jid"], middleware: "default:#{JSON.parse(ok)["jid"]}")
   end
 

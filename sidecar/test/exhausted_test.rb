@@ -66,10 +66,16 @@ class ExhaustedTest < CourierTest::Case
     assert Event.exists?(kind: "death", jid: jid, job_class: "ActiveRetryInJob")
   end
 
-  def test_exhausted_refuses_non_job_classes_and_runs_nothing
-    body = JSON.generate("class" => "Kernel", "args" => [], "error_class" => "RuntimeError", "error_message" => "x")
-    post_job(body, path: "/v1/jobs/exhausted")
-    assert_equal 400, last_response.status
-    assert_equal 0, Event.count
+  # Sidekiq runs the death handlers (no class block) for a job whose class
+  # never resolved; the constant itself is never touched.
+  def test_exhausted_with_an_unresolvable_class_runs_only_the_death_handlers
+    %w[Kernel DeployedLaterJob].each do |klass|
+      body = JSON.generate("class" => klass, "args" => [], "jid" => "j-#{klass}", "error_class" => "NameError",
+                           "error_message" => "uninitialized constant #{klass}")
+      post_job(body, path: "/v1/jobs/exhausted")
+      assert_equal 200, last_response.status
+      assert Event.exists?(kind: "death", jid: "j-#{klass}", job_class: klass, detail: "NameError: uninitialized constant #{klass}")
+    end
+    assert_equal 2, Event.count
   end
 end

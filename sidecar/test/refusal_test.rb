@@ -61,21 +61,28 @@ class RefusalTest < CourierTest::Case
     assert_refused 401, /missing/
   end
 
-  def test_non_job_classes
+  # A class that does not resolve is a failed attempt (422), as in Sidekiq,
+  # so the dispatcher retries it under the job's retry policy; nothing runs.
+  def test_classes_that_do_not_resolve_fail_without_running
     before = middleware_count
     real = JSON.parse(push(RecordJob, "x"))
     {
-      "Kernel" => /Kernel is not a job class/,
-      "File" => /File is not a job class/,
-      "Object" => /Object is not a job class/,
-      "Widget" => /Widget is not a job class/,
-      "Foo::Bar" => /Foo::Bar is not defined/,
-      "RecordJob::Nope" => /not defined/,
-      "system('touch /tmp/x')" => /not a constant name/,
-      "recordjob" => /not a constant name/
-    }.each do |klass, reason|
+      "Kernel" => ["Courier::NotAJobClass", /\AKernel is not a job class/],
+      "File" => ["Courier::NotAJobClass", /\AFile is not a job class/],
+      "Object" => ["Courier::NotAJobClass", /\AObject is not a job class/],
+      "Widget" => ["Courier::NotAJobClass", /\AWidget is not a job class/],
+      "Foo::Bar" => ["NameError", /\Auninitialized constant Foo\z/],
+      "RecordJob::Nope" => ["NameError", /\Auninitialized constant RecordJob::Nope\z/],
+      "system('touch /tmp/x')" => ["NameError", /\Awrong constant name system/],
+      "recordjob" => ["NameError", /\Awrong constant name recordjob\z/]
+    }.each do |klass, (error_class, message)|
       post_job(JSON.generate(real.merge("class" => klass, "args" => ["rm -rf /"])))
-      assert_refused 400, reason
+      assert_equal 422, last_response.status, klass
+      assert_equal "failed", answer["status"]
+      assert_equal error_class, answer["error_class"], klass
+      assert_match message, answer["error_message"], klass
+      assert_equal [], answer["backtrace"]
+      assert_nil answer["retry_in"]
     end
     assert_nothing_ran before
   end

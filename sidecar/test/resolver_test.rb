@@ -16,9 +16,23 @@ class ResolverTest < CourierTest::Case
     assert_equal wrapper, resolver.resolve("Sidekiq::ActiveJob::Wrapper")
   end
 
-  def test_refusals
-    %w[Kernel File Object Widget NoopActiveJob Sidekiq::Worker Foo::Bar RecordJob::Kernel].each do |name|
-      assert_raises(Courier::Sidecar::JobResolver::Refused, name) { resolver.resolve(name) }
+  # What Sidekiq's processor would raise, without running or loading anything:
+  # NameError for what is not defined, Courier::NotAJobClass for constants
+  # that are not job classes.
+  def test_unresolvable_names_carry_the_error_to_report
+    {
+      "Kernel" => [Courier::NotAJobClass, /Kernel is not a job class/],
+      "Widget" => [Courier::NotAJobClass, /Widget is not a job class/],
+      "NoopActiveJob" => [Courier::NotAJobClass, /not a job class/],
+      "Sidekiq::Worker" => [Courier::NotAJobClass, /not a job class/],
+      "RecordJob::Kernel" => [NameError, /\Auninitialized constant RecordJob::Kernel\z/],
+      "Foo::Bar" => [NameError, /\Auninitialized constant Foo\z/],
+      "DeployedLaterJob" => [NameError, /\Auninitialized constant DeployedLaterJob\z/],
+      "bad name" => [NameError, /\Awrong constant name bad name\z/]
+    }.each do |name, (klass, message)|
+      e = assert_raises(Courier::Sidecar::JobResolver::Unresolvable, name) { resolver.resolve(name) }
+      assert_instance_of klass, e.error, name
+      assert_match message, e.error.message, name
     end
   end
 
@@ -41,7 +55,7 @@ class ResolverTest < CourierTest::Case
     env = {"EAGER_LOAD" => "0", "RAILS_ENV" => "development"}
     out, err, status = Open3.capture3(env, RbConfig.ruby, "-e", script)
     assert status.success?, err
-    assert_includes out, "widget=400 widget_still_unloaded=true"
+    assert_includes out, "widget=422 widget_still_unloaded=true"
     assert_includes out, "noop=200"
   end
 end

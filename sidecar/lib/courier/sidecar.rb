@@ -8,6 +8,12 @@ module Courier
 end
 
 require_relative "sidecar/version"
+require_relative "sidecar/errors"
+require_relative "sidecar/cancel"
+require_relative "sidecar/sidekiq_adapter"
+require_relative "sidecar/running_jobs"
+require_relative "sidecar/sibling_channel"
+require_relative "sidecar/lifecycle"
 require_relative "sidecar/signature"
 require_relative "sidecar/job_resolver"
 require_relative "sidecar/job_context"

@@ -10,12 +10,15 @@ module Courier
     #
     # Order of checks for a POST (each refusal means nothing ran):
     #   405 wrong method → 413 body too large → 401 signature →
-    #   400 JSON / shape → 400 class not a job class → run (200 / 422).
+    #   400 JSON / shape → class: 422 when it does not resolve to a job class
+    #   (a failed attempt, nothing ran) → run (200 / 422 / 409 interrupted).
     class App
       JOBS = "/v1/jobs"
       EXHAUSTED = "/v1/jobs/exhausted"
       BATCH = "/v1/jobs/batch"
+      CANCEL = "/v1/jobs/cancel"
       HEALTH = ["/v1/health", "/health"].freeze
+      FEATURES = %w[batch cancel].freeze
 
       # Raised for a payload that must not run; message = reason.
       class Malformed < StandardError; end
@@ -23,7 +26,9 @@ module Courier
       # The /v1/jobs/batch handler (Batch), or nil to answer 404 there.
       attr_accessor :batch
 
-      def initialize(runner:, exhausted:, failure:, resolver:, verifier:, max_body:, logger:, info: {})
+      # canceller: responds to cancel(jid, reason) → true if it interrupted a
+      # running job (RunningJobs, or a SiblingChannel across Puma workers).
+      def initialize(runner:, exhausted:, failure:, resolver:, verifier:, max_body:, logger:, adapter:, canceller:, info: {})
         @runner = runner
         @exhausted = exhausted
         @failure = failure
@@ -31,10 +36,16 @@ module Courier
         @verifier = verifier # nil in --dev mode: signatures not required
         @max_body = max_body
         @logger = logger
+        @adapter = adapter
+        @canceller = canceller
         @health_info = {"status" => "ok", "protocol" => PROTOCOL_VERSION, "version" => VERSION,
-                        "signatures" => !verifier.nil?}.merge(info)
+                        "features" => FEATURES, "signatures" => !verifier.nil?}.merge(info)
         @health = nil
       end
+
+      # Replaced after fork in cluster mode (see CLI): cancels then also reach
+      # sibling workers.
+      attr_writer :canceller
 
       def call(env)
         path = env["PATH_INFO"]
@@ -45,6 +56,8 @@ module Courier
           # only the death handlers then, not sidekiq_retries_exhausted.
           death_only = env["QUERY_STRING"].to_s.split("&").include?("only=death_handlers")
           post(env) { |body| run_exhausted(body, death_only) }
+        elsif path == CANCEL
+          post(env) { |body| cancel(body) }
         elsif path == BATCH && @batch
           post(env, @batch.max_body) { |body| @batch.call(body) }
         elsif HEALTH.include?(path)
@@ -63,10 +76,18 @@ module Courier
       # `body` nil means the constant ok answer.
       def execute(jobstr, queue)
         job = parse(jobstr)
-        klass = resolve(job)
+        klass = resolve_for_run(job)
+        return [422, @failure.body(job, klass.error, nil)] if klass.is_a?(JobResolver::Unresolvable)
+
         result = @runner.call(job, klass, queue || job["queue"] || "default")
-        result.error ? [422, @failure.body(job, result.error, result.job_class)] : [200, nil]
-      rescue Malformed, JobResolver::Refused => e
+        if result.interrupted
+          [409, @failure.interrupted_body(result.error, result.interrupted)]
+        elsif result.error
+          [422, @failure.body(job, result.error, result.job_class)]
+        else
+          [200, nil]
+        end
+      rescue Malformed => e
         [400, JSON.generate("status" => "refused", "reason" => e.message)]
       end
 
@@ -102,12 +123,46 @@ module Courier
         status == 200 ? Response.ok : Response.json(status, answer)
       end
 
+      # A class that does not resolve still gets the death handlers.
       def run_exhausted(body, death_only = false)
         job = parse(body)
-        @exhausted.call(job, resolve(job), death_only: death_only)
+        klass = begin
+          resolve(job)
+        rescue JobResolver::Unresolvable
+          nil
+        end
+        @exhausted.call(job, klass, death_only: death_only)
         Response.ok
-      rescue Malformed, JobResolver::Refused => e
+      rescue Malformed => e
         Response.refused(400, e.message)
+      end
+
+      # {"jid":"…","reason":"shutdown"|"timeout"|"cancel"}
+      def cancel(body)
+        doc = JSON.parse(body)
+        jid = doc["jid"] if doc.is_a?(Hash)
+        reason = RunningJobs::REASONS[doc["reason"]] if doc.is_a?(Hash)
+        unless jid.is_a?(String) && !jid.empty? && jid.bytesize <= 128 && !jid.match?(/\s/) && reason
+          return Response.refused(400, "cancel body must be {\"jid\":\"…\",\"reason\":\"shutdown|timeout|cancel\"}")
+        end
+
+        if @canceller.cancel(jid, reason)
+          @logger.info("courier-sidecar: interrupted job #{jid} (#{reason})")
+          Response.json(200, '{"status":"cancelled"}')
+        else
+          Response.json(404, '{"status":"not_running"}')
+        end
+      rescue JSON::ParserError => e
+        Response.refused(400, "malformed cancel JSON: #{e.message[0, 200]}")
+      end
+
+      # The class, or the Unresolvable to answer with (reported to the app's
+      # error handlers, as Sidekiq reports its NameError).
+      def resolve_for_run(job)
+        resolve(job)
+      rescue JobResolver::Unresolvable => e
+        @adapter.handle_exception(e.error, {context: "Job raised exception", job: job})
+        e
       end
 
       def parse(body)

@@ -20,6 +20,12 @@ module Courier
         # connection per Puma thread.
         ENV["RAILS_MAX_THREADS"] ||= threads.to_s
 
+        # The app's own boot file first, as `rails server` does: it runs
+        # `bundler/setup` in a Bundler app, so every gem below comes from its
+        # Gemfile.lock (harmless under `bundle exec`; absent in a Gemfile-less app).
+        boot_rb = File.join(root, "config", "boot.rb")
+        require boot_rb if File.file?(boot_rb)
+
         require "rails"
         require "sidekiq"
         # sidekiq.rb loads its railtie only if Rails was loaded first; this
@@ -27,13 +33,14 @@ module Courier
         require "sidekiq/rails"
         # Sidekiq.server? is `defined?(Sidekiq::CLI)`. Loading it before the app
         # initialises makes the app's Sidekiq.configure_server blocks run (server
-        # middleware, death handlers, Redis config) and installs Sidekiq's Rails
-        # reloader hook, exactly as in a `sidekiq` process.
+        # middleware, death handlers, lifecycle events, Redis config) and
+        # installs Sidekiq's Rails reloader hook, exactly as in a `sidekiq` process.
         require "sidekiq/cli"
-        # Sidekiq sizes its Redis pool from this (retry_on re-enqueues use it).
-        ::Sidekiq.options[:concurrency] = threads
+        adapter = SidekiqAdapter.current
+        adapter.concurrency = threads
 
         require File.join(root, "config", "environment")
+        adapter.strip_server_only_middleware
         load_active_job_wrapper
         ::Rails.application
       end
@@ -51,31 +58,50 @@ module Courier
 
       # Sidekiq's own reloader if the Sidekiq railtie installed it (server mode),
       # else the Rails one, else a pass-through for non-Rails apps.
-      def reloader
-        r = ::Sidekiq.options[:reloader]
+      def reloader(adapter)
+        r = adapter.reloader
         return r if r
         return ->(&block) { ::Rails.application.reloader.wrap(&block) } if defined?(::Rails) && ::Rails.application
 
         ->(&block) { block.call }
       end
 
-      def build_app(options, logger:)
+      # The pieces of one serving process; `lifecycle` fires the app's Sidekiq
+      # events (the CLI boots it once per serving process).
+      Built = Struct.new(:app, :lifecycle, :running, keyword_init: true)
+
+      def build(options, logger:)
+        adapter = SidekiqAdapter.current
         rails = defined?(::Rails) && ::Rails.application
         cache = rails ? rails.config.cache_classes : true
         roots = rails ? JOB_DIRS.map { |d| File.join(::Rails.root.to_s, d) } : []
         resolver = JobResolver.new(autoload_roots: roots, cache: cache)
-        reloader = self.reloader
-        runner = JobRunner.new(resolver: resolver, reloader: reloader, reresolve: !cache)
-        failure = Failure.new(resolver)
+        reloader = self.reloader(adapter)
+        lifecycle = Lifecycle.new(adapter, logger: logger)
+        running = RunningJobs.new
+        runner = JobRunner.new(resolver: resolver, reloader: reloader, adapter: adapter, running: running,
+                               context: lifecycle, reresolve: !cache)
+        failure = Failure.new(resolver, adapter)
         verifier = options.dev ? nil : Signature.new(options.secret)
         app = App.new(
           runner: runner, failure: failure, resolver: resolver, verifier: verifier,
-          exhausted: ExhaustedRunner.new(resolver: resolver, reloader: reloader, failure: failure),
-          max_body: options.max_body, logger: logger,
-          info: rails ? {"rails_env" => ::Rails.env.to_s, "app" => ::Rails.root.basename.to_s} : {}
+          exhausted: ExhaustedRunner.new(resolver: resolver, reloader: reloader, failure: failure, adapter: adapter),
+          max_body: options.max_body, logger: logger, adapter: adapter, canceller: running,
+          info: health_info(rails)
         )
         app.batch = Batch.new(app, max_body: options.max_batch_body, max_jobs: options.max_batch_jobs)
-        app
+        Built.new(app: app, lifecycle: lifecycle, running: running)
+      end
+
+      def build_app(options, logger:)
+        build(options, logger: logger).app
+      end
+
+      def health_info(rails)
+        info = {"sidekiq" => ::Sidekiq::VERSION, "ruby" => RUBY_VERSION}
+        return info unless rails
+
+        info.merge("rails" => ::Rails.version, "rails_env" => ::Rails.env.to_s, "app" => ::Rails.root.basename.to_s)
       end
     end
   end

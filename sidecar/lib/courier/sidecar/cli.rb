@@ -1,12 +1,16 @@
 # frozen_string_literal: true
 
 require "logger"
+require "tmpdir"
+require "fileutils"
 require_relative "../sidecar"
 
 module Courier
   module Sidecar
     # `courier-sidecar`: parse flags, boot the Rails app once (in the master,
-    # before Puma forks workers), serve the Rack app with Puma's Ruby API.
+    # before Puma forks workers), serve the Rack app with Puma's Ruby API
+    # (Puma 5 and 6). Each serving process fires the app's Sidekiq lifecycle
+    # events; in cluster mode the workers also listen for sibling cancels.
     class CLI
       EX_USAGE = 64 # sysexits: bad flag or missing secret
 
@@ -19,8 +23,8 @@ module Courier
         logger = Logger.new($stderr, progname: "courier-sidecar")
         warn_dev(logger) if options.dev
         Boot.rails_app(options.app, threads: options.threads)
-        app = Boot.build_app(options, logger: logger)
-        serve(app, options)
+        built = Boot.build(options, logger: logger)
+        serve(built, options, logger)
       rescue Options::UsageError => e
         warn "courier-sidecar: #{e.message}"
         exit EX_USAGE
@@ -35,36 +39,76 @@ module Courier
         logger.warn("*" * 72)
       end
 
-      def serve(app, options)
+      def serve(built, options, logger)
         require "puma"
         require "puma/configuration"
         require "puma/launcher"
-        require "puma/events"
+        require "puma/server"
+        ::Puma::Server.prepend(PumaStopHook)
 
+        cluster = options.workers > 1
+        rundir = cluster ? private_rundir : nil
+        conf = puma_configuration(built, options) do |user|
+          next unless cluster
+
+          user.workers options.workers
+          # The app is already booted in this (master) process; workers
+          # inherit it copy-on-write. Sockets must not be shared across fork.
+          user.preload_app!
+          user.before_fork { disconnect_for_fork }
+          user.on_worker_boot { boot_worker(built, rundir, logger) }
+          user.on_worker_shutdown { built.lifecycle.join }
+        end
+        built.lifecycle.boot! unless cluster
+        launcher(conf).run
+        built.lifecycle.join unless cluster
+      end
+
+      def puma_configuration(built, options)
         host = options.bind.include?(":") ? "[#{options.bind}]" : options.bind
         env = defined?(::Rails) ? ::Rails.env.to_s : (ENV["RACK_ENV"] || "production")
         # config_files "-": never pick up a config/puma.rb of the app.
-        conf = ::Puma::Configuration.new({config_files: ["-"]}) do |user, _file, _default|
+        ::Puma::Configuration.new({config_files: ["-"]}) do |user, _file, _default|
           user.bind "tcp://#{host}:#{options.port}"
           user.threads options.threads, options.threads
           user.environment env
           user.log_requests false
           user.tag "courier-sidecar"
-          user.app app
-          if options.workers > 1
-            user.workers options.workers
-            # The app is already booted in this (master) process; workers
-            # inherit it copy-on-write. Sockets must not be shared across fork.
-            user.preload_app!
-            user.before_fork { disconnect_for_fork }
-          end
+          user.app built.app
+          yield user
         end
-        ::Puma::Launcher.new(conf, events: ::Puma::Events.stdio).run
+      end
+
+      # Puma 6 split the log writer out of Events.
+      def launcher(conf)
+        if defined?(::Puma::LogWriter)
+          ::Puma::Launcher.new(conf, log_writer: ::Puma::LogWriter.stdio, events: ::Puma::Events.new)
+        else
+          require "puma/events"
+          ::Puma::Launcher.new(conf, events: ::Puma::Events.stdio)
+        end
+      end
+
+      # In each worker after fork: the app's :startup, and the cancel channel.
+      def boot_worker(built, rundir, logger)
+        built.lifecycle.boot!
+        built.app.canceller = SiblingChannel.new(rundir, built.running, logger: logger).start!
+      end
+
+      # Sockets of the workers of this sidecar only (0700), removed at exit.
+      def private_rundir
+        dir = Dir.mktmpdir("courier-sidecar-")
+        master = Process.pid
+        at_exit { FileUtils.rm_rf(dir) if Process.pid == master }
+        dir
       end
 
       def disconnect_for_fork
         ::ActiveRecord::Base.connection_handler.clear_all_connections! if defined?(::ActiveRecord::Base)
-        ::Sidekiq.redis_pool.reload(&:close) if defined?(::Sidekiq) && ::Sidekiq.respond_to?(:redis_pool)
+        return unless defined?(::Sidekiq)
+
+        pool = ::Sidekiq.respond_to?(:default_configuration) ? ::Sidekiq.default_configuration.redis_pool : ::Sidekiq.redis_pool
+        pool.reload(&:close)
       end
     end
   end

@@ -1,8 +1,5 @@
 # frozen_string_literal: true
 
-require "sidekiq"
-require "sidekiq/exception_handler"
-
 module Courier
   module Sidecar
     # Sidekiq 6.4.1's JobRetry#retries_exhausted, minus the morgue (the
@@ -11,20 +8,22 @@ module Courier
     # with the same pair. Errors in either are reported to the error handlers
     # and swallowed, as Sidekiq does, so the answer is always "ok" once the
     # request itself was valid.
+    #
+    # A job whose class does not resolve (it failed with NameError) still
+    # reaches the death handlers, without a class block, as in Sidekiq.
     class ExhaustedRunner
-      include ::Sidekiq::ExceptionHandler
-
-      def initialize(resolver:, reloader:, failure:)
+      def initialize(resolver:, reloader:, failure:, adapter:)
         @resolver = resolver
         @reloader = reloader
         @failure = failure
+        @adapter = adapter
       end
 
       def call(job, job_class, death_only: false)
         error = RemoteErrorBuilder.build(job, @resolver)
         JobContext.wrap(job) do
           @reloader.call do
-            run_exhausted_block(job, job_class, error) unless death_only
+            run_exhausted_block(job, job_class, error) unless death_only || job_class.nil?
             run_death_handlers(job, error)
           end
         end
@@ -37,14 +36,14 @@ module Courier
         block = klass.respond_to?(:sidekiq_retries_exhausted_block) && klass.sidekiq_retries_exhausted_block
         block&.call(job, error)
       rescue => e
-        handle_exception(e, {context: "Error calling retries_exhausted", job: job})
+        @adapter.handle_exception(e, {context: "Error calling retries_exhausted", job: job})
       end
 
       def run_death_handlers(job, error)
-        ::Sidekiq.death_handlers.each do |handler|
+        @adapter.death_handlers.each do |handler|
           handler.call(job, error)
         rescue => e
-          handle_exception(e, {context: "Error calling death handler", job: job})
+          @adapter.handle_exception(e, {context: "Error calling death handler", job: job})
         end
       end
     end

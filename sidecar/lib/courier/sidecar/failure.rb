@@ -1,7 +1,6 @@
 # frozen_string_literal: true
 
 require "json"
-require "sidekiq/exception_handler"
 
 module Courier
   module Sidecar
@@ -19,24 +18,22 @@ module Courier
     # For the ActiveJob wrapper the hooks are looked up on the wrapped class
     # (as Sidekiq 7.1.3+ does), because that is where the app declares them.
     class Failure
-      include ::Sidekiq::ExceptionHandler
-
       MAX_MESSAGE = 10_000 # Sidekiq truncates error_message the same way
 
-      def initialize(resolver)
+      def initialize(resolver, adapter)
         @resolver = resolver
+        @adapter = adapter
       end
 
       def body(job, error, job_class)
         retry_in, action = retry_answer(job, error, job_class)
-        JSON.generate(
-          "status" => "failed",
-          "error_class" => error.class.name || error.class.to_s,
-          "error_message" => message_of(error),
-          "backtrace" => (error.backtrace || []).map { |line| utf8(line) },
-          "retry_in" => retry_in,
-          "retry_action" => action
-        )
+        JSON.generate(error_fields(error).merge!("status" => "failed", "retry_in" => retry_in, "retry_action" => action))
+      end
+
+      # The 409 answer: a cancel interrupted the job (`reason`: shutdown,
+      # timeout or cancel). No retry answer: the dispatcher already decided.
+      def interrupted_body(error, reason)
+        JSON.generate(error_fields(error).merge!("status" => "interrupted", "reason" => reason.to_s))
       end
 
       # The class whose sidekiq_* hooks apply to this job.
@@ -50,6 +47,14 @@ module Courier
       end
 
       private
+
+      def error_fields(error)
+        {
+          "error_class" => error.class.name || error.class.to_s,
+          "error_message" => message_of(error),
+          "backtrace" => (error.backtrace || []).map { |line| utf8(line) }
+        }
+      end
 
       def retry_answer(job, error, job_class)
         return [nil, nil] unless job_class
@@ -68,7 +73,7 @@ module Courier
           [seconds.positive? ? seconds : nil, nil]
         end
       rescue Exception => e # rubocop:disable Lint/RescueException -- Sidekiq falls back to the default delay on any error
-        handle_exception(e, {context: "Failure scheduling retry using the defined `sidekiq_retry_in` in #{klass}, falling back to default"})
+        @adapter.handle_exception(e, {context: "Failure scheduling retry using the defined `sidekiq_retry_in` in #{klass}, falling back to default"})
         [nil, nil]
       end
 

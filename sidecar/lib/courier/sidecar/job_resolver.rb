@@ -2,7 +2,7 @@
 
 module Courier
   module Sidecar
-    # Turns a payload's "class" string into a job class, or refuses it.
+    # Turns a payload's "class" string into a job class, or says why not.
     #
     # Never a plain constantize: a payload could name Kernel, File or any
     # autoloadable constant. The rules:
@@ -17,11 +17,25 @@ module Courier
     # In an eager-loaded app (production) every job class is loaded at boot,
     # so no autoload ever happens here.
     #
+    # A class that does not resolve is the job's failure, not the request's:
+    # Sidekiq's processor raises NameError from const_get (web deployed before
+    # the workers), or NoMethodError from `Kernel.new` / `jid=`, and retries
+    # the job under its retry policy. Unresolvable carries the exception to
+    # report the same way (NameError with Ruby's message, or
+    # Courier::NotAJobClass), and nothing of the app runs.
+    #
     # Resolutions are cached when classes are not reloaded (cache_classes), so
     # the hot path is one Hash lookup.
     class JobResolver
-      # Why a class was refused; the message goes into the 400 body.
-      class Refused < StandardError; end
+      # The class cannot run; `error` is what the job's failed attempt reports.
+      class Unresolvable < StandardError
+        attr_reader :error
+
+        def initialize(error)
+          @error = error
+          super(error.message)
+        end
+      end
 
       CONSTANT_PATH = /\A(?:::)?[A-Z]\w*(?:::[A-Z]\w*)*\z/
       # Sidekiq 8 renamed the ActiveJob wrapper; its payloads name the new
@@ -61,25 +75,27 @@ module Courier
       private
 
       def lookup(name)
-        raise Refused, "job class must be a String, got #{name.class}" unless name.is_a?(String)
-        raise Refused, "job class #{name.inspect} is not a constant name" unless CONSTANT_PATH.match?(name)
+        raise Unresolvable, NameError.new("wrong constant name #{name}", name) unless CONSTANT_PATH.match?(name)
 
         target = walk(ALIASES.fetch(name, name))
         unless target.is_a?(Class) && target.include?(::Sidekiq::Worker)
-          raise Refused, "#{name} is not a job class (it does not include Sidekiq::Job/Sidekiq::Worker)"
+          raise Unresolvable, NotAJobClass.new("#{name} is not a job class (it does not include Sidekiq::Job/Sidekiq::Worker); it was not run")
         end
 
         target
       end
 
       def walk(name)
+        reached = []
         name.delete_prefix("::").split("::").reduce(Object) do |mod, segment|
+          reached << segment
           unless mod.is_a?(Module) && mod.const_defined?(segment, false)
-            raise Refused, "job class #{name} is not defined (#{segment} is unknown)"
+            # Ruby's own message for Object.const_get of a missing constant.
+            raise Unresolvable, NameError.new("uninitialized constant #{reached.join("::")}", segment.to_sym)
           end
           path = mod.autoload?(segment)
           if path && !autoload_allowed?(path)
-            raise Refused, "job class #{name} is not loaded and #{path} is outside the job directories"
+            raise Unresolvable, NotAJobClass.new("#{name} is not loaded and #{path} is outside the job directories; it was not run")
           end
 
           mod.const_get(segment, false)

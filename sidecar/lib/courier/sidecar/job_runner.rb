@@ -1,56 +1,73 @@
 # frozen_string_literal: true
 
-require "sidekiq"
-require "sidekiq/exception_handler"
-
 module Courier
   module Sidecar
-    # Runs one job the way Sidekiq 6.4.1's Processor#dispatch/#process does,
-    # minus everything the dispatcher owns (fetch, retry bookkeeping, stats,
-    # Redis writes):
+    # Runs one job the way Sidekiq's Processor#dispatch/#process does (6.4.1
+    # and 7.3.2 alike), minus everything the dispatcher owns (fetch, retry
+    # bookkeeping, stats, Redis writes):
     #
     #   log context → Rails reloader (executor: code reloading, query cache,
-    #   connections returned to the pool) → class, new, jid= → server
-    #   middleware chain → perform(*args)
+    #   connections returned to the pool) → class, new, jid= (and 7.x's
+    #   _context) → server middleware chain → perform(*args)
     #
     # The ActiveJob wrapper is an ordinary Sidekiq::Worker, so its own
     # `perform` calls ActiveJob::Base.execute(job_data.merge("provider_job_id"
     # => jid)) exactly as under Sidekiq; callbacks, retry_on, discard_on and
     # argument deserialisation all happen inside ActiveJob.
+    #
+    # The run is registered in RunningJobs under its jid, so a cancel can
+    # interrupt it (Sidekiq::Shutdown, Courier::JobTimeout, Courier::JobCancelled).
     class JobRunner
-      include ::Sidekiq::ExceptionHandler
-
-      # What happened; `error` is set when the job raised.
-      Result = Struct.new(:error, :job_class)
-      OK = Result.new(nil, nil).freeze
+      # What happened; `error` is set when the job raised, `interrupted` (a
+      # RunningJobs reason Symbol) when a cancel interrupted it.
+      Result = Struct.new(:error, :job_class, :interrupted)
+      OK = Result.new(nil, nil, nil).freeze
 
       # reloader: responds to call(&block) like Sidekiq::Rails::Reloader.
       # reresolve: look the class up again inside the reloader (code reloading
       # may have replaced the constant since the pre-check).
-      def initialize(resolver:, reloader:, reresolve: false)
+      # context: what Sidekiq 7's Job#interrupted? asks (responds to stopping?).
+      def initialize(resolver:, reloader:, adapter:, running:, context: nil, reresolve: false)
         @resolver = resolver
         @reloader = reloader
+        @adapter = adapter
+        @running = running
+        @context = context
         @reresolve = reresolve
       end
 
       # job: the parsed payload (already validated by the App), klass: its
       # pre-resolved class, queue: the queue it was fetched from.
       def call(job, klass, queue)
+        @adapter.enter_job_thread
+        entry = nil
+        @running.run(job["jid"]) do |e|
+          entry = e
+          perform(job, klass, queue)
+        end
+        OK
+      rescue Exception => e # rubocop:disable Lint/RescueException -- Sidekiq's retry layer rescues Exception too
+        reason = entry&.reason
+        e = e.error if e.is_a?(JobResolver::Unresolvable) # re-resolved after a code reload
+        # Same context string Sidekiq passes, so error trackers group alike.
+        @adapter.handle_exception(e, {context: "Job raised exception", job: job}) unless reason
+        Result.new(e, klass, reason)
+      end
+
+      private
+
+      def perform(job, klass, queue)
         JobContext.wrap(job) do
           @reloader.call do
             klass = @resolver.resolve(job["class"]) if @reresolve
             worker = klass.new
             worker.jid = job["jid"]
-            ::Sidekiq.server_middleware.invoke(worker, job, queue) do
+            worker._context = @context if @context && worker.respond_to?(:_context=)
+            @adapter.server_middleware.invoke(worker, job, queue) do
               worker.perform(*job["args"])
             end
           end
         end
-        OK
-      rescue Exception => e # rubocop:disable Lint/RescueException -- Sidekiq's retry layer rescues Exception too
-        # Same context string Sidekiq passes, so error trackers group alike.
-        handle_exception(e, {context: "Job raised exception", job: job})
-        Result.new(e, klass)
       end
     end
   end

@@ -1,0 +1,85 @@
+# frozen_string_literal: true
+
+module Courier
+  module Sidecar
+    # The jobs running in this process, by jid, so a cancel can interrupt the
+    # right thread with Thread#raise.
+    #
+    # Thread#raise is asynchronous, so a raise must never reach a thread after
+    # its job ended (it would hit Puma's code, or the next job). Hence:
+    #   * the job runs in a handle_interrupt(:immediate) section nested in a
+    #     handle_interrupt(:never) one: outside its own body nothing we raise
+    #     can be delivered;
+    #   * cancel raises only while holding the lock and while the jid is still
+    #     registered; the job deregisters under the same lock, then discards
+    #     an interruption that was sent but not yet delivered.
+    class RunningJobs
+      REASONS = {"shutdown" => :shutdown, "timeout" => :timeout, "cancel" => :cancel}.freeze
+
+      # One running job; `reason` is set once it has been interrupted.
+      Entry = Struct.new(:thread, :reason)
+
+      # Built here, not at load time: Sidekiq is loaded only after the app's
+      # config/boot.rb (its Bundler setup) has run.
+      def initialize
+        @jobs = {}
+        @lock = Mutex.new
+        @deferred = {::Courier::Interruption => :never, ::Sidekiq::Shutdown => :never}.freeze
+        @allowed = {::Courier::Interruption => :immediate, ::Sidekiq::Shutdown => :immediate}.freeze
+      end
+
+      # Runs the block as the job `jid`, yielding its Entry: after the block
+      # (returned or raised), entry.reason says whether it was interrupted.
+      def run(jid)
+        entry = Entry.new(Thread.current, nil)
+        Thread.handle_interrupt(@deferred) do
+          @lock.synchronize { @jobs[jid] = entry } if jid
+          begin
+            Thread.handle_interrupt(@allowed) { yield entry }
+          ensure
+            @lock.synchronize { @jobs.delete(jid) if @jobs[jid].equal?(entry) } if jid
+            discard_undelivered
+          end
+        end
+      end
+
+      # Interrupts the running job `jid`; true if it was running here.
+      def cancel(jid, reason)
+        @lock.synchronize do
+          entry = @jobs[jid]
+          return false unless entry && entry.reason.nil?
+
+          entry.reason = reason
+          entry.thread.raise(exception_for(reason, jid))
+          true
+        end
+      end
+
+      def size
+        @lock.synchronize { @jobs.size }
+      end
+
+      private
+
+      def exception_for(reason, jid)
+        case reason
+        when :shutdown then ::Sidekiq::Shutdown.new("Courier gave up on job #{jid} at shutdown")
+        when :timeout then ::Courier::JobTimeout.new("job #{jid} ran past Courier's job timeout")
+        else ::Courier::JobCancelled.new("job #{jid} was cancelled")
+        end
+      end
+
+      # An interruption raised just as the job ended is pending here; take it
+      # so it is not delivered into whatever this thread runs next.
+      def discard_undelivered
+        while Thread.pending_interrupt?(::Courier::Interruption) || Thread.pending_interrupt?(::Sidekiq::Shutdown)
+          begin
+            Thread.handle_interrupt(@allowed) { Thread.pass }
+          rescue ::Courier::Interruption, ::Sidekiq::Shutdown
+            nil
+          end
+        end
+      end
+    end
+  end
+end
