@@ -90,6 +90,54 @@ class PumaTest < CourierTest::Case
     end
   end
 
+  def post_signed(port, path, body, read_timeout: 30)
+    Net::HTTP.start("127.0.0.1", port, read_timeout: read_timeout) do |http|
+      http.post(path, body, "Content-Type" => "application/json", "Courier-Signature" => sign(body))
+    end
+  end
+
+  # The cancel lands in whichever worker Puma picks; the job may run in the
+  # other. Lifecycle events fire in each worker: startup and heartbeat at
+  # boot, quiet and shutdown when Puma stops.
+  def test_cluster_mode_cancels_across_workers_and_fires_lifecycle_events
+    events = File.join(Dir.tmpdir, "courier-lifecycle-#{Process.pid}.log")
+    File.delete(events) if File.exist?(events)
+    pid, port, log = spawn_sidecar("--threads", "2", "--workers", "2", env: {"COURIER_EXAMPLE_LIFECYCLE_LOG" => events})
+    begin
+      wait_healthy(port, pid, log)
+      payload = push(LongJob, 30, "cluster")
+      jid = JSON.parse(payload)["jid"]
+      job = Thread.new { post_signed(port, "/v1/jobs", payload) }
+      cancelled = nil
+      deadline = Process.clock_gettime(Process::CLOCK_MONOTONIC) + 20
+      until cancelled || Process.clock_gettime(Process::CLOCK_MONOTONIC) > deadline
+        res = post_signed(port, "/v1/jobs/cancel", JSON.generate("jid" => jid, "reason" => "cancel"))
+        cancelled = res if res.code == "200"
+        sleep 0.05
+      end
+      assert cancelled, "a cancel found the running job"
+      res = job.join(10).value
+      assert_equal "409", res.code
+      assert_equal "Courier::JobCancelled", JSON.parse(res.body)["error_class"]
+      refute JobRun.exists?(jid: jid)
+
+      lines = File.readlines(events, chomp: true)
+      workers = lines.grep(/\Astartup /).map { |l| l.split.last }
+      assert_equal 2, workers.uniq.size, "startup in each worker: #{lines.inspect}"
+      refute_includes workers, pid.to_s
+      assert_equal 2, lines.grep(/\Aheartbeat /).size
+    ensure
+      stop(pid)
+      File.delete(log) if File.exist?(log)
+    end
+    lines = File.readlines(events, chomp: true)
+    workers.each do |w|
+      assert_equal ["startup #{w}", "heartbeat #{w}", "quiet #{w}", "shutdown #{w}"], lines.select { |l| l.end_with?(" #{w}") && !l.start_with?("beat ") }
+    end
+  ensure
+    File.delete(events) if events && File.exist?(events)
+  end
+
   def test_bad_flag_stops_start_up_naming_it
     out, status = Open3.capture2e({"COURIER_SECRET" => "x"}, RbConfig.ruby, EXE, "--app", CourierTest::EXAMPLE_APP, "--threads", "lots")
     assert_equal 64, status.exitstatus

@@ -1,0 +1,112 @@
+# frozen_string_literal: true
+
+require_relative "test_helper"
+
+# POST /v1/jobs/cancel interrupts the running job with that jid inside its
+# own thread; its /v1/jobs request then answers 409 "interrupted".
+class CancelTest < CourierTest::Case
+  def built
+    @built ||= Courier::Sidecar::Boot.build(self.class.options, logger: LOGGER)
+  end
+
+  def app
+    built.app
+  end
+
+  def signed_env(path, body)
+    Rack::MockRequest.env_for(path, method: "POST", input: body, "CONTENT_TYPE" => "application/json",
+                                    "HTTP_COURIER_SIGNATURE" => sign(body))
+  end
+
+  # Starts a LongJob in its own thread (as a Puma thread would run it) and
+  # waits until it is registered as running.
+  def start_long_job(seconds = 30)
+    payload = push(LongJob, seconds, "long")
+    thread = Thread.new { app.call(signed_env("/v1/jobs", payload)) }
+    deadline = Process.clock_gettime(Process::CLOCK_MONOTONIC) + 10
+    sleep 0.01 until built.running.size == 1 || Process.clock_gettime(Process::CLOCK_MONOTONIC) > deadline
+    assert_equal 1, built.running.size, "the job is running"
+    [JSON.parse(payload)["jid"], thread]
+  end
+
+  def cancel(jid, reason)
+    post_job(JSON.generate("jid" => jid, "reason" => reason), path: "/v1/jobs/cancel")
+  end
+
+  {"cancel" => "Courier::JobCancelled", "timeout" => "Courier::JobTimeout", "shutdown" => "Sidekiq::Shutdown"}.each do |reason, error_class|
+    define_method("test_#{reason}_interrupts_the_running_job") do
+      jid, thread = start_long_job
+      cancel(jid, reason)
+      assert_equal 200, last_response.status
+      assert_equal({"status" => "cancelled"}, answer)
+
+      status, _headers, body = thread.join(10).value
+      assert_equal 409, status
+      doc = JSON.parse(body.join)
+      assert_equal "interrupted", doc["status"]
+      assert_equal reason, doc["reason"]
+      assert_equal error_class, doc["error_class"]
+      assert doc["backtrace"].any? { |line| line.include?("long_job.rb") }, "the backtrace shows where it was interrupted"
+      refute JobRun.exists?(jid: jid), "the interrupted run did not complete"
+      assert Event.exists?(kind: "ensure", jid: jid), "ensure blocks run"
+      refute Event.exists?(kind: "rescued", jid: jid), "`rescue => e` does not swallow the interruption"
+      assert_equal 0, built.running.size
+    end
+  end
+
+  def test_a_job_that_is_not_running_is_not_found
+    cancel("0123456789abcdef01234567", "cancel")
+    assert_equal 404, last_response.status
+    assert_equal "not_running", answer["status"]
+  end
+
+  def test_a_second_cancel_of_the_same_run_is_not_found
+    jid, thread = start_long_job
+    cancel(jid, "cancel")
+    assert_equal 200, last_response.status
+    thread.join(10)
+    cancel(jid, "cancel")
+    assert_equal 404, last_response.status
+  end
+
+  def test_bad_cancel_requests_are_refused
+    ['{"jid":"x"}', '{"jid":"x","reason":"because"}', '{"jid":"","reason":"cancel"}', "[1]", "{nope"].each do |body|
+      post_job(body, path: "/v1/jobs/cancel")
+      assert_equal 400, last_response.status, body
+    end
+    post_job('{"jid":"x","reason":"cancel"}', path: "/v1/jobs/cancel", signature: nil)
+    assert_equal 401, last_response.status
+  end
+
+  def test_health_advertises_cancel
+    get "/v1/health"
+    assert_includes answer["features"], "cancel"
+    assert_equal Sidekiq::VERSION, answer["sidekiq"]
+  end
+
+  # A cancel racing with the end of a job must never land in whatever the
+  # thread runs next.
+  def test_an_interruption_never_outlives_its_job
+    running = Courier::Sidecar::RunningJobs.new
+    stray = 0
+    canceller = Thread.new do
+      2_000.times { |i| running.cancel("job-#{i % 50}", :cancel) }
+    end
+    500.times do |i|
+      begin
+        running.run("job-#{i % 50}") { Thread.pass }
+      rescue Courier::JobCancelled
+        nil # interrupted inside its own run: fine
+      end
+      begin
+        Thread.pass
+        3.times { Thread.pass }
+      rescue Courier::JobCancelled
+        stray += 1
+      end
+    end
+    canceller.join
+    assert_equal 0, stray
+    assert_equal 0, running.size
+  end
+end
