@@ -32,7 +32,7 @@ let package = Package(
         .executableTarget(name: "courier", dependencies: ["CourierCore", "CourierSupport",
                                                           .product(name: "Logging", package: "swift-log")]),
         // A small recording HTTP executor for tests and benchmarks (not shipped in images).
-        .executableTarget(name: "courier-test-executor", dependencies: ["MiniHTTP", "SidekiqModel"]),
+        .executableTarget(name: "courier-test-executor", dependencies: ["MiniHTTP", "SidekiqModel", "ExecutorClient"]),
         .testTarget(name: "CourierTests", dependencies: ["CourierCore", "RedisClient", "SidekiqModel",
                                                          "ExecutorClient", "MiniHTTP",
                                                          .product(name: "Logging", package: "swift-log")],
