@@ -11,6 +11,8 @@ public final class Courier: Sendable {
     public let configuration: CourierConfiguration
     public let identity: ProcessIdentity
     public let metrics = CourierMetrics()
+    /// Sidekiq 7's execution metrics (the Web UI's Metrics tab), counted by the dispatcher and written by the heartbeat.
+    private let executionMetrics = ExecutionMetrics()
     private let logger: Logger
     private let keys: SidekiqKeys
     private let dispatcher: Dispatcher
@@ -42,9 +44,9 @@ public final class Courier: Sendable {
             settings: DispatcherSettings(concurrency: configuration.concurrency, plan: configuration.plan, breaker: configuration.breaker,
                                          batchSize: configuration.batchSize),
             source: source, executor: executor, policy: OutcomePolicy(maxRetries: configuration.maxRetries),
-            logger: logger, metrics: metrics, watchers: watchers)
+            logger: logger, metrics: metrics, watchers: watchers, executionMetrics: executionMetrics)
         heartbeat = Heartbeat(worker: housekeeping, keys: keys, identity: identity, configuration: configuration,
-                              startedAt: WallClock.system.now())
+                              startedAt: WallClock.system.now(), executionMetrics: executionMetrics)
         scheduler = Scheduler(worker: worker("scheduler"), keys: keys, logger: logger)
         if let port = configuration.opsPort {
             let (dispatcher, healthy) = (dispatcher, redisHealthy)

@@ -47,6 +47,8 @@ public final class Dispatcher: Sendable {
     private let metrics: CourierMetrics
     private let watchers: QueueWatchers?
     private let hooks: ExhaustedHooks
+    /// Sidekiq 7's per-class execution metrics, flushed by the heartbeat.
+    private let executionMetrics: ExecutionMetrics?
 
     private let wake = WakeSignal()
     private let outcomes = Mutex<[(UInt64, ExecutionOutcome)]>([])
@@ -64,8 +66,9 @@ public final class Dispatcher: Sendable {
     private var hasQueueLimits: Bool { settings.plan.queues.contains { $0.limit != nil } }
 
     public init(settings: DispatcherSettings, source: JobSource, executor: JobExecutor, policy: OutcomePolicy,
-                logger: Logger, metrics: CourierMetrics, watchers: QueueWatchers? = nil) {
+                logger: Logger, metrics: CourierMetrics, watchers: QueueWatchers? = nil, executionMetrics: ExecutionMetrics? = nil) {
         self.settings = settings
+        self.executionMetrics = executionMetrics
         self.source = source
         self.executor = executor
         self.policy = policy
@@ -167,7 +170,9 @@ public final class Dispatcher: Sendable {
             for (job, decision) in adopted.withLock({ a in defer { a.removeAll() }; return a }) {
                 let id = nextID.wrappingAdd(1, ordering: .relaxed).oldValue
                 let payload = try? JobPayload(raw: job.original)
-                let entry = RunningJob(job: job, payload: payload, jid: payload?.jid ?? "", jobClass: payload?.displayClass ?? "unknown", attempt: 0,
+                let jobClass = payload?.displayClass ?? "unknown"
+                let entry = RunningJob(job: job, payload: payload, jid: payload?.jid ?? "", jobClass: jobClass,
+                                       metricsClass: payload?.metricsClass(displayClass: jobClass) ?? jobClass, attempt: 0,
                                        tenant: payload?.tenant, startedAtWall: policy.clock.now(), startedAt: .now, phase: .finished)
                 running.insert(id, entry)
                 report(entry, outcome: nil, decision: decision)
@@ -339,7 +344,9 @@ public final class Dispatcher: Sendable {
             return nil
         }
         let retryCount = payload["retry_count"]?.intValue
-        let entry = RunningJob(job: job, payload: payload, jid: payload.jid ?? "", jobClass: payload.displayClass,
+        let jobClass = payload.displayClass
+        let entry = RunningJob(job: job, payload: payload, jid: payload.jid ?? "", jobClass: jobClass,
+                               metricsClass: payload.metricsClass(displayClass: jobClass),
                                attempt: retryCount.map { $0 + 2 } ?? 1, tenant: payload.tenant,
                                startedAtWall: policy.clock.now(), startedAt: .now, phase: .executing)
         let id = nextID.wrappingAdd(1, ordering: .relaxed).oldValue
@@ -398,6 +405,7 @@ public final class Dispatcher: Sendable {
                             seconds: outcome == nil ? nil : seconds)
         if case let .executorUnavailable(reason, _, _) = outcome { metrics.executorError(reason.hasPrefix("executor answered") ? "http" : "unavailable") }
         if case .timedOut = outcome { metrics.executorError("timeout") }
+        if let executionMetrics, let outcome { countExecution(entry, outcome: outcome, decision: decision, seconds: seconds, into: executionMetrics) }
         let level: Logger.Level = switch decision.event {
         case .done: .info
         case .retry, .requeued: .warning
@@ -413,6 +421,20 @@ public final class Dispatcher: Sendable {
         if let exhausted = decision.notifyExhausted {
             let path = decision.deathHandlersOnly ? "/v1/jobs/exhausted?only=death_handlers" : "/v1/jobs/exhausted"
             hooks.call(ExecutionRequest(path: path, body: exhausted, jid: entry.jid, queue: entry.job.queue, attempt: entry.attempt))
+        }
+    }
+
+    /// Sidekiq 7's metrics count only jobs that ran: a success (with its time), a
+    /// failure or a timeout. A job refused, never delivered, or pushed back did not run, or ran for a time nobody knows.
+    private func countExecution(_ entry: RunningJob, outcome: ExecutionOutcome, decision: Decision, seconds: Double,
+                                into executionMetrics: ExecutionMetrics) {
+        switch outcome {
+        case .succeeded:
+            executionMetrics.succeeded(jobClass: entry.metricsClass, milliseconds: Int(seconds * 1000))
+        case .failed, .timedOut:
+            executionMetrics.failed(jobClass: entry.metricsClass)
+        case .refused, .executorUnavailable:
+            break
         }
     }
 

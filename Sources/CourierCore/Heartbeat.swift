@@ -6,7 +6,9 @@ import SidekiqModel
 // The process's presence in Redis, in Sidekiq's layout (sidekiq-compat §2.2–
 // §2.4), so the unchanged Web UI and `Sidekiq::ProcessSet` list courier
 // processes with their busy jobs; and the Web UI's Quiet/Stop buttons, which
-// arrive as signals in a per-process list read at each beat.
+// arrive as signals in a per-process list read at each beat. The same round
+// trip flushes Sidekiq 7's execution metrics (SidekiqMetrics.swift) and reads
+// the cancel requests of the last 5 minutes (`courier:cancel`).
 
 /// A signal from the Web UI or the API.
 public enum ProcessSignal: String, Sendable {
@@ -24,10 +26,15 @@ public final class Heartbeat: Sendable {
     private let queues: [String]
     private let ttl: Int
     private let clock: WallClock
+    private let executionMetrics: ExecutionMetrics?
+
+    /// How long a `courier:cancel` entry asks for its job to be cancelled.
+    public static let cancelWindowSeconds = 300.0
 
     public init(worker: RedisWorker, keys: SidekiqKeys, identity: ProcessIdentity, configuration: CourierConfiguration,
-                startedAt: Double, clock: WallClock = .system) {
+                startedAt: Double, clock: WallClock = .system, executionMetrics: ExecutionMetrics? = nil) {
         self.worker = worker
+        self.executionMetrics = executionMetrics
         self.keys = keys
         self.identity = identity.description
         self.concurrency = configuration.concurrency
@@ -62,9 +69,13 @@ public final class Heartbeat: Sendable {
         public var latency: [String: Double]
         /// Sizes of the retry, schedule and dead sets.
         public var sets: [String: Int]
+        /// Jids of the cancel requests made in the last 5 minutes (`courier cancel`, `Courier.cancel`).
+        public var cancelRequests: [String]
     }
 
-    /// Writes one beat; also samples queue depth/latency and set sizes for metrics.
+    /// Writes one beat; also samples queue depth/latency and set sizes for metrics,
+    /// flushes the execution metrics (kept for the next beat if the write fails)
+    /// and reads the recent cancel requests.
     public func beat(busy: [BusyJob], quiet: Bool) async throws(RedisError) -> BeatResult {
         let now = clock.now()
         let rss = Self.residentKilobytes()
@@ -74,71 +85,96 @@ public final class Heartbeat: Sendable {
             workFields.append(Array(String(job.id, radix: 36).utf8))
             workFields.append(Array(value.utf8))
         }
+        let flushed = executionMetrics?.take() ?? ExecutionMetricsSnapshot()
+        let metricCommands = flushed.commands(now: now, keys: keys)
         let (identity, keys, ttl, info, concurrency, queues) = (self.identity, self.keys, self.ttl, self.info, self.concurrency, self.queues)
+        let cancelFrom = JSONWriter.float(now - Self.cancelWindowSeconds)
         func cmd(_ parts: [String]) -> [[UInt8]] { parts.map { Array($0.utf8) } }
-        return try await worker.run { connection throws(RedisError) in
-            let pingStart = ContinuousClock.now
-            try connection.command(["PING"]).orThrow("PING")
-            let rtt = ContinuousClock.now - pingStart
-            let rttMicros = Int(rtt.components.seconds) * 1_000_000 + Int(rtt.components.attoseconds / 1_000_000_000_000)
-            var commands: [[[UInt8]]] = [cmd(["MULTI"])]
-            for key in [keys.workers(identity), keys.work(identity)] {
-                commands.append(cmd(["UNLINK", key]))
-                if !workFields.isEmpty {
-                    commands.append(cmd(["HSET", key]) + workFields)
-                    commands.append(cmd(["EXPIRE", key, String(ttl)]))
+        do throws(RedisError) {
+            return try await worker.run { connection throws(RedisError) in
+                let pingStart = ContinuousClock.now
+                try connection.command(["PING"]).orThrow("PING")
+                let rtt = ContinuousClock.now - pingStart
+                let rttMicros = Int(rtt.components.seconds) * 1_000_000 + Int(rtt.components.attoseconds / 1_000_000_000_000)
+                var commands: [[[UInt8]]] = [cmd(["MULTI"])]
+                for key in [keys.workers(identity), keys.work(identity)] {
+                    commands.append(cmd(["UNLINK", key]))
+                    if !workFields.isEmpty {
+                        commands.append(cmd(["HSET", key]) + workFields)
+                        commands.append(cmd(["EXPIRE", key, String(ttl)]))
+                    }
                 }
-            }
-            commands.append(cmd(["SADD", keys.processes, identity]))
-            commands.append(cmd(["HSET", keys.process(identity), "info", info, "busy", String(busy.count),
-                                 "beat", JSONWriter.float(now), "rtt_us", String(rttMicros), "quiet", quiet ? "true" : "false",
-                                 "rss", String(rss), "concurrency", String(concurrency)]))
-            commands.append(cmd(["EXPIRE", keys.process(identity), String(ttl)]))
-            commands.append(cmd(["SADD", keys.inProgressOwners, identity]))
-            commands.append(cmd(["SADD", keys.inProgressQueues(identity)] + queues))
-            commands.append(cmd(["EXEC"]))
-            // Signals are popped (oldest first) outside the transaction so none is lost if EXEC fails.
-            commands.append(cmd(["RPOP", keys.signals(identity), "100"]))
-            commands.append(cmd(["SCARD", keys.processes]))
-            for set in [keys.retry, keys.schedule, keys.dead] { commands.append(cmd(["ZCARD", set])) }
-            for queue in queues {
-                commands.append(cmd(["LLEN", keys.queue(queue)]))
-                commands.append(cmd(["LINDEX", keys.queue(queue), "-1"]))
-            }
-            let replies = try connection.pipeline(commands)
-            for reply in replies { try reply.orThrow("heartbeat") }
-            var index = commands.count - 5 - queues.count * 2
-            let signals = (replies[index].array ?? []).compactMap(\.string)
-            index += 1
-            let processCount = replies[index].int ?? 1
-            var sets: [String: Int] = [:]
-            for (offset, name) in ["retry", "schedule", "dead"].enumerated() { sets[name] = replies[index + 1 + offset].int ?? 0 }
-            index += 4
-            var depth: [String: Int] = [:]
-            var latency: [String: Double] = [:]
-            for queue in queues {
-                depth[queue] = replies[index].int ?? 0
-                var age = 0.0
-                if let oldest = replies[index + 1].bytes, let payload = try? JobPayload(raw: oldest),
-                   var enqueued = payload["enqueued_at"]?.doubleValue {
-                    if payload["enqueued_at"]?.isIntegerLiteral == true, enqueued > 1e11 { enqueued /= 1000 }
-                    age = max(0, now - enqueued)
+                commands.append(cmd(["SADD", keys.processes, identity]))
+                commands.append(cmd(["HSET", keys.process(identity), "info", info, "busy", String(busy.count),
+                                     "beat", JSONWriter.float(now), "rtt_us", String(rttMicros), "quiet", quiet ? "true" : "false",
+                                     "rss", String(rss), "concurrency", String(concurrency)]))
+                commands.append(cmd(["EXPIRE", keys.process(identity), String(ttl)]))
+                commands.append(cmd(["SADD", keys.inProgressOwners, identity]))
+                commands.append(cmd(["SADD", keys.inProgressQueues(identity)] + queues))
+                // Sidekiq 7's metrics with the beat they belong to: written once or not at all.
+                for command in metricCommands { commands.append(cmd(command)) }
+                commands.append(cmd(["EXEC"]))
+                // Signals are popped (oldest first) outside the transaction so none is lost if EXEC fails.
+                let signalsAt = commands.count
+                commands.append(cmd(["RPOP", keys.signals(identity), "100"]))
+                commands.append(cmd(["SCARD", keys.processes]))
+                for set in [keys.retry, keys.schedule, keys.dead] { commands.append(cmd(["ZCARD", set])) }
+                let cancelsAt = commands.count
+                commands.append(cmd(["ZRANGEBYSCORE", keys.cancelRequests, cancelFrom, "+inf"]))
+                commands.append(cmd(["ZREMRANGEBYSCORE", keys.cancelRequests, "-inf", "(" + cancelFrom]))
+                let queuesAt = commands.count
+                for queue in queues {
+                    commands.append(cmd(["LLEN", keys.queue(queue)]))
+                    commands.append(cmd(["LINDEX", keys.queue(queue), "-1"]))
                 }
-                latency[queue] = age
-                index += 2
+                let replies = try connection.pipeline(commands)
+                for reply in replies { try reply.orThrow("heartbeat") }
+                let signals = (replies[signalsAt].array ?? []).compactMap(\.string)
+                let processCount = replies[signalsAt + 1].int ?? 1
+                var sets: [String: Int] = [:]
+                for (offset, name) in ["retry", "schedule", "dead"].enumerated() { sets[name] = replies[signalsAt + 2 + offset].int ?? 0 }
+                let cancelRequests = (replies[cancelsAt].array ?? []).compactMap(\.string)
+                var depth: [String: Int] = [:]
+                var latency: [String: Double] = [:]
+                var index = queuesAt
+                for queue in queues {
+                    depth[queue] = replies[index].int ?? 0
+                    var age = 0.0
+                    if let oldest = replies[index + 1].bytes, let payload = try? JobPayload(raw: oldest),
+                       var enqueued = payload["enqueued_at"]?.doubleValue {
+                        if payload["enqueued_at"]?.isIntegerLiteral == true, enqueued > 1e11 { enqueued /= 1000 }
+                        age = max(0, now - enqueued)
+                    }
+                    latency[queue] = age
+                    index += 2
+                }
+                return BeatResult(signals: signals, processCount: max(1, processCount), depth: depth, latency: latency, sets: sets,
+                                  cancelRequests: cancelRequests)
             }
-            return BeatResult(signals: signals, processCount: max(1, processCount), depth: depth, latency: latency, sets: sets)
+        } catch {
+            // Whether the transaction ran cannot be known when the reply is lost; like the
+            // outcomes the dispatcher keeps, the counts go with the next beat.
+            executionMetrics?.restore(flushed)
+            throw error
         }
     }
 
     /// At exit: leave the process list at once, as Sidekiq does (the hash itself expires).
+    /// Also flushes the execution metrics counted since the last beat.
     public func clear() async throws(RedisError) {
         let (identity, keys) = (self.identity, self.keys)
-        _ = try await worker.run { connection throws(RedisError) in
-            try connection.pipeline([
-                ["SREM", keys.processes, identity], ["UNLINK", keys.workers(identity), keys.work(identity)],
-                ["HSET", keys.process(identity), "quiet", "true", "busy", "0"],
-            ].map { $0.map { Array($0.utf8) } })
+        let flushed = executionMetrics?.take() ?? ExecutionMetricsSnapshot()
+        let metricCommands = flushed.commands(now: clock.now(), keys: keys)
+        do throws(RedisError) {
+            _ = try await worker.run { connection throws(RedisError) in
+                try connection.pipeline(([
+                    ["SREM", keys.processes, identity], ["UNLINK", keys.workers(identity), keys.work(identity)],
+                    ["HSET", keys.process(identity), "quiet", "true", "busy", "0"],
+                ] + metricCommands).map { $0.map { Array($0.utf8) } })
+            }
+        } catch {
+            executionMetrics?.restore(flushed)
+            throw error
         }
     }
 

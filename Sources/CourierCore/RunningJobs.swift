@@ -9,6 +9,8 @@ struct RunningJob: Sendable {
     let payload: JobPayload?
     let jid: String
     let jobClass: String
+    /// `wrapped`, else `class`: the name Sidekiq 7's execution metrics use.
+    let metricsClass: String
     let attempt: Int
     let tenant: String?
     /// Wall-clock start (epoch seconds) for the Web UI's "started" column.

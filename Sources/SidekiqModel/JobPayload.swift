@@ -60,6 +60,12 @@ public struct JobPayload: Sendable {
     public var displayClass: String {
         self["display_class"]?.stringValue ?? self["wrapped"]?.stringValue ?? className ?? "unknown"
     }
+    /// The class Sidekiq 7's execution metrics count the job under: `wrapped`, else `class`
+    /// (`display_class` is not looked at). Reuses `displayClass` when it is the same thing.
+    public func metricsClass(displayClass: String) -> String {
+        guard rawRange(of: "display_class") != nil else { return displayClass }
+        return self["wrapped"]?.stringValue ?? className ?? "unknown"
+    }
     /// Tenant for logs: a `tenant` field, else the first tag.
     public var tenant: String? {
         if let t = self["tenant"]?.stringValue { return t }

@@ -39,4 +39,6 @@ public struct SidekiqKeys: Sendable, Equatable {
     public func inProgress(_ identity: String, queue: String) -> String { prefix + "courier:wip:" + identity + ":" + queue }
     /// How often a job (by SHA-1 of its bytes) was recovered from a dead process.
     public func recoveries(_ sha: String) -> String { prefix + "courier:recovered:" + sha }
+    /// Sorted set of cancel requests: member = jid, score = when it was asked (epoch seconds).
+    public var cancelRequests: String { prefix + "courier:cancel" }
 }
