@@ -49,12 +49,12 @@ class ExhaustedTest < CourierTest::Case
   def test_backtrace_is_restored_from_error_backtrace
     seen = nil
     handler = ->(_job, error) { seen = error.backtrace }
-    Sidekiq.death_handlers << handler
+    Courier::Sidecar::SidekiqAdapter.current.death_handlers << handler
     encoded = Base64.encode64(Zlib::Deflate.deflate(JSON.generate(["a.rb:1", "b.rb:2"])))
     exhausted(push(FailingJob, "x"), error_class: "FailingJob::Boom", error_message: "x", "error_backtrace" => encoded)
     assert_equal ["a.rb:1", "b.rb:2"], seen
   ensure
-    Sidekiq.death_handlers.delete(handler)
+    Courier::Sidecar::SidekiqAdapter.current.death_handlers.delete(handler)
   end
 
   def test_active_job_exhausted_block_is_looked_up_on_the_wrapped_class

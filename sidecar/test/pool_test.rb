@@ -13,7 +13,7 @@ class PoolTest < CourierTest::Case
     assert_equal JOBS, payloads.size
     bodies = Sidekiq.redis { |r| r.lrange("queue:default", 0, -1) }
     assert_equal JOBS, bodies.size
-    ActiveRecord::Base.clear_active_connections!
+    ActiveRecord::Base.connection_handler.clear_active_connections!
 
     queue = Queue.new
     bodies.each { |b| queue << b }

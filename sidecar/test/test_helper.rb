@@ -13,7 +13,9 @@ require "redis_server"
 
 module CourierTest
   ROOT = File.expand_path("../..", __dir__)
-  EXAMPLE_APP = File.join(ROOT, "examples", "rails_app")
+  # The app the suite boots: the Rails 6.1 one by default, the Rails 7.2 one
+  # in the Debian 13 matrix (COURIER_TEST_APP=examples/rails72_app).
+  EXAMPLE_APP = File.expand_path(ENV.fetch("COURIER_TEST_APP", "examples/rails_app"), ROOT)
   SIDECAR = File.expand_path("..", __dir__)
   SECRET = "test-secret-#{Process.pid}"
   THREADS = 5
@@ -63,7 +65,7 @@ module CourierTest
     end
 
     def teardown
-      ActiveRecord::Base.clear_active_connections!
+      ActiveRecord::Base.connection_handler.clear_active_connections!
     end
 
     # Pushes through the real Sidekiq client / ActiveJob adapter and returns

@@ -2,9 +2,10 @@
 
 require_relative "boot"
 
+require "rails"
 require "active_record/railtie"
 require "active_job/railtie"
-require "sidekiq"
+Bundler.require(*Rails.groups)
 
 Redis.silence_deprecations = true if Redis.respond_to?(:silence_deprecations=)
 

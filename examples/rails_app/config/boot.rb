@@ -1,5 +1,5 @@
 # frozen_string_literal: true
 
-# No Bundler: every gem comes from Debian's packages (ruby-rails, ruby-sidekiq,
-# ruby-sqlite3), found by plain RubyGems.
-require "rails"
+# Every gem comes from Gemfile.lock, as in any Bundler app.
+ENV["BUNDLE_GEMFILE"] ||= File.expand_path("../Gemfile", __dir__)
+require "bundler/setup"

@@ -1,0 +1,5 @@
+# frozen_string_literal: true
+
+# A job ran: written by the jobs themselves.
+class JobRun < ApplicationRecord
+end

@@ -1,0 +1,5 @@
+# frozen_string_literal: true
+
+# An Active Record model passed to ActiveJob as a GlobalID argument.
+class Widget < ApplicationRecord
+end
