@@ -1,0 +1,167 @@
+# frozen_string_literal: true
+
+# The end-to-end tier's Ruby side: boots the example app (so jobs are
+# enqueued by the app's own Sidekiq client and ActiveJob adapter), then does
+# one step against what courier + the sidecar did, with Sidekiq's own API
+# (and Web UI, rack-mocked) as the oracle. Run by tests/e2e/run:
+#
+#   ruby check.rb STEP [ARGS]   → prints "ok STEP ..." or exits 1 with the reason
+#
+# State between steps (jids) lives in E2E_STATE (a JSON file).
+require "json"
+require "timeout"
+
+app = ENV.fetch("E2E_APP")
+require File.join(app, "config", "environment")
+require "sidekiq/api"
+require "sidekiq/web"
+require "sidekiq/metrics/query" if Sidekiq::VERSION.to_i >= 7
+
+STATE_FILE = ENV.fetch("E2E_STATE")
+SIDEKIQ7 = Sidekiq::VERSION.to_i >= 7
+
+def state = File.exist?(STATE_FILE) ? JSON.parse(File.read(STATE_FILE)) : {}
+def save(h) = File.write(STATE_FILE, JSON.generate(state.merge(h)))
+
+def fail!(why)
+  warn "e2e FAILED: #{why}"
+  exit 1
+end
+
+def check(cond, why) = cond || fail!(why)
+
+# Polls until the block is truthy (bounded); returns its value.
+def eventually(what, seconds = 45)
+  deadline = Process.clock_gettime(Process::CLOCK_MONOTONIC) + seconds
+  loop do
+    value = yield
+    return value if value
+    fail!("gave up after #{seconds}s waiting for #{what}") if Process.clock_gettime(Process::CLOCK_MONOTONIC) > deadline
+
+    sleep 0.2
+  end
+end
+
+def retry_entry(jid) = Sidekiq::RetrySet.new.find_job(jid)
+def dead_entry(jid) = Sidekiq::DeadSet.new.find_job(jid)
+
+# Mounted as an app mounts it: behind a session middleware (rack-session in
+# Rack 3, built into Rack 2).
+def web_pages_answer
+  begin
+    require "rack/session"
+  rescue LoadError
+    require "rack/session/cookie"
+  end
+  web = Rack::Builder.new do
+    use Rack::Session::Cookie, secret: "e2e" * 30, same_site: true
+    run Sidekiq::Web
+  end.to_app
+  require "rack/mock"
+  pages = %w[/ /busy /queues /retries /morgue /scheduled]
+  pages << "/metrics" if SIDEKIQ7
+  pages.map { |p| [p, Rack::MockRequest.new(web).get(p).status] }.to_h
+end
+
+step = ARGV.fetch(0)
+case step
+when "enqueue"
+  widget = Widget.create!(name: "e2e")
+  jids = {
+    "record" => RecordJob.perform_async("e2e-record"),
+    "noop" => NoopJob.perform_async,
+    "slow" => SlowJob.perform_async(0.2, "e2e-slow"),
+    "scheduled" => RecordJob.perform_in(2, "e2e-scheduled"),
+    "widget" => WidgetTouchJob.perform_later(widget, note: "e2e").provider_job_id,
+    "aj_ok" => RetryingActiveJob.perform_later("ok").provider_job_id,
+    "aj_discard" => RetryingActiveJob.perform_later("discard").provider_job_id,
+    "failing" => FailingJob.perform_async("e2e boom"),
+    # Its one retry already used: this failure exhausts it.
+    "exhausted" => Sidekiq::Client.push("class" => ExhaustedJob, "args" => [], "retry_count" => 0),
+    "unknown" => Sidekiq::Client.push("class" => "DeployedLaterJob", "args" => [1]),
+    "not_a_job" => Sidekiq::Client.push("class" => "Kernel", "args" => ["rm -rf /"])
+  }
+  if SIDEKIQ7
+    jids["critical"] = CriticalJob.perform_async("e2e-critical")
+    jids["report"] = ReportJob.perform_later("e2e-report").provider_job_id
+  end
+  Sidekiq.redis { |c| c.lpush("queue:default", "not json at all") }
+  save("jids" => jids, "widget" => widget.id)
+  puts "ok enqueue #{jids.size} jobs + 1 malformed"
+
+when "verify"
+  jids = state.fetch("jids")
+  ran = %w[record slow scheduled widget aj_ok]
+  ran += %w[critical report] if SIDEKIQ7
+  eventually("every job kind to run (#{ran.join(", ")})") { JobRun.where(jid: ran.map { jids[_1] }).count == ran.size }
+  check(Widget.find(state.fetch("widget")).touches == 1, "the GlobalID widget was touched once")
+  check(Event.exists?(kind: "after_perform", jid: jids["aj_ok"]), "ActiveJob callbacks ran")
+  check(Event.exists?(kind: "discarded", jid: jids["aj_discard"]), "ActiveJob discard_on ran")
+
+  failing = eventually("FailingJob in the RetrySet") { retry_entry(jids["failing"]) }
+  check(failing["error_class"] == "FailingJob::Boom" && failing["error_message"] == "e2e boom" && failing["retry_count"] == 0,
+        "FailingJob's retry entry: #{failing.item.slice("error_class", "error_message", "retry_count")}")
+  dead = eventually("ExhaustedJob in the DeadSet") { dead_entry(jids["exhausted"]) }
+  check(dead["error_class"] == "ExhaustedJob::Failed", "ExhaustedJob died of its own error")
+  eventually("the exhausted hook and the death handler") do
+    Event.exists?(kind: "exhausted", jid: jids["exhausted"]) && Event.exists?(kind: "death", jid: jids["exhausted"])
+  end
+  unknown = eventually("the unknown class in the RetrySet") { retry_entry(jids["unknown"]) }
+  check(unknown["error_class"] == "NameError" && unknown["error_message"] == "uninitialized constant DeployedLaterJob",
+        "unknown class: #{unknown.item.slice("error_class", "error_message")}")
+  not_a_job = eventually("Kernel in the RetrySet") { retry_entry(jids["not_a_job"]) }
+  check(not_a_job["error_class"] == "Courier::NotAJobClass", "Kernel: #{not_a_job["error_class"]}")
+  eventually("the malformed payload in the DeadSet") { Sidekiq::DeadSet.new.any? { _1.value == "not json at all" } }
+  check(JobRun.where(jid: [jids["unknown"], jids["not_a_job"]]).none?, "nothing ran for unresolvable classes")
+
+  stats = eventually("stats to reach Redis") { s = Sidekiq::Stats.new; s.processed >= 12 && s }
+  procs = Sidekiq::ProcessSet.new.to_a
+  check(procs.size >= 1 && procs.all? { _1["concurrency"].to_i > 0 }, "ProcessSet lists courier")
+  if SIDEKIQ7
+    top = eventually("Sidekiq 7 execution metrics") do
+      q = Sidekiq::Metrics::Query.new.top_jobs(minutes: 10)
+      q.job_results["RecordJob"].totals["p"] >= 2 && q
+    end
+    check(top.job_results["FailingJob"].totals["f"] >= 1, "the Metrics tab counts FailingJob's failure")
+  end
+  pages = web_pages_answer
+  check(pages.values.all?(200), "Web UI pages: #{pages}")
+  puts "ok verify processed=#{stats.processed} failed=#{stats.failed} retry=#{Sidekiq::RetrySet.new.size} dead=#{Sidekiq::DeadSet.new.size} web=#{pages.keys.join(",")}"
+
+when "long_start"
+  jid = LongJob.perform_async(ARGV.fetch(1).to_f, "e2e-long")
+  save("long" => jid)
+  eventually("LongJob to start (it leaves its queue)") { Sidekiq::Queue.new("default").size.zero? && Sidekiq::ScheduledSet.new.size.zero? }
+  puts "ok long_start #{jid}"
+
+when "long_interrupted"
+  jid = state.fetch("long")
+  eventually("LongJob's ensure to run") { Event.exists?(kind: "ensure", jid: jid) }
+  check(JobRun.where(jid: jid).none?, "the interrupted run did not complete")
+  check(Event.where(kind: "rescued", jid: jid).none?, "rescue => e did not see the interruption")
+  back = Sidekiq::Queue.new("default").find_job(jid)
+  check(back, "LongJob is back in its queue")
+  puts "ok long_interrupted (back in queue:default, retry_count=#{back["retry_count"].inspect})"
+
+when "long_completed"
+  jid = state.fetch("long")
+  eventually("LongJob to run to completion after the restart", 60) { JobRun.where(jid: jid).count == 1 }
+  check(retry_entry(jid).nil? && dead_entry(jid).nil?, "LongJob in neither retry nor dead set")
+  puts "ok long_completed (exactly one completed run)"
+
+when "burst"
+  n = Integer(ARGV.fetch(1))
+  Sidekiq::Client.push_bulk("class" => SlowJob, "args" => Array.new(n) { |i| [0.05, "burst-#{i}"] })
+  puts "ok burst #{n}"
+
+when "burst_done"
+  n = Integer(ARGV.fetch(1))
+  eventually("all #{n} burst jobs to run", 120) { JobRun.where("arg LIKE 'burst-%'").distinct.count(:arg) == n }
+  dupes = Sidekiq::RetrySet.new.count { _1.klass == "SlowJob" }
+  bad = Sidekiq::RetrySet.new.select { _1.klass == "SlowJob" && _1["error_class"] !~ /RecordNotUnique/ }
+  check(bad.empty?, "burst jobs failed for another reason: #{bad.map { _1["error_class"] }.uniq}")
+  check(Sidekiq::DeadSet.new.none? { _1.klass == "SlowJob" }, "no burst job died")
+  puts "ok burst_done #{n} of #{n} ran; #{dupes} ran twice (in flight at the kill: at-least-once)"
+else
+  fail!("unknown step #{step}")
+end
