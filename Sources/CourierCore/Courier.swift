@@ -123,9 +123,11 @@ public final class Courier: Sendable {
             processCount.store(result.processCount, ordering: .relaxed)
             metrics.queues(depth: result.depth, latency: result.latency, sets: result.sets)
             for signal in result.signals { handle(signal: signal) }
+            dispatcher.afterHeartbeat(cancelRequests: result.cancelRequests)
         } catch {
             redisHealthy.set(false)
             logger.warning("heartbeat failed", metadata: ["error": "\(error)"])
+            dispatcher.afterHeartbeat(cancelRequests: [])
         }
     }
 

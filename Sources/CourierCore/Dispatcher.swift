@@ -8,6 +8,8 @@ import Synchronization
 // outcome. One async loop owns the decisions; Redis round trips batch every
 // outcome that finished since the last trip with the next fetch, so a busy
 // courier costs about one Redis call per batch of jobs, not several per job.
+// When it gives up on a running job (job timeout, shutdown deadline) or is
+// asked to cancel one by jid, it tells the executor (protocol v1's cancel).
 
 public struct DispatcherSettings: Sendable {
     /// Most jobs in flight (fetched and not yet acknowledged).
@@ -47,6 +49,7 @@ public final class Dispatcher: Sendable {
     private let metrics: CourierMetrics
     private let watchers: QueueWatchers?
     private let hooks: ExhaustedHooks
+    private let cancels: JobCancels
     /// Sidekiq 7's per-class execution metrics, flushed by the heartbeat.
     private let executionMetrics: ExecutionMetrics?
 
@@ -76,6 +79,7 @@ public final class Dispatcher: Sendable {
         self.metrics = metrics
         self.watchers = watchers
         self.hooks = ExhaustedHooks(executor: executor, logger: logger, metrics: metrics)
+        self.cancels = JobCancels(executor: executor, logger: logger, metrics: metrics)
         watchers?.setHandlers(.init(
             onWork: { [wake] in wake.signal() },
             onClaim: { [weak self] job in self?.claimed(job) },
@@ -113,6 +117,20 @@ public final class Dispatcher: Sendable {
     /// Jobs executing now, for the heartbeat.
     public func busyJobs() -> [BusyJob] { running.executing() }
 
+    /// After each heartbeat: `cancelRequests` are the jids of `courier:cancel`'s last 5 minutes.
+    /// Each job among them that runs here now and was not asked yet is marked and its
+    /// cancel sent; when the executor answers `409 interrupted` (cancel) for it, it is
+    /// acknowledged as failed, with neither retry nor dead set. Also asks the executor for
+    /// its features again while they are not known.
+    public func afterHeartbeat(cancelRequests: [String]) {
+        if cancels.isUnknown { cancels.probe() }
+        guard !cancelRequests.isEmpty else { return }
+        for entry in running.markCancelRequested(Set(cancelRequests)) {
+            logger.notice("cancel requested for a running job", metadata: jobMetadata(entry))
+            cancels.send(jid: entry.jid, queue: entry.job.queue, attempt: entry.attempt, reason: .cancel)
+        }
+    }
+
     /// Takes over jobs already moved into this process's in-progress lists
     /// (poison pills from recovery) with a decision made for them.
     func adopt(_ job: FetchedJob, decision: Decision) {
@@ -146,6 +164,8 @@ public final class Dispatcher: Sendable {
         var needsReconcile = false
         var redisFailures = 0
         var pausedUntil: ContinuousClock.Instant?  // an executor's Retry-After
+        var shutdownCancelsSent: ContinuousClock.Instant?
+        cancels.probe()
 
         while true {
             // 1. Decide what happens to every job that finished.
@@ -165,6 +185,8 @@ public final class Dispatcher: Sendable {
                 }
                 report(entry, outcome: outcome, decision: decision)
                 pending.append((id, Completion(job: entry.job, action: decision.action)))
+                // Given up on (a failed attempt now): stop it in the executor before its retry runs.
+                if case .timedOut = outcome { cancels.send(jid: entry.jid, queue: entry.job.queue, attempt: entry.attempt, reason: .timeout) }
             }
             // Jobs that never reach the executor (malformed, poison pills) with a decision made for them.
             for (job, decision) in adopted.withLock({ a in defer { a.removeAll() }; return a }) {
@@ -189,6 +211,9 @@ public final class Dispatcher: Sendable {
                     guard let entry = running.get(id) else { continue }
                     running.setPhase(id, .abandoned)
                     logger.warning("shutdown timeout: job pushed back to its queue", metadata: jobMetadata(entry))
+                    // The cancel goes out first; the push-back below does not wait for its answer.
+                    cancels.send(jid: entry.jid, queue: entry.job.queue, attempt: entry.attempt, reason: .shutdown)
+                    if shutdownCancelsSent == nil { shutdownCancelsSent = now }
                     pending.append((id, Completion(job: entry.job, action: .requeueAtShutdown)))
                 }
             }
@@ -323,6 +348,8 @@ public final class Dispatcher: Sendable {
                 try? await Task.sleep(for: .milliseconds(min(1_000, 25 << min(redisFailures, 6))))
             }
         }
+        // Cancels still out get about a second from the deadline (or from now), not more.
+        await cancels.drain(until: (shutdownCancelsSent ?? .now) + JobCancels.requestTimeout)
         hooks.stop()
         if hooks.outstanding > 0 {
             logger.error("exhausted hooks still waiting for the executor are dropped at exit", metadata: ["count": .string(String(hooks.outstanding))])
@@ -394,7 +421,7 @@ public final class Dispatcher: Sendable {
         } else if !entry.jid.isEmpty {
             crashCounts[entry.jid] = nil
         }
-        return policy.decide(entry.job, payload: payload, outcome: outcome)
+        return policy.decide(entry.job, payload: payload, outcome: outcome, cancelRequested: entry.cancelRequested)
     }
 
     /// Logs, counts and runs the exhausted hooks for one decision (`outcome` nil: the job never ran).
@@ -408,7 +435,7 @@ public final class Dispatcher: Sendable {
         if let executionMetrics, let outcome { countExecution(entry, outcome: outcome, decision: decision, seconds: seconds, into: executionMetrics) }
         let level: Logger.Level = switch decision.event {
         case .done: .info
-        case .retry, .requeued: .warning
+        case .retry, .requeued, .cancelled: .warning
         case .dead, .discarded, .failed: .error
         }
         if logger.logLevel <= level {  // the metadata is built per job only when the line is written
@@ -433,6 +460,9 @@ public final class Dispatcher: Sendable {
             executionMetrics.succeeded(jobClass: entry.metricsClass, milliseconds: Int(seconds * 1000))
         case .failed, .timedOut:
             executionMetrics.failed(jobClass: entry.metricsClass)
+        case .interrupted:
+            // Raised in the job (Courier::JobCancelled, …) unless it goes back to its queue.
+            if decision.event != .requeued { executionMetrics.failed(jobClass: entry.metricsClass) }
         case .refused, .executorUnavailable:
             break
         }
@@ -441,6 +471,7 @@ public final class Dispatcher: Sendable {
     private func transitioned(_ t: CircuitBreaker.Transition) {
         breakerState.withLock { $0 = t.to }
         metrics.breaker(t.to.rawValue)
+        if t.to == .closed { cancels.probe() }  // the executor may be another one now
         let metadata: Logger.Metadata = ["from": "\(t.from.rawValue)", "to": "\(t.to.rawValue)", "reason": "\(t.reason)"]
         if t.to == .open { logger.error("circuit breaker opened", metadata: metadata) } else { logger.notice("circuit breaker \(t.to.rawValue)", metadata: metadata) }
     }

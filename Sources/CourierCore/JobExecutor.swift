@@ -1,3 +1,5 @@
+// The dispatcher's view of the executor: deliveries and the few other calls
+// protocol v1 has (hooks, cancels, health).
 import ExecutorClient
 
 /// Runs jobs somewhere (the HTTP executor in production). The dispatcher
@@ -7,8 +9,10 @@ public protocol JobExecutor: Sendable {
     func submit(_ request: ExecutionRequest, completion: @escaping @Sendable (ExecutionOutcome) -> Void)
     /// Starts one delivery of several jobs; `completion` gets one outcome per job, in order.
     func submitBatch(_ requests: [ExecutionRequest], completion: @escaping @Sendable ([ExecutionOutcome]) -> Void)
-    /// One POST whose raw answer the caller classifies itself (the exhausted hooks).
+    /// One POST whose raw answer the caller classifies itself (the exhausted hooks, cancels).
     func post(_ request: ExecutionRequest, completion: @escaping @Sendable (HTTPResult) -> Void)
+    /// One GET (the executor's health and features), answered raw.
+    func get(_ path: String, timeout: Duration, completion: @escaping @Sendable (HTTPResult) -> Void)
 }
 
 extension HTTPExecutor: JobExecutor {}

@@ -40,6 +40,13 @@ public final class CourierMetrics: Sendable {
         var recovered = 0
         var roundTrips = 0
         var exhaustedHooks: [String: Int] = [:]
+        var cancels: [CancelLabels: Int] = [:]
+    }
+
+    private struct CancelLabels: Hashable, Comparable {
+        var reason: String
+        var result: String
+        static func < (a: CancelLabels, b: CancelLabels) -> Bool { (a.reason, a.result) < (b.reason, b.result) }
     }
 
     private let state = Mutex(State())
@@ -61,6 +68,7 @@ public final class CourierMetrics: Sendable {
     func recovered(_ n: Int) { state.withLock { $0.recovered += n } }
     func roundTrip() { state.withLock { $0.roundTrips += 1 } }
     func exhaustedHook(_ result: String) { state.withLock { $0.exhaustedHooks[result, default: 0] += 1 } }
+    func cancel(reason: String, result: String) { state.withLock { $0.cancels[CancelLabels(reason: reason, result: result), default: 0] += 1 } }
     func queues(depth: [String: Int], latency: [String: Double], sets: [String: Int]) {
         state.withLock { $0.queueDepth = depth; $0.queueLatency = latency; $0.setSizes = sets }
     }
@@ -72,7 +80,7 @@ public final class CourierMetrics: Sendable {
             func header(_ name: String, _ type: String, _ help: String) {
                 out += "# HELP \(name) \(help)\n# TYPE \(name) \(type)\n"
             }
-            header("courier_jobs_total", "counter", "Jobs finished, by queue, class and outcome (done, retry, dead, discarded, failed, requeued).")
+            header("courier_jobs_total", "counter", "Jobs finished, by queue, class and outcome (done, retry, dead, discarded, failed, requeued, cancelled).")
             for (labels, n) in s.jobs.sorted(by: { $0.key < $1.key }) {
                 out += "courier_jobs_total{queue=\(q(labels.queue)),class=\(q(labels.jobClass)),outcome=\(q(labels.outcome))} \(n)\n"
             }
@@ -116,6 +124,11 @@ public final class CourierMetrics: Sendable {
             out += "courier_redis_round_trips_total \(s.roundTrips)\n"
             header("courier_exhausted_hooks_total", "counter", "Calls of the executor's /v1/jobs/exhausted, by result (ok, retried, failed).")
             for (result, n) in s.exhaustedHooks.sorted(by: { $0.key < $1.key }) { out += "courier_exhausted_hooks_total{result=\(q(result))} \(n)\n" }
+            header("courier_cancels_total", "counter",
+                   "Cancels of running jobs, by reason (shutdown, timeout, cancel) and result (cancelled, not_running, unsupported, failed).")
+            for (labels, n) in s.cancels.sorted(by: { $0.key < $1.key }) {
+                out += "courier_cancels_total{reason=\(q(labels.reason)),result=\(q(labels.result))} \(n)\n"
+            }
             return out
         }
     }

@@ -7,7 +7,7 @@ import SidekiqModel
 
 /// What the dispatcher does after a delivery.
 public struct Decision: Sendable, Equatable {
-    public enum Event: String, Sendable { case done, retry, dead, discarded, requeued, failed }
+    public enum Event: String, Sendable { case done, retry, dead, discarded, requeued, failed, cancelled }
     public var action: CompletionAction
     public var event: Event
     /// Payload to send to the executor's exhausted endpoint afterwards (hooks, death handlers).
@@ -37,8 +37,22 @@ public struct OutcomePolicy: Sendable {
         return Decision(action: .kill(payload: edited.payload.raw, at: now), event: .dead, error: reason)
     }
 
-    public func decide(_ job: FetchedJob, payload: JobPayload, outcome: ExecutionOutcome) -> Decision {
+    /// `cancelRequested`: courier asked the executor to cancel this job by its jid (`courier:cancel`).
+    public func decide(_ job: FetchedJob, payload: JobPayload, outcome: ExecutionOutcome, cancelRequested: Bool = false) -> Decision {
         switch outcome {
+        case let .interrupted(reason, failure):
+            let message = "\(failure.errorClass): \(failure.errorMessage)"
+            if reason == CancelReason.cancel.rawValue && cancelRequested {
+                // Cancelled on purpose: failed as Sidekiq counts it, but neither retried nor dead.
+                return Decision(action: .acknowledgeFailed, event: .cancelled, error: "cancelled by request: \(message)")
+            }
+            if reason == CancelReason.shutdown.rawValue {
+                // The executor is going away (its own shutdown): not the job's fault, as Sidekiq pushes back such a job.
+                return Decision(action: .requeue, event: .requeued, error: "executor interrupted the job at its shutdown: \(message)")
+            }
+            // An interruption courier did not ask for (the executor's own time limit, a cancel by someone else):
+            // the job raised, as far as courier knows.
+            return jobFailed(job, payload: payload, failure: failure)
         case .succeeded:
             return Decision(action: .acknowledge, event: .done)
         case let .refused(_, reason):

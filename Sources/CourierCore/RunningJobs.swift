@@ -17,6 +17,8 @@ struct RunningJob: Sendable {
     let startedAtWall: Double
     let startedAt: ContinuousClock.Instant
     var phase: Phase
+    /// A cancel by jid was sent for this delivery (`courier:cancel`).
+    var cancelRequested = false
 }
 
 /// What the heartbeat publishes about one busy job.
@@ -54,6 +56,18 @@ final class RunningJobs: Sendable {
 
     func executingIDs() -> [UInt64] {
         table.withLock { t in t.compactMap { $0.value.phase == .executing ? $0.key : nil } }
+    }
+
+    /// Marks the executing jobs with one of these jids that were not marked yet; returns them.
+    func markCancelRequested(_ jids: Set<String>) -> [RunningJob] {
+        table.withLock { t in
+            var marked: [RunningJob] = []
+            for (id, entry) in t where entry.phase == .executing && !entry.cancelRequested && !entry.jid.isEmpty && jids.contains(entry.jid) {
+                t[id]!.cancelRequested = true
+                marked.append(t[id]!)
+            }
+            return marked
+        }
     }
 
     /// Every job still in this process's in-progress lists.

@@ -32,11 +32,17 @@ public enum ExecutionOutcome: Sendable, Equatable {
     case executorUnavailable(reason: String, retryAfter: Duration?, mayHaveRun: Bool)
     /// No answer within the job timeout: the job may have run.
     case timedOut(after: Duration)
+    /// `409`: the executor interrupted the running job (protocol v1 cancel). `reason` is the
+    /// executor's: `shutdown`, `timeout` or `cancel` (another value is kept as it came);
+    /// `failure` is what the job raised when it was interrupted.
+    case interrupted(reason: String, failure: JobFailure)
 
     /// True when the executor, not the job, is at fault (the breaker counts these).
+    /// An interruption at the executor's own shutdown is; one courier asked for is not.
     public var isExecutorFailure: Bool {
         switch self {
         case .executorUnavailable, .timedOut: return true
+        case let .interrupted(reason, _): return reason == CancelReason.shutdown.rawValue
         case .succeeded, .failed, .refused: return false
         }
     }
@@ -86,7 +92,7 @@ public enum OutcomeClassifier {
     }
 
     public static func classify(status: Int, body: [UInt8], retryAfter: String?) -> ExecutionOutcome {
-        classify(status: status, json: (status == 422 || status == 400 || status == 413) ? (try? JSONReader.parse(body)) : nil,
+        classify(status: status, json: (status == 422 || status == 400 || status == 413 || status == 409) ? (try? JSONReader.parse(body)) : nil,
                  rawBody: body, retryAfter: retryAfter)
     }
 
@@ -96,6 +102,12 @@ public enum OutcomeClassifier {
             return .succeeded
         case 422:
             return .failed(parseFailure(json, rawBody: rawBody))
+        case 409 where json?["status"]?.stringValue == "interrupted":
+            let reason = json?["reason"]?.stringValue ?? CancelReason.cancel.rawValue
+            var failure = parseFailure(json, rawBody: rawBody)
+            failure.retryIn = nil
+            failure.retryAction = nil
+            return .interrupted(reason: reason, failure: failure)
         case 400, 413:
             let reason = json?["reason"]?.stringValue ?? String(decoding: rawBody.prefix(500), as: UTF8.self)
             return .refused(status: status, reason: "executor refused the job (HTTP \(status)): \(reason)")

@@ -28,8 +28,10 @@ public struct HTTPExecutorConfiguration: Sendable {
     }
 }
 
-/// One POST to the executor.
+/// One request to the executor: a POST (jobs, hooks, cancels), or a GET (health).
 public struct ExecutionRequest: Sendable {
+    public enum Method: String, Sendable { case post = "POST", get = "GET" }
+    public var method: Method = .post
     public var path: String
     public var body: [UInt8]
     public var jid: String
@@ -113,7 +115,14 @@ public final class HTTPExecutor: Sendable {
         post(batch) { result in completion(OutcomeClassifier.batchOutcomes(of: result, count: count, jobTimeout: timeout)) }
     }
 
-    /// Queues one POST; `completion` runs on the executor thread when it ends.
+    /// Queues one GET (the health endpoint); `completion` runs on the executor thread when it ends.
+    public func get(_ path: String, timeout: Duration, completion: @escaping Completion) {
+        var request = ExecutionRequest(path: path, body: [], jid: "", queue: "", attempt: 0, timeout: timeout)
+        request.method = .get
+        post(request, completion: completion)
+    }
+
+    /// Queues one request (a POST unless `request.method` says otherwise); `completion` runs on the executor thread when it ends.
     public func post(_ request: ExecutionRequest, completion: @escaping Completion) {
         let accepted = inbox.withLock { inbox -> Bool in
             guard !inbox.stopping else { return false }
@@ -234,12 +243,14 @@ private final class Transfer {
         var list: UnsafeMutablePointer<curl_slist>? = nil
         list = curl_slist_append(list, "Content-Type: application/json")
         list = curl_slist_append(list, "Expect:")  // no 100-continue round trip for larger bodies
-        if let signer {
-            list = curl_slist_append(list, "Courier-Signature: " + signer.headerValue(body: request.body, timestamp: time(nil)))
+        if request.method == .post {
+            if let signer {
+                list = curl_slist_append(list, "Courier-Signature: " + signer.headerValue(body: request.body, timestamp: time(nil)))
+            }
+            list = curl_slist_append(list, "Courier-Jid: " + request.jid.headerSafe)
+            list = curl_slist_append(list, "Courier-Queue: " + request.queue.headerSafe)
+            list = curl_slist_append(list, "Courier-Attempt: \(request.attempt)")
         }
-        list = curl_slist_append(list, "Courier-Jid: " + request.jid.headerSafe)
-        list = curl_slist_append(list, "Courier-Queue: " + request.queue.headerSafe)
-        list = curl_slist_append(list, "Courier-Attempt: \(request.attempt)")
         headers = list
     }
 
@@ -249,9 +260,14 @@ private final class Transfer {
         let me = Unmanaged.passRetained(self).toOpaque()
         _ = url.withCString { courier_easy_set_pointer(easy, CURLOPT_URL, $0) }  // curl copies strings
         _ = courier_easy_set_pointer(easy, CURLOPT_HTTPHEADER, headers)
-        _ = courier_easy_set_offset(easy, CURLOPT_POSTFIELDSIZE_LARGE, curl_off_t(request.body.count))
-        // COPYPOSTFIELDS: curl keeps its own copy, so the Swift array need not be pinned.
-        _ = request.body.withUnsafeBufferPointer { courier_easy_set_pointer(easy, CURLOPT_COPYPOSTFIELDS, $0.baseAddress) }
+        if request.method == .get {
+            _ = courier_easy_set_long(easy, CURLOPT_HTTPGET, 1)  // handles are reused: the next POST sets POST again
+        } else {
+            _ = courier_easy_set_long(easy, CURLOPT_POST, 1)
+            _ = courier_easy_set_offset(easy, CURLOPT_POSTFIELDSIZE_LARGE, curl_off_t(request.body.count))
+            // COPYPOSTFIELDS: curl keeps its own copy, so the Swift array need not be pinned.
+            _ = request.body.withUnsafeBufferPointer { courier_easy_set_pointer(easy, CURLOPT_COPYPOSTFIELDS, $0.baseAddress) }
+        }
         _ = courier_easy_set_pointer(easy, CURLOPT_WRITEDATA, me)
         _ = courier_easy_set_pointer(easy, CURLOPT_HEADERDATA, me)
         _ = courier_easy_set_pointer(easy, CURLOPT_PRIVATE, me)

@@ -4,7 +4,9 @@ import SidekiqModel
 import Synchronization
 
 /// A real HTTP executor on 127.0.0.1:0 that records every body it receives
-/// and the most jobs it ran at once. `behaviour` decides each answer.
+/// and the most jobs it ran at once. `behaviour` decides each answer, except
+/// for `GET /v1/health`, which is answered at once (with `healthFeatures`) and
+/// not recorded.
 final class RecordingExecutor: Sendable {
     struct Received: Sendable {
         let body: [UInt8]
@@ -23,10 +25,13 @@ final class RecordingExecutor: Sendable {
     private let server: MiniHTTPServer
     var url: String { "http://127.0.0.1:\(server.port)" }
 
-    init(behaviour: @escaping @Sendable (HTTPRequest) -> HTTPResponse = { _ in .json(200, "{\"status\":\"ok\"}") }) throws {
+    init(healthFeatures: [String] = [],
+         behaviour: @escaping @Sendable (HTTPRequest) -> HTTPResponse = { _ in .json(200, "{\"status\":\"ok\"}") }) throws {
         let state = StateBox()
+        let health = "{\"status\":\"ok\",\"protocol\":1,\"features\":[" + healthFeatures.map { "\"\($0)\"" }.joined(separator: ",") + "]}"
         server = try MiniHTTPServer { request in
-            state.handle(request, behaviour)
+            if request.path == "/v1/health" { return .json(200, health) }
+            return state.handle(request, behaviour)
         }
         box = state
     }
