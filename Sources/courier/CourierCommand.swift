@@ -14,9 +14,14 @@ enum CourierMain {
     static func main() async {
         // A log reader that goes away must not kill courier: writes then fail with EPIPE instead.
         signal(SIGPIPE, SIG_IGN)
+        let arguments = Array(CommandLine.arguments.dropFirst())
+        if arguments.first == "cancel" {
+            let code = await CancelCommand.run(Array(arguments.dropFirst()))
+            exit(code)
+        }
         let request: CommandLineRequest
         do {
-            request = try FlagParser.parse(Array(CommandLine.arguments.dropFirst()), flags: CourierCommand.flags)
+            request = try FlagParser.parse(arguments, flags: CourierCommand.flags)
         } catch {
             usageFailure(error)
         }
@@ -42,10 +47,10 @@ enum CourierMain {
     }
 
     /// Rejected input: one line naming the setting, the usage line, exit 64 (EX_USAGE).
-    static func usageFailure(_ error: UsageError) -> Never {
+    static func usageFailure(_ error: UsageError, usage: String = "courier <options>", helpCommand: String = "courier --help") -> Never {
         var text = "Error: \(error.message)\n"
         if let help = error.help { text += "Help:  \(help)\n" }
-        text += "Usage: courier <options>\n  See 'courier --help' for more information.\n"
+        text += "Usage: \(usage)\n  See '\(helpCommand)' for more information.\n"
         standardError(text)
         exit(64)
     }
@@ -63,6 +68,8 @@ struct CourierCommand {
         a flag wins over the environment, which wins over -C config/sidekiq.yml.
         Signals: TERM/INT stop (quiet, wait up to -t, push back the rest, exit 0); \
         TSTP quiet (fetch nothing more); TTIN logs the jobs in flight.
+        Subcommand: courier cancel <jid> [--redis-url <url>] [--namespace <prefix>] asks the courier \
+        running that job to have its executor interrupt it (see 'courier cancel --help').
         """
 
     static let flags: [Flag] = [

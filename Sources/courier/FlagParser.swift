@@ -1,6 +1,7 @@
 // The command line, without a parsing library: a table of flags, their help,
 // and the errors a person can act on. Kept small on purpose: courier's flags
 // all take one value, some may repeat, and `--help`/`--version` stand alone.
+// A subcommand (`courier cancel JID`) may also take positional arguments.
 
 /// One flag that takes a value.
 struct Flag {
@@ -52,6 +53,8 @@ enum CommandLineRequest {
 /// The values given, by long flag name, in the order given.
 struct ParsedFlags {
     fileprivate(set) var values: [String: [String]] = [:]
+    /// Arguments that are not flags, in order (only when the caller allows them).
+    fileprivate(set) var positionals: [String] = []
 
     func string(_ long: String) -> String? { values[long]?.last }
     func strings(_ long: String) -> [String] { values[long] ?? [] }
@@ -64,7 +67,8 @@ struct ParsedFlags {
 }
 
 enum FlagParser {
-    static func parse(_ arguments: [String], flags: [Flag]) throws(UsageError) -> CommandLineRequest {
+    /// `positionals`: how many non-flag arguments may appear (after `--`, anything is one).
+    static func parse(_ arguments: [String], flags: [Flag], positionals: Int = 0) throws(UsageError) -> CommandLineRequest {
         var byLong: [String: Flag] = [:]
         var byShort: [Character: Flag] = [:]
         for flag in flags {
@@ -78,6 +82,15 @@ enum FlagParser {
             if argument == "--version" { return .version }
             if argument.hasPrefix("--help=") || argument.hasPrefix("--version=") {
                 throw UsageError("'\(argument.split(separator: "=")[0])' takes no value")
+            }
+            if positionals > 0 && (argument == "--" || !argument.hasPrefix("-")) {
+                let taken = argument == "--" ? Array(rest) : [argument]
+                if argument == "--" { rest = [] }
+                for value in taken {
+                    guard parsed.positionals.count < positionals else { throw UsageError("Unexpected argument '\(value)'") }
+                    parsed.positionals.append(value)
+                }
+                continue
             }
             if argument == "--" || argument == "-" { throw UsageError("Unexpected argument '\(argument)'") }
             let flag: Flag
@@ -120,8 +133,8 @@ enum FlagParser {
     }
 
     /// `--help`: the overview, then every flag with its help wrapped to 80 columns.
-    static func help(command: String, overview: String, discussion: String, flags: [Flag]) -> String {
-        var out = "OVERVIEW: \(overview)\n\n\(wrap(discussion, width: 80, indent: 0))\n\nUSAGE: \(command) <options>\n\nOPTIONS:\n"
+    static func help(command: String, overview: String, discussion: String, flags: [Flag], usage: String? = nil) -> String {
+        var out = "OVERVIEW: \(overview)\n\n\(wrap(discussion, width: 80, indent: 0))\n\nUSAGE: \(usage ?? "\(command) <options>")\n\nOPTIONS:\n"
         let column = 26
         let rows = flags.map { ($0.synopsis + ($0.repeatable ? " ..." : ""), $0.help) }
             + [("--version", "Show the version."), ("-h, --help", "Show help information.")]

@@ -1,0 +1,80 @@
+import CourierCore
+import CourierSupport
+import Logging
+import RedisClient
+import SidekiqModel
+
+// `courier cancel JID`: asks every courier to cancel the running job JID. It
+// only writes the request (`ZADD courier:cancel <now> <jid>`, what the
+// sidecar gem's `Courier.cancel(jid)` writes too); each courier reads the
+// requests of the last 5 minutes at its heartbeat and, if it runs that job,
+// asks its executor to interrupt it.
+enum CancelCommand {
+    static let usage = "courier cancel <jid> [--redis-url <url>] [--namespace <prefix>]"
+    static let overview = "Asks the courier running job JID to cancel it."
+    static let discussion = """
+        Writes ZADD courier:cancel <now> <jid> (with --namespace: NS:courier:cancel) and exits. \
+        Every courier reads the requests of the last 5 minutes at its next heartbeat (within 5 s); \
+        the one running the job asks its executor to interrupt it (POST /v1/jobs/cancel). \
+        The job then counts as failed, and goes to neither the retry set nor the dead set. \
+        A job that is not running within those 5 minutes is not touched (a queued job is not removed).
+        """
+
+    static let flags: [Flag] = [
+        Flag("redis-url", value: "url", help: "Redis URL, as for courier. Env: REDIS_URL. Default: redis://127.0.0.1:6379/0."),
+        Flag("namespace", value: "prefix", help: "Key prefix of redis-namespace, as for courier. Env: COURIER_NAMESPACE."),
+        Flag("redis-timeout-ms", value: "ms", kind: .integer, help: "Milliseconds the write may take. Env: COURIER_REDIS_TIMEOUT_MS. Default: 5000."),
+    ]
+
+    /// Runs the subcommand; returns the exit code (0 written, 1 Redis failed). Bad usage exits 64.
+    static func run(_ arguments: [String]) async -> Int32 {
+        let parsed: ParsedFlags
+        do {
+            switch try FlagParser.parse(arguments, flags: flags, positionals: 1) {
+            case .help:
+                print(FlagParser.help(command: "courier cancel", overview: overview, discussion: discussion, flags: flags, usage: usage),
+                      terminator: "")
+                return 0
+            case .version:
+                print(CourierVersion.version)
+                return 0
+            case let .run(flags): parsed = flags
+            }
+        } catch {
+            CourierMain.usageFailure(error, usage: usage, helpCommand: "courier cancel --help")
+        }
+        guard let jid = parsed.positionals.first else {
+            CourierMain.usageFailure(UsageError("cancel: missing <jid>: the jid of the job to cancel"), usage: usage, helpCommand: "courier cancel --help")
+        }
+        guard !jid.isEmpty, !jid.contains(where: \.isWhitespace) else {
+            CourierMain.usageFailure(UsageError("cancel: '\(jid)' is not a jid (empty or with spaces)"), usage: usage, helpCommand: "courier cancel --help")
+        }
+        let env = processEnvironment().filter { !$0.value.isEmpty }
+        let redisText = parsed.string("redis-url") ?? env["REDIS_URL"] ?? "redis://127.0.0.1:6379/0"
+        let endpoint: RedisEndpoint
+        do throws(RedisError) { endpoint = try RedisEndpoint(url: redisText) } catch {
+            CourierMain.usageFailure(UsageError("--redis-url: \(error.message)"), usage: usage, helpCommand: "courier cancel --help")
+        }
+        let timeoutText = parsed.string("redis-timeout-ms") ?? env["COURIER_REDIS_TIMEOUT_MS"] ?? "5000"
+        guard let timeoutMs = Int(timeoutText), (1...3_600_000).contains(timeoutMs) else {
+            CourierMain.usageFailure(UsageError("--redis-timeout-ms/COURIER_REDIS_TIMEOUT_MS: must be 1…3600000, got '\(timeoutText)'"),
+                                     usage: usage, helpCommand: "courier cancel --help")
+        }
+        let keys = SidekiqKeys(namespace: parsed.string("namespace") ?? env["COURIER_NAMESPACE"])
+        let logger = Logger(label: "courier") { label in CourierLogHandler(label: label, format: .text, level: .error) }
+        let worker = RedisWorker(name: "cancel", endpoint: endpoint,
+                                 timeouts: RedisTimeouts(connect: .milliseconds(min(timeoutMs, 2000)), command: .milliseconds(timeoutMs)), logger: logger)
+        let (key, score) = (keys.cancelRequests, JSONWriter.float(WallClock.system.now()))
+        do {
+            _ = try await worker.run { connection throws(RedisError) in
+                try connection.command(["ZADD", key, score, jid]).orThrow("ZADD \(key)")
+            }
+        } catch {
+            LogSink.standardOutput.flush()
+            CourierMain.standardError("Error: cannot write the cancel request to Redis (\(endpoint.redacted)): \(error)\n")
+            return 1
+        }
+        print("cancel of \(jid) requested (\(key)); the courier running it asks its executor within one heartbeat (5 s); the request lasts 5 minutes")
+        return 0
+    }
+}
