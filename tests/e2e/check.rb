@@ -124,6 +124,7 @@ when "verify"
     end
     check(top.job_results["FailingJob"].totals["f"] >= 1, "the Metrics tab counts FailingJob's failure")
   end
+  eventually("the app's :startup poller to enqueue ticks that run") { JobRun.where("arg LIKE 'tick-%'").exists? }
   pages = web_pages_answer
   check(pages.values.all?(200), "Web UI pages: #{pages}")
   puts "ok verify processed=#{stats.processed} failed=#{stats.failed} retry=#{Sidekiq::RetrySet.new.size} dead=#{Sidekiq::DeadSet.new.size} web=#{pages.keys.join(",")}"
@@ -148,6 +149,28 @@ when "long_completed"
   eventually("LongJob to run to completion after the restart", 60) { JobRun.where(jid: jid).count == 1 }
   check(retry_entry(jid).nil? && dead_entry(jid).nil?, "LongJob in neither retry nor dead set")
   puts "ok long_completed (exactly one completed run)"
+
+when "cancel_start"
+  jids = {"cli" => LongJob.perform_async(60, "cancel-cli"), "ruby" => LongJob.perform_async(60, "cancel-ruby")}
+  save("cancel" => jids)
+  eventually("both LongJobs to start") { Sidekiq::Queue.new("default").find_job(jids["cli"]).nil? && Sidekiq::Queue.new("default").find_job(jids["ruby"]).nil? }
+  sleep 0.5 # past the sidecar's registration of the run
+  puts "ok cancel_start #{jids.values.join(" ")}"
+
+when "cancel_ruby"
+  Courier.cancel(state.fetch("cancel").fetch("ruby"))
+  puts "ok cancel_ruby (Courier.cancel from the app)"
+
+when "cancelled"
+  before = Integer(ARGV.fetch(1, "0"))
+  state.fetch("cancel").each do |how, jid|
+    eventually("the #{how}-cancelled LongJob to be interrupted") { Event.exists?(kind: "ensure", jid: jid) }
+    check(JobRun.where(jid: jid).none?, "#{how}: the cancelled run did not complete")
+    eventually("#{how}: the cancelled job to leave courier") { Sidekiq::Workers.new.none? { |_, _, w| w["payload"].to_s.include?(jid) } }
+    check(retry_entry(jid).nil? && dead_entry(jid).nil? && Sidekiq::Queue.new("default").find_job(jid).nil?,
+          "#{how}: a cancelled job is neither retried, dead nor queued")
+  end
+  puts "ok cancelled (courier cancel JID and Courier.cancel: interrupted, not retried, not dead)"
 
 when "burst"
   n = Integer(ARGV.fetch(1))
