@@ -1,6 +1,1 @@
-# frozen_string_literal: true
-
-# Does nothing, through ActiveJob: measures the wrapper's overhead.
-class NoopActiveJob < ApplicationJob
-  def perform(*); end
-end
+../../../rails_app/app/jobs/noop_active_job.rb

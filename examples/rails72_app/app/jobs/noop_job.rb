@@ -1,8 +1,1 @@
-# frozen_string_literal: true
-
-# Does nothing: measures the per-job overhead of whatever runs it.
-class NoopJob
-  include Sidekiq::Job
-
-  def perform(*); end
-end
+../../../rails_app/app/jobs/noop_job.rb

@@ -1,5 +1,1 @@
-# frozen_string_literal: true
-
-class ApplicationRecord < ActiveRecord::Base
-  self.abstract_class = true
-end
+../../../rails_app/app/models/application_record.rb

@@ -1,5 +1,1 @@
-# frozen_string_literal: true
-
-# A hook ran (death handler, retries exhausted, ActiveJob callbacks).
-class Event < ApplicationRecord
-end
+../../../rails_app/app/models/event.rb

@@ -1,5 +1,1 @@
-# frozen_string_literal: true
-
-# A job ran: written by the jobs themselves.
-class JobRun < ApplicationRecord
-end
+../../../rails_app/app/models/job_run.rb

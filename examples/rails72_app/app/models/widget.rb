@@ -1,5 +1,1 @@
-# frozen_string_literal: true
-
-# An Active Record model passed to ActiveJob as a GlobalID argument.
-class Widget < ApplicationRecord
-end
+../../../rails_app/app/models/widget.rb
