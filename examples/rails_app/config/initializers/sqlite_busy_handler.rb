@@ -1,6 +1,6 @@
 # frozen_string_literal: true
 
-# sqlite3-ruby 1.x implements `timeout:` with sqlite3_busy_timeout, which
+# sqlite3-ruby 1.x (Debian 12: 1.4, Debian 13: 1.7) implements `timeout:` with sqlite3_busy_timeout, which
 # sleeps inside C *holding the GVL*: a thread waiting for the write lock
 # freezes the very thread of its own process that holds it, until the
 # timeout ("database is locked"). A Ruby busy handler sleeps with the GVL
@@ -12,7 +12,8 @@ module CourierExample
     def configure_connection
       super
       started = nil
-      @connection.busy_handler do |count|
+      # Rails 7.1+ keeps the SQLite3::Database in @raw_connection, 6.1 in @connection.
+      (@raw_connection || @connection).busy_handler do |count|
         now = Process.clock_gettime(Process::CLOCK_MONOTONIC)
         started = now if count.zero? # a new wait for the lock
         next false if now - started > WAIT_S
