@@ -37,6 +37,42 @@ final class FetchTests: XCTestCase {
         XCTAssertTrue(inProgress.isEmpty, "in-progress registry left behind: \(inProgress)")
     }
 
+    /// The same with Sidekiq 7.3's client (redis-client, strict args) and
+    /// Rails 7.2's ActiveJob adapter, inside scripts/debian13's root.
+    func testSidekiq7AndRails72BodiesReachTheExecutorByteForByte() async throws {
+        let redis = try RedisServer()
+        let pushed = try sidekiq7Ruby("""
+            require "active_job"
+            require "active_job/queue_adapters/sidekiq_adapter"
+            ActiveJob::Base.queue_adapter = :sidekiq
+            ActiveJob::Base.logger = Logger.new(nil)
+            Sidekiq.configure_client { |c| c.redis = {url: ENV.fetch("REDIS_URL")} }
+            class NoopJob; include Sidekiq::Job; def perform(*) = nil; end
+            class OptionsJob; include Sidekiq::Job; sidekiq_options retry: 3, backtrace: 5, tags: ["acme"]; def perform(*) = nil; end
+            class AjNoopJob < ActiveJob::Base; sidekiq_options retry: 1 if respond_to?(:sidekiq_options); def perform(*) = nil; end
+            NoopJob.perform_async(1, "two", {"three" => 3.25, "nested" => [nil, true]}, "ünïcödé ✓ \\u2028")
+            Sidekiq::Client.push_bulk("class" => NoopJob, "args" => [[1], [2]])
+            OptionsJob.perform_async("opts")
+            Sidekiq::Client.push("class" => "NoopJob", "args" => [], "bid" => "batch-1", "cattr" => {"user" => 7}, "custom_float" => 1.10)
+            AjNoopJob.perform_later("aj-arg", 42, kw: :sym)
+            puts JSON.generate(Sidekiq::VERSION)
+            """, redisURL: redis.url)
+        guard let version = pushed as? String else {
+            throw XCTSkip("Sidekiq 7.3 client not run: scripts/debian13's root is not available here")
+        }
+        XCTAssertTrue(version.hasPrefix("7."), "Sidekiq \(version)")
+        let inRedis = try redis.lrange("queue:default")
+        XCTAssertEqual(inRedis.count, 6)
+        let executor = try RecordingExecutor()
+        let courier = try RunningCourier(testConfiguration(redis: redis, executorURL: executor.url))
+        try await waitUntilAsync("6 jobs delivered", timeout: 15) { executor.count == 6 }
+        XCTAssertEqual(Set(executor.jobBodies), Set(inRedis))
+        let aj = try executor.jobBodies.map { try JobPayload(raw: $0) }.first { $0["wrapped"] != nil }
+        XCTAssertEqual(aj?["wrapped"]?.stringValue, "AjNoopJob")
+        XCTAssertEqual(aj?.className, "ActiveJob::QueueAdapters::SidekiqAdapter::JobWrapper")
+        try await courier.stop()
+    }
+
     /// Never more than -c jobs at once, and the backlog stays in Redis.
     func testConcurrencyLimitLeavesTheBacklogInRedis() async throws {
         let redis = try RedisServer()

@@ -1,21 +1,20 @@
 # frozen_string_literal: true
-# What the unchanged Sidekiq API and the app's database say after the demo.
+
+# The summary: what the unchanged Sidekiq API and the app's database say.
 require_relative "../rails_app/config/environment"
 require "sidekiq/api"
 
 stats = Sidekiq::Stats.new
-puts "Sidekiq::Stats: processed=#{stats.processed} failed=#{stats.failed} " \
-     "retry=#{stats.retry_size} dead=#{stats.dead_size} scheduled=#{stats.scheduled_size} enqueued=#{stats.enqueued}"
+puts "  Sidekiq::Stats   processed=#{stats.processed} failed=#{stats.failed} retry=#{stats.retry_size} " \
+     "dead=#{stats.dead_size} scheduled=#{stats.scheduled_size} enqueued=#{stats.enqueued}"
 Sidekiq::ProcessSet.new.each do |p|
-  puts "Sidekiq::ProcessSet: #{p.identity} concurrency=#{p['concurrency']} queues=#{p['queues'].inspect} labels=#{p['labels'].inspect}"
+  puts "  ProcessSet       #{p.identity} concurrency=#{p["concurrency"]} busy=#{p["busy"]} queues=#{p["queues"].inspect}"
 end
-puts "job_runs rows (written by the jobs themselves):"
-JobRun.order(:id).each { |r| puts "  #{r.job_class.ljust(16)} #{r.arg}  middleware=#{r.middleware}" }
-puts "widget touches: #{Widget.last&.touches}"
-Sidekiq::RetrySet.new.each do |e|
-  puts "RetrySet: #{e.klass} retry_count=#{e['retry_count']} error=#{e['error_class']}: #{e['error_message']} next in #{(e.at - Time.now).round}s"
+puts "  database         #{JobRun.count} job_runs rows, widget touches #{Widget.sum(:touches)}, " \
+     "#{Event.where(kind: "death").count} death-handler events"
+Sidekiq::RetrySet.new.group_by { _1["error_class"] }.each do |error, entries|
+  puts "  RetrySet         #{entries.size} × #{error} (#{entries.first.klass}), next try in ≈ #{(entries.map(&:at).min - Time.now).round} s"
 end
-Sidekiq::DeadSet.new.each do |e|
-  puts "DeadSet: #{e.klass || e.value.inspect} error=#{e['error_class'].inspect} #{e['error_message']}"
+Sidekiq::DeadSet.new.group_by { _1["error_class"] || "not JSON" }.each do |error, entries|
+  puts "  DeadSet          #{entries.size} × #{error} (#{entries.first.klass || entries.first.value.inspect})"
 end
-Event.order(:id).each { |ev| puts "event: #{ev.kind} #{ev.detail}" } if defined?(Event)
