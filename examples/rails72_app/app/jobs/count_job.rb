@@ -1,0 +1,1 @@
+../../../rails_app/app/jobs/count_job.rb
