@@ -63,7 +63,7 @@ module Courier
       # For the exhausted endpoint: an already-loaded constant, never
       # autoloaded, or nil.
       def loaded_constant(name)
-        return nil unless name.is_a?(String) && CONSTANT_PATH.match?(name)
+        return nil unless name.is_a?(String) && constant_path?(name)
 
         name.delete_prefix("::").split("::").reduce(Object) do |mod, segment|
           return nil unless mod.is_a?(Module) && mod.const_defined?(segment, false) && !mod.autoload?(segment)
@@ -75,7 +75,7 @@ module Courier
       private
 
       def lookup(name)
-        raise Unresolvable, NameError.new("wrong constant name #{name}", name) unless CONSTANT_PATH.match?(name)
+        raise Unresolvable, NameError.new("wrong constant name #{name.scrub}", name) unless constant_path?(name)
 
         target = walk(ALIASES.fetch(name, name))
         unless target.is_a?(Class) && target.include?(::Sidekiq::Worker)
@@ -83,6 +83,12 @@ module Courier
         end
 
         target
+      end
+
+      # A string that is not valid UTF-8 names no constant (Regexp#match? would
+      # raise ArgumentError on it; Sidekiq's const_get raises EncodingError).
+      def constant_path?(name)
+        name.valid_encoding? && CONSTANT_PATH.match?(name)
       end
 
       def walk(name)
