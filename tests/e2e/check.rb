@@ -42,22 +42,30 @@ def eventually(what, seconds = 45)
   end
 end
 
+# Sidekiq 7 yields Sidekiq::Work (attribute readers), 6.4 a Hash.
+def work_field(work, name) = work.respond_to?(name) ? work.public_send(name) : work[name.to_s]
+def busy_with?(jid) = Sidekiq::Workers.new.find { |_process, _thread, work| work_field(work, :payload).to_s.include?(jid) }
+
 def retry_entry(jid) = Sidekiq::RetrySet.new.find_job(jid)
 def dead_entry(jid) = Sidekiq::DeadSet.new.find_job(jid)
 
 # Mounted as an app mounts it: behind a session middleware (rack-session in
 # Rack 3, built into Rack 2).
-def web_pages_answer
+def web_app
   begin
     require "rack/session"
   rescue LoadError
     require "rack/session/cookie"
   end
-  web = Rack::Builder.new do
+  require "rack/mock"
+  Rack::Builder.new do
     use Rack::Session::Cookie, secret: "e2e" * 30, same_site: true
     run Sidekiq::Web
   end.to_app
-  require "rack/mock"
+end
+
+def web_pages_answer
+  web = web_app
   pages = %w[/ /busy /queues /retries /morgue /scheduled]
   pages << "/metrics" if SIDEKIQ7
   pages.map { |p| [p, Rack::MockRequest.new(web).get(p).status] }.to_h
@@ -133,7 +141,11 @@ when "long_start"
   jid = LongJob.perform_async(ARGV.fetch(1).to_f, "e2e-long")
   save("long" => jid)
   eventually("LongJob to start (it leaves its queue)") { Sidekiq::Queue.new("default").size.zero? && Sidekiq::ScheduledSet.new.size.zero? }
-  puts "ok long_start #{jid}"
+  # Busy jobs as Sidekiq's API and Web UI show them (courier's heartbeat: ≤ 5 s).
+  busy = eventually("LongJob among the busy jobs", 8) { busy_with?(jid) }
+  check(work_field(busy[2], :queue) == "default" && Sidekiq::Stats.new.workers_size >= 1, "busy entry: #{busy[2].inspect}")
+  check(Rack::MockRequest.new(web_app).get("/busy").body.include?(jid), "the Web UI's Busy page lists the running jid")
+  puts "ok long_start #{jid} (busy in #{busy[0]})"
 
 when "long_interrupted"
   jid = state.fetch("long")
@@ -166,7 +178,7 @@ when "cancelled"
   state.fetch("cancel").each do |how, jid|
     eventually("the #{how}-cancelled LongJob to be interrupted") { Event.exists?(kind: "ensure", jid: jid) }
     check(JobRun.where(jid: jid).none?, "#{how}: the cancelled run did not complete")
-    eventually("#{how}: the cancelled job to leave courier") { Sidekiq::Workers.new.none? { |_, _, w| w["payload"].to_s.include?(jid) } }
+    eventually("#{how}: the cancelled job to leave courier") { !busy_with?(jid) }
     check(retry_entry(jid).nil? && dead_entry(jid).nil? && Sidekiq::Queue.new("default").find_job(jid).nil?,
           "#{how}: a cancelled job is neither retried, dead nor queued")
   end
