@@ -1,0 +1,1 @@
+../../../rails_app/lib/courier_example/web.rb
