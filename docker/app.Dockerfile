@@ -38,6 +38,8 @@ ENV RAILS_ENV=production \
     BUNDLE_FROZEN=true \
     DATABASE_PATH=/data/app.sqlite3 \
     PORT=3000
+# (docker/app.Dockerfile.dockerignore keeps local databases and logs out of
+# the context; the rm is for builders that do not read it.)
 RUN rm -rf db/*.sqlite3* log tmp ../rails_app/db/*.sqlite3* ../rails_app/log ../rails_app/tmp \
  && BUNDLE_SILENCE_ROOT_WARNING=1 bundle install --local --quiet \
  && mkdir -p log tmp \
