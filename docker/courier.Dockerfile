@@ -15,7 +15,8 @@
 # release as the build stage (hiredis 0.14 is Debian 12's).
 #
 # Configuration is the usual flags / environment variables (`courier --help`,
-# docs/configuration.md). The ops port (/health, /ready, /metrics) is 7433.
+# docs/configuration.md). The ops port (/health, /ready, /metrics) is 7433;
+# move it with COURIER_OPS_PORT (the HEALTHCHECK reads it), not --ops-port.
 # courier handles SIGTERM itself (quiet, drain up to -t seconds, push back,
 # exit 0), also as PID 1, so no init is needed; give the orchestrator a stop
 # timeout longer than -t + 2 s.
