@@ -1,0 +1,31 @@
+// swift-tools-version:6.0
+import PackageDescription
+
+// libFuzzer targets (tests/faults/run, scenario 5): FuzzPayload, courier's
+// byte-preserving payload reader (SidekiqModel), and FuzzAnswer, its reading
+// of executor answers (ExecutorClient's OutcomeClassifier). Every directory
+// under Sources/ but the two Fuzz* ones is a symbolic link to the main
+// package's target of that name, so the very files courier ships are fuzzed,
+// without a library product in the main Package.swift and without its
+// swift-log dependency (nothing to resolve over the network). Build:
+//   swift build -c debug -Xswiftc -sanitize=fuzzer,address --scratch-path ../../../.build-fuzz
+// Run: ../../../.build-fuzz/debug/FuzzPayload -dict=json.dict NEW_DIR corpus/payload
+//      (FuzzAnswer with corpus/answer); one input: FuzzAnswer repro/FILE
+let package = Package(
+    name: "CourierFuzz",
+    targets: [
+        .systemLibrary(name: "CZlib"),
+        .systemLibrary(name: "CCurl"),
+        .systemLibrary(name: "CCrypto"),
+        .target(name: "CurlShim", dependencies: ["CCurl"]),
+        .target(name: "CourierSupport"),
+        .target(name: "SidekiqModel", dependencies: ["CZlib"]),
+        .target(name: "ExecutorClient", dependencies: ["CCurl", "CurlShim", "CCrypto", "SidekiqModel", "CourierSupport"]),
+        // -parse-as-library: each defines <Target>_main, which hands over to libFuzzer's driver.
+        .executableTarget(name: "FuzzPayload", dependencies: ["SidekiqModel"],
+                          swiftSettings: [.unsafeFlags(["-parse-as-library"])]),
+        .executableTarget(name: "FuzzAnswer", dependencies: ["ExecutorClient", "SidekiqModel"],
+                          swiftSettings: [.unsafeFlags(["-parse-as-library"])]),
+    ],
+    swiftLanguageModes: [.v6]
+)
