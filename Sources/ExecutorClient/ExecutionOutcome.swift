@@ -121,13 +121,20 @@ public enum OutcomeClassifier {
         }
     }
 
+    /// The longest `retry_in` taken from an answer, in seconds.
+    static let maxRetryIn = 1_000_000_000
+
     static func parseFailure(_ json: JSONValue?, rawBody: [UInt8]) -> JobFailure {
         guard let json else {
             return JobFailure(errorClass: "Courier::BadExecutorAnswer",
                               errorMessage: "executor answered 422 with a body that is not JSON: \(String(decoding: rawBody.prefix(200), as: UTF8.self))")
         }
         var retryIn: Int? = nil
-        if let seconds = json["retry_in"]?.doubleValue, seconds > 0 { retryIn = Int(seconds) }
+        // Capped (a job may answer 10**21 or 1e400, and Int(Double) traps on
+        // what does not fit): ~31 years is "never" for a retry set entry.
+        if let seconds = json["retry_in"]?.doubleValue, seconds > 0 {
+            retryIn = seconds < Double(Self.maxRetryIn) ? Int(seconds) : Self.maxRetryIn
+        }
         return JobFailure(
             errorClass: json["error_class"]?.stringValue ?? "StandardError",
             errorMessage: json["error_message"]?.stringValue ?? "",

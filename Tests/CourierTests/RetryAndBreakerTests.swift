@@ -154,6 +154,10 @@ final class RetryAndBreakerTests: XCTestCase {
         XCTAssertEqual(OutcomeClassifier.classify(status: 200, body: [], retryAfter: nil), .succeeded)
         let failed = OutcomeClassifier.classify(status: 422, body: Array(#"{"status":"failed","error_class":"ArgumentError","error_message":"x","backtrace":["a"],"retry_in":null,"retry_action":"kill"}"#.utf8), retryAfter: nil)
         XCTAssertEqual(failed, .failed(JobFailure(errorClass: "ArgumentError", errorMessage: "x", backtrace: ["a"], retryIn: nil, retryAction: "kill")))
+        for huge in ["1e21", "1e400", "1000000000000000000000"] {
+            let answer = OutcomeClassifier.classify(status: 422, body: Array(#"{"status":"failed","error_class":"E","error_message":"x","backtrace":[],"retry_in":\#(huge)}"#.utf8), retryAfter: nil)
+            XCTAssertEqual(answer, .failed(JobFailure(errorClass: "E", errorMessage: "x", backtrace: [], retryIn: 1_000_000_000, retryAction: nil)), huge)
+        }
         if case .refused(400, _) = OutcomeClassifier.classify(status: 400, body: Array(#"{"reason":"no"}"#.utf8), retryAfter: nil) {} else { XCTFail() }
         if case .refused(413, _) = OutcomeClassifier.classify(status: 413, body: [], retryAfter: nil) {} else { XCTFail() }
         for status in [401, 429, 500, 502, 503, 504, 404] {
