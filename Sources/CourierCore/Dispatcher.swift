@@ -366,7 +366,7 @@ public final class Dispatcher: Sendable {
         } catch {
             let parsed = try? JobPayload(raw: job.original)
             var decision = policy.malformed(job, payload: parsed, reason: error.reason)
-            decision.error = "malformed job: \(error.reason); payload: \(String(decoding: job.original.prefix(200), as: UTF8.self))"
+            decision.error = "malformed job: \(decision.error ?? error.reason); payload: \(String(decoding: job.original.prefix(200), as: UTF8.self))"
             adopt(job, decision: decision)  // reported and recorded with the next round trip
             return nil
         }

@@ -30,11 +30,35 @@ public struct OutcomePolicy: Sendable {
     public func malformed(_ job: FetchedJob, payload: JobPayload?, reason: String) -> Decision {
         let now = clock.now()
         guard let payload else {
+            if let value = try? JSONReader.parse(job.original) {
+                // JSON, but not an object ([1], 42, null): stored raw, Sidekiq's
+                // JobRecord would raise on it and the Web UI's Dead pages fail.
+                let why = "job is a JSON \(value.kindName), not an object"
+                return Decision(action: .kill(payload: Self.wrapNonObject(job, reason: why, now: now), at: now), event: .dead, error: why)
+            }
             // Not JSON: Sidekiq puts the raw string in the dead set unchanged.
             return Decision(action: .bury(at: now), event: .dead, error: reason)
         }
         let edited = failureFields(payload, errorClass: "Courier::MalformedJob", message: reason, backtrace: [], queue: job.queue, now: now)
         return Decision(action: .kill(payload: edited.payload.raw, at: now), event: .dead, error: reason)
+    }
+
+    /// A dead-set entry Sidekiq's readers understand, holding the original
+    /// bytes as its one argument (as the UI shows a non-JSON entry's raw
+    /// string). Its jid is derived from the bytes, so a replay writes the same.
+    static func wrapNonObject(_ job: FetchedJob, reason: String, now: Double) -> [UInt8] {
+        var a: UInt64 = 0xcbf2_9ce4_8422_2325, b: UInt64 = 0x8422_2325_cbf2_9ce4
+        for byte in job.original {
+            a = (a ^ UInt64(byte)) &* 0x100_0000_01b3
+            b = (b &+ UInt64(byte)) &* 0x9e37_79b9_7f4a_7c15
+        }
+        let hex = String(a, radix: 16), tail = String(b >> 32, radix: 16)
+        let jid = String(repeating: "0", count: 16 - hex.count) + hex + String(repeating: "0", count: 8 - tail.count) + tail
+        let raw = String(decoding: job.original, as: UTF8.self)
+        let text = "{\"class\":\"Courier::MalformedJob\",\"args\":[\(JSONWriter.string(raw))],\"queue\":\(JSONWriter.string(job.queue))"
+            + ",\"jid\":\"\(jid)\",\"retry\":false,\"error_class\":\"Courier::MalformedJob\",\"error_message\":\(JSONWriter.string(reason))"
+            + ",\"failed_at\":\(JSONWriter.float(now)),\"retry_count\":0}"
+        return Array(text.utf8)
     }
 
     /// `cancelRequested`: courier asked the executor to cancel this job by its jid (`courier:cancel`).

@@ -35,6 +35,17 @@ public enum JSONValue: Sendable, Equatable {
         guard case let .number(d, _) = self, d.rounded() == d, abs(d) < 9e15 else { return nil }
         return Int(d)
     }
+    /// "array", "number", … (for messages).
+    public var kindName: String {
+        switch self {
+        case .null: "null"
+        case .bool: "boolean"
+        case .number: "number"
+        case .string: "string"
+        case .array: "array"
+        case .object: "object"
+        }
+    }
     public var boolValue: Bool? { if case let .bool(b) = self { return b }; return nil }
     public var arrayValue: [JSONValue]? { if case let .array(a) = self { return a }; return nil }
     public var isNull: Bool { self == .null }

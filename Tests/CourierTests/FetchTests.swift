@@ -175,11 +175,13 @@ final class FetchTests: XCTestCase {
         try redis.command(["LPUSH", "queue:default", "not json"])
         try redis.command(["LPUSH", "queue:default", #"{"args":[1],"jid":"aaaaaaaaaaaaaaaaaaaaaaaa"}"#])
         try redis.command(["LPUSH", "queue:default", #"{"class":"NoopJob","args":"oops","jid":"bbbbbbbbbbbbbbbbbbbbbbbb"}"#])
+        // JSON, not an object: kept inside an object, or Sidekiq's JobRecord (and the Web UI) raise on it.
+        for notAnObject in ["[1,2]", "42", "null", #""just a string""#] { try redis.command(["LPUSH", "queue:default", notAnObject]) }
         _ = try sidekiqRuby("NoopJob.perform_async(1)", redisURL: redis.url)
         let executor = try RecordingExecutor()
         let courier = try RunningCourier(testConfiguration(redis: redis, executorURL: executor.url))
         try await waitUntilAsync("good job delivered", timeout: 10) { executor.count == 1 }
-        try await waitUntilAsync("3 dead", timeout: 10) { try redis.command(["ZCARD", "dead"]).int == 3 }
+        try await waitUntilAsync("7 dead", timeout: 10) { try redis.command(["ZCARD", "dead"]).int == 7 }
         try await courier.stop()
         let dead = try sidekiqRuby("""
             Sidekiq::DeadSet.new.map { |e| [e.value, e.args, e["error_class"], e["error_message"]] }
@@ -191,6 +193,13 @@ final class FetchTests: XCTestCase {
         XCTAssertTrue((noClass?[3] as? String)?.contains("class") == true)
         let badArgs = dead.first { ($0[0] as? String)?.contains("bbbb") == true }
         XCTAssertTrue((badArgs?[3] as? String)?.contains("args") == true)
+        for (raw, kind) in [("[1,2]", "array"), ("42", "number"), ("null", "null"), (#""just a string""#, "string")] {
+            let entry = dead.first { ($0[1] as? [String]) == [raw] && ($0[2] as? String) == "Courier::MalformedJob" }
+            XCTAssertEqual(entry?[3] as? String, "job is a JSON \(kind), not an object", raw)
+        }
+        let pages = try sidekiqRuby(#"require "sidekiq/web"; require "rack/mock"; %w[/morgue].map { Rack::MockRequest.new(Rack::Builder.new { use Rack::Session::Cookie, secret: "s" * 64; run Sidekiq::Web }).get(_1).status }"#,
+                                    redisURL: redis.url) as? [Int]
+        XCTAssertEqual(pages, [200], "the Web UI's Dead page reads every entry")
         XCTAssertEqual(try redis.llen("queue:default"), 0)
     }
 
