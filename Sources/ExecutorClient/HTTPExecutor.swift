@@ -17,14 +17,19 @@ public struct HTTPExecutorConfiguration: Sendable {
     public var jobTimeout: Duration
     /// Most connections kept open to the executor (normally the concurrency).
     public var maxConnections: Int
+    /// Largest `/v1/jobs/batch` body courier sends: jobs fetched together are
+    /// split into several requests above it (half the sidecar's default
+    /// `--max-batch-body`, leaving room for the escaping of each payload).
+    public var maxBatchBytes: Int
 
     public init(baseURL: String, secret: [UInt8]? = nil, connectTimeout: Duration = .seconds(2),
-                jobTimeout: Duration = .seconds(600), maxConnections: Int = 10) {
+                jobTimeout: Duration = .seconds(600), maxConnections: Int = 10, maxBatchBytes: Int = 8 << 20) {
         self.baseURL = baseURL.hasSuffix("/") ? String(baseURL.dropLast()) : baseURL
         self.secret = secret
         self.connectTimeout = connectTimeout
         self.jobTimeout = jobTimeout
         self.maxConnections = maxConnections
+        self.maxBatchBytes = maxBatchBytes
     }
 }
 
@@ -96,8 +101,44 @@ public final class HTTPExecutor: Sendable {
         post(request) { result in completion(OutcomeClassifier.outcome(of: result, jobTimeout: timeout)) }
     }
 
-    /// POSTs several jobs in one `/v1/jobs/batch` request; `completion` gets one outcome per job, in order.
+    /// POSTs several jobs in `/v1/jobs/batch` requests; `completion` gets one
+    /// outcome per job, in order. Jobs that together exceed `maxBatchBytes` go
+    /// in several requests, and a job alone in its group goes to `/v1/jobs`, so
+    /// a body the executor refuses as too large is refused for that job only
+    /// (dead with the reason), never for the whole batch (which would look like
+    /// an unavailable executor and requeue them all, again and again).
     public func submitBatch(_ requests: [ExecutionRequest], completion: @escaping @Sendable ([ExecutionOutcome]) -> Void) {
+        let groups = Self.batchGroups(sizes: requests.map(\.body.count), limit: configuration.maxBatchBytes)
+        guard groups.count > 1 else { return postBatch(requests, completion: completion) }
+        let collector = BatchCollector(count: requests.count, parts: groups.count, completion: completion)
+        for range in groups {
+            let part = Array(requests[range])
+            if part.count == 1 {
+                submit(part[0]) { collector.deliver(at: range.lowerBound, [$0]) }
+            } else {
+                postBatch(part) { collector.deliver(at: range.lowerBound, $0) }
+            }
+        }
+    }
+
+    /// Consecutive groups of jobs whose bodies add up to at most `limit` bytes
+    /// (a job larger than that is a group of its own).
+    public static func batchGroups(sizes: [Int], limit: Int) -> [Range<Int>] {
+        var groups: [Range<Int>] = []
+        var start = 0, total = 0
+        for (i, size) in sizes.enumerated() {
+            if i > start && total + size > limit {
+                groups.append(start..<i)
+                start = i
+                total = 0
+            }
+            total += size
+        }
+        if start < sizes.count { groups.append(start..<sizes.count) }
+        return groups
+    }
+
+    private func postBatch(_ requests: [ExecutionRequest], completion: @escaping @Sendable ([ExecutionOutcome]) -> Void) {
         var body = Array(#"{"jobs":["#.utf8)
         for (i, request) in requests.enumerated() {
             if i > 0 { body.append(UInt8(ascii: ",")) }
@@ -113,6 +154,26 @@ public final class HTTPExecutor: Sendable {
                                      queue: requests[0].queue, attempt: 1, timeout: timeout)
         let count = requests.count
         post(batch) { result in completion(OutcomeClassifier.batchOutcomes(of: result, count: count, jobTimeout: timeout)) }
+    }
+
+    /// Gathers the outcomes of a batch sent in several parts, in job order.
+    private final class BatchCollector: Sendable {
+        private let state: Mutex<(outcomes: [ExecutionOutcome?], pending: Int)>
+        private let completion: @Sendable ([ExecutionOutcome]) -> Void
+
+        init(count: Int, parts: Int, completion: @escaping @Sendable ([ExecutionOutcome]) -> Void) {
+            state = Mutex((Array(repeating: nil, count: count), parts))
+            self.completion = completion
+        }
+
+        func deliver(at offset: Int, _ outcomes: [ExecutionOutcome]) {
+            let done: [ExecutionOutcome]? = state.withLock { s in
+                for (i, outcome) in outcomes.enumerated() { s.outcomes[offset + i] = outcome }
+                s.pending -= 1
+                return s.pending == 0 ? s.outcomes.map { $0! } : nil
+            }
+            if let done { completion(done) }
+        }
     }
 
     /// Queues one GET (the health endpoint); `completion` runs on the executor thread when it ends.

@@ -1,4 +1,5 @@
 import CourierCore
+import ExecutorClient
 import Foundation
 import MiniHTTP
 import SidekiqModel
@@ -7,6 +8,14 @@ import XCTest
 
 /// `--batch N`: jobs fetched together travel in one /v1/jobs/batch request, each with its own outcome.
 final class BatchTests: XCTestCase {
+    /// Jobs fetched together are split so no batch body passes the limit; a job over it goes alone.
+    func testBatchesAreSplitUnderTheBodyLimit() {
+        XCTAssertEqual(HTTPExecutor.batchGroups(sizes: [10, 10, 10], limit: 100), [0..<3])
+        XCTAssertEqual(HTTPExecutor.batchGroups(sizes: [60, 30, 20, 90], limit: 100), [0..<2, 2..<3, 3..<4])
+        XCTAssertEqual(HTTPExecutor.batchGroups(sizes: [150, 10, 10], limit: 100), [0..<1, 1..<3])
+        XCTAssertEqual(HTTPExecutor.batchGroups(sizes: [], limit: 100), [])
+    }
+
     final class BatchRecorder: Sendable {
         let jids = Mutex<[String]>([])
         let requests = Mutex<Int>(0)
