@@ -4,7 +4,9 @@
 # among good CountJobs, and where each must end (docs/compatibility.md,
 # docs/operations.md "Malformed jobs" and "Cases courier adds"):
 #
-#   dead_raw          not a JSON object        → dead set, the raw string unchanged
+#   dead_raw          not JSON                 → dead set, the raw string unchanged
+#   dead_wrapped      JSON, but not an object  → dead set, a Courier::MalformedJob object
+#                                                whose one argument is the raw text
 #   dead_malformed    no class / class not a non-empty String / args not an
 #                     Array / jid or queue not a String → dead set, Courier::MalformedJob
 #   dead_refused_413  over the sidecar's --max-body → dead set, Courier::RefusedJob (HTTP 413)
@@ -60,7 +62,7 @@ module Faults
       ["nested_10000_levels", "dead_raw", 15,
        ->(i, id) { i < 10 ? count_job.(id).sub("\"s4\"", deep.(10_000)) : deep.(10_000) + (" " * i) }],
       ["nested_200_levels", "dead_refused_400", 10, ->(_i, id) { count_job.(id).sub("\"s4\"", deep.(200)) }],
-      ["json_not_an_object", "dead_raw", 50, lambda do |i, _id|
+      ["json_not_an_object", "dead_wrapped", 50, lambda do |i, _id|
         case i % 5
         when 0 then "[#{i}]"
         when 1 then i.to_s
@@ -119,6 +121,8 @@ module Faults
         id = "h#{entries.size.to_s.rjust(4, "0")}"
         raw = gen.call(i, id).b
         exp = expect || (raw.include?('"class":"Kernel","args"') ? "retry_not_a_job" : "ran")
+        # Random bytes that happen to be a JSON value (a lone digit) are JSON.
+        exp = "dead_wrapped" if cat == "random_bytes" && strict_json_scalar?(raw)
         entries << {"id" => id, "cat" => cat, "expect" => exp, "raw" => [raw].pack("m0"),
                     "jid" => (JSON.parse(raw)["jid"] rescue nil)}
       end
@@ -140,6 +144,13 @@ module Faults
   # The payload as a Hash; for objects Ruby's parser refuses (nesting over
   # 100, a lone surrogate) the fields courier reads or writes are picked out
   # of the bytes (courier appends its error fields last, as JSON strings).
+  def strict_json_scalar?(raw)
+    v = JSON.parse(raw, max_nesting: false)
+    !v.is_a?(Hash) && !raw.include?("/*") && !raw.include?("//")
+  rescue JSON::ParserError, EncodingError
+    false
+  end
+
   def parse_object(raw)
     v = JSON.parse(raw)
     v.is_a?(Hash) ? v : nil
@@ -174,6 +185,11 @@ module Faults
       by_raw[raw.b] = "dead_raw"
       item = parse_object(raw)
       by_id[item["fault_id"]] = label_for_failure("dead", item) if item && item["fault_id"] && item["error_class"]
+      # JSON that is not an object, kept inside a Courier::MalformedJob object.
+      if item && item["class"] == "Courier::MalformedJob" && item["error_message"].to_s.match?(/\Ajob is a JSON \w+, not an object\z/) &&
+         item["args"].is_a?(Array) && item["args"].size == 1 && item["args"][0].is_a?(String)
+        by_raw[item["args"][0].b] = "dead_wrapped"
+      end
     end
     Sidekiq::RetrySet.new.each { |e| (id = e.item["fault_id"]) && by_id[id] = label_for_failure("retry", e.item) }
     (Sidekiq::Queue.all.map { "queue:#{_1.name}" } + wip_lists.keys).each do |key|
