@@ -18,12 +18,7 @@ final class FetchTests: XCTestCase {
             Sidekiq::Client.push("class" => "NoopJob", "args" => [], "bid" => "batch-1", "tags" => ["acme"], "cattr" => {"user" => 7}, "custom_float" => 1.10)
             AjNoopJob.perform_later("aj-arg", 42)
             """, redisURL: redis.url)
-        let inRedis = try redis.lrange("queue:default")
-        XCTAssertEqual(inRedis.count, 6)
-        let executor = try RecordingExecutor()
-        let courier = try RunningCourier(testConfiguration(redis: redis, executorURL: executor.url))
-        try await waitUntilAsync("6 jobs delivered", timeout: 15) { executor.count == 6 }
-        XCTAssertEqual(Set(executor.jobBodies), Set(inRedis))
+        let (executor, courier) = try await deliverAndCompare(redis, count: 6)
         let aj = try executor.jobBodies.map { try JobPayload(raw: $0) }.first { $0["wrapped"] != nil }
         XCTAssertEqual(aj?["wrapped"]?.stringValue, "AjNoopJob")
         let headers = executor.received[0].headers
@@ -61,16 +56,23 @@ final class FetchTests: XCTestCase {
             throw XCTSkip("Sidekiq 7.3 client not run: scripts/debian13's root is not available here")
         }
         XCTAssertTrue(version.hasPrefix("7."), "Sidekiq \(version)")
-        let inRedis = try redis.lrange("queue:default")
-        XCTAssertEqual(inRedis.count, 6)
-        let executor = try RecordingExecutor()
-        let courier = try RunningCourier(testConfiguration(redis: redis, executorURL: executor.url))
-        try await waitUntilAsync("6 jobs delivered", timeout: 15) { executor.count == 6 }
-        XCTAssertEqual(Set(executor.jobBodies), Set(inRedis))
+        let (executor, courier) = try await deliverAndCompare(redis, count: 6)
         let aj = try executor.jobBodies.map { try JobPayload(raw: $0) }.first { $0["wrapped"] != nil }
         XCTAssertEqual(aj?["wrapped"]?.stringValue, "AjNoopJob")
         XCTAssertEqual(aj?.className, "ActiveJob::QueueAdapters::SidekiqAdapter::JobWrapper")
         try await courier.stop()
+    }
+
+    /// Runs courier against a recording executor until the `count` jobs now in
+    /// queue:default are delivered, and checks their bodies are Redis's bytes.
+    private func deliverAndCompare(_ redis: RedisServer, count: Int) async throws -> (RecordingExecutor, RunningCourier) {
+        let inRedis = try redis.lrange("queue:default")
+        XCTAssertEqual(inRedis.count, count)
+        let executor = try RecordingExecutor()
+        let courier = try RunningCourier(testConfiguration(redis: redis, executorURL: executor.url))
+        try await waitUntilAsync("\(count) jobs delivered", timeout: 15) { executor.count == count }
+        XCTAssertEqual(Set(executor.jobBodies), Set(inRedis))
+        return (executor, courier)
     }
 
     /// Never more than -c jobs at once, and the backlog stays in Redis.
