@@ -20,11 +20,8 @@ enum CancelCommand {
         A job that is not running within those 5 minutes is not touched (a queued job is not removed).
         """
 
-    static let flags: [Flag] = [
-        Flag("redis-url", value: "url", help: "Redis URL, as for courier. Env: REDIS_URL. Default: redis://127.0.0.1:6379/0."),
-        Flag("namespace", value: "prefix", help: "Key prefix of redis-namespace, as for courier. Env: COURIER_NAMESPACE."),
-        Flag("redis-timeout-ms", value: "ms", kind: .integer, help: "Milliseconds the write may take. Env: COURIER_REDIS_TIMEOUT_MS. Default: 5000."),
-    ]
+    /// The same Redis settings as courier itself.
+    static let flags = CourierCommand.redisFlags
 
     /// Runs the subcommand; returns the exit code (0 written, 1 Redis failed). Bad usage exits 64.
     static func run(_ arguments: [String]) async -> Int32 {
@@ -50,20 +47,13 @@ enum CancelCommand {
             CourierMain.usageFailure(UsageError("cancel: '\(jid)' is not a jid (empty or with spaces)"), usage: usage, helpCommand: "courier cancel --help")
         }
         let env = processEnvironment().filter { !$0.value.isEmpty }
-        let redisText = parsed.string("redis-url") ?? env["REDIS_URL"] ?? "redis://127.0.0.1:6379/0"
-        let endpoint: RedisEndpoint
-        do throws(RedisError) { endpoint = try RedisEndpoint(url: redisText) } catch {
-            CourierMain.usageFailure(UsageError("--redis-url: \(error.message)"), usage: usage, helpCommand: "courier cancel --help")
+        let redis: CourierCommand.RedisSettings
+        do { redis = try CourierCommand.redisSettings(parsed, env: env) } catch {
+            CourierMain.usageFailure(error as? UsageError ?? UsageError("\(error)"), usage: usage, helpCommand: "courier cancel --help")
         }
-        let timeoutText = parsed.string("redis-timeout-ms") ?? env["COURIER_REDIS_TIMEOUT_MS"] ?? "5000"
-        guard let timeoutMs = Int(timeoutText), (1...3_600_000).contains(timeoutMs) else {
-            CourierMain.usageFailure(UsageError("--redis-timeout-ms/COURIER_REDIS_TIMEOUT_MS: must be 1…3600000, got '\(timeoutText)'"),
-                                     usage: usage, helpCommand: "courier cancel --help")
-        }
-        let keys = SidekiqKeys(namespace: parsed.string("namespace") ?? env["COURIER_NAMESPACE"])
+        let keys = SidekiqKeys(namespace: redis.namespace)
         let logger = Logger(label: "courier") { label in CourierLogHandler(label: label, format: .text, level: .error) }
-        let worker = RedisWorker(name: "cancel", endpoint: endpoint,
-                                 timeouts: RedisTimeouts(connect: .milliseconds(min(timeoutMs, 2000)), command: .milliseconds(timeoutMs)), logger: logger)
+        let worker = RedisWorker(name: "cancel", endpoint: redis.endpoint, timeouts: redis.timeouts, logger: logger)
         let (key, score) = (keys.cancelRequests, JSONWriter.float(WallClock.system.now()))
         do {
             _ = try await worker.run { connection throws(RedisError) in
@@ -71,7 +61,7 @@ enum CancelCommand {
             }
         } catch {
             LogSink.standardOutput.flush()
-            CourierMain.standardError("Error: cannot write the cancel request to Redis (\(endpoint.redacted)): \(error)\n")
+            CourierMain.standardError("Error: cannot write the cancel request to Redis (\(redis.endpoint.redacted)): \(error)\n")
             return 1
         }
         print("cancel of \(jid) requested (\(key)); the courier running it asks its executor within one heartbeat (5 s); the request lasts 5 minutes")

@@ -72,9 +72,14 @@ struct CourierCommand {
         running that job to have its executor interrupt it (see 'courier cancel --help').
         """
 
-    static let flags: [Flag] = [
+    /// How to reach Redis: shared by `courier` and `courier cancel` (read by `redisSettings`).
+    static let redisFlags: [Flag] = [
         Flag("redis-url", value: "url", help: "Redis URL: redis://[user:pass@]host:port/db or unix:///path?db=N. Env: REDIS_URL. Default: redis://127.0.0.1:6379/0."),
         Flag("namespace", value: "prefix", help: "Key prefix of redis-namespace, if the app uses one. Env: COURIER_NAMESPACE."),
+        Flag("redis-timeout-ms", value: "ms", kind: .integer, help: "Milliseconds a Redis command may take. Env: COURIER_REDIS_TIMEOUT_MS. Default: 5000."),
+    ]
+
+    static let flags: [Flag] = redisFlags + [
         Flag("executor-url", value: "url", help: "Base URL of the executor sidecar, e.g. http://127.0.0.1:8088. Env: COURIER_EXECUTOR_URL."),
         Flag("secret-file", value: "path", help: "File holding the shared request-signing secret. Env: COURIER_SECRET (the secret itself)."),
         Flag("concurrency", short: "c", value: "n", kind: .integer, help: "Jobs in flight at most. Env: COURIER_CONCURRENCY (then RAILS_MAX_THREADS). Default: 10."),
@@ -84,7 +89,6 @@ struct CourierCommand {
         Flag("timeout", short: "t", value: "seconds", kind: .integer, help: "Seconds SIGTERM waits for in-flight jobs before pushing them back. Env: COURIER_SHUTDOWN_TIMEOUT. Default: 25."),
         Flag("job-timeout", value: "seconds", kind: .integer, help: "Seconds one job may run before it counts as timed out. Env: COURIER_JOB_TIMEOUT. Default: 600."),
         Flag("connect-timeout-ms", value: "ms", kind: .integer, help: "Milliseconds a connect to the executor may take. Env: COURIER_CONNECT_TIMEOUT_MS. Default: 2000."),
-        Flag("redis-timeout-ms", value: "ms", kind: .integer, help: "Milliseconds a Redis command may take. Env: COURIER_REDIS_TIMEOUT_MS. Default: 5000."),
         Flag("ops-port", value: "port|off", help: "Port for /health, /ready and /metrics (0 picks a free port, 'off' disables). Env: COURIER_OPS_PORT. Default: 7433."),
         Flag("ops-bind", value: "address", help: "Address the ops port binds to. Env: COURIER_OPS_BIND. Default: 0.0.0.0."),
         Flag("tag", value: "tag", help: "Tag shown in the Sidekiq Web UI. Env: COURIER_TAG."),
@@ -120,14 +124,37 @@ struct CourierCommand {
         withExtendedLifetime(signals) {}
     }
 
+    /// Where Redis is, how long a command may take, and the key prefix.
+    struct RedisSettings {
+        var endpoint: RedisEndpoint
+        var timeouts: RedisTimeouts
+        var namespace: String?
+    }
+
+    /// Reads `redisFlags` (a flag wins over the environment).
+    static func redisSettings(_ flags: ParsedFlags, env: [String: String]) throws -> RedisSettings {
+        let redisText = flags.string("redis-url") ?? env["REDIS_URL"] ?? "redis://127.0.0.1:6379/0"
+        let endpoint: RedisEndpoint
+        do { endpoint = try RedisEndpoint(url: redisText) } catch { throw usageError("--redis-url", error.message) }
+        let redisMs = try flags.int("redis-timeout-ms") ?? envInt("COURIER_REDIS_TIMEOUT_MS", env) ?? 5000
+        guard (1...3_600_000).contains(redisMs) else { throw usageError("--redis-timeout-ms/COURIER_REDIS_TIMEOUT_MS", "must be 1…3600000, got \(redisMs)") }
+        return RedisSettings(endpoint: endpoint, timeouts: RedisTimeouts(connect: .milliseconds(min(redisMs, 2000)), command: .milliseconds(redisMs)),
+                             namespace: flags.string("namespace") ?? env["COURIER_NAMESPACE"])
+    }
+
+    static func usageError(_ setting: String, _ message: String) -> UsageError { UsageError("\(setting): \(message)") }
+
+    /// An integer environment variable; nil when unset or empty.
+    static func envInt(_ name: String, _ env: [String: String]) throws -> Int? {
+        guard let text = env[name], !text.isEmpty else { return nil }
+        guard let n = Int(text) else { throw usageError(name, "'\(text)' is not a whole number") }
+        return n
+    }
+
     /// Reads flags, environment and the config file into a validated configuration.
     func buildConfiguration(env: [String: String]) throws -> (CourierConfiguration, CourierLogHandler.Format, Logger.Level) {
-        func fail(_ setting: String, _ message: String) -> UsageError { UsageError("\(setting): \(message)") }
-        func envInt(_ name: String) throws -> Int? {
-            guard let text = env[name], !text.isEmpty else { return nil }
-            guard let n = Int(text) else { throw fail(name, "'\(text)' is not a whole number") }
-            return n
-        }
+        func fail(_ setting: String, _ message: String) -> UsageError { Self.usageError(setting, message) }
+        func envInt(_ name: String) throws -> Int? { try Self.envInt(name, env) }
 
         var file: SidekiqConfigFile?
         if let path = flags.string("config") {
@@ -135,9 +162,7 @@ struct CourierCommand {
             do { file = try SidekiqConfigFile(path: path, text: text, environment: env) } catch { throw UsageError(error.description) }
         }
 
-        let redisText = flags.string("redis-url") ?? env["REDIS_URL"] ?? "redis://127.0.0.1:6379/0"
-        let endpoint: RedisEndpoint
-        do { endpoint = try RedisEndpoint(url: redisText) } catch { throw fail("--redis-url", error.message) }
+        let redis = try Self.redisSettings(flags, env: env)
 
         guard let executorText = flags.string("executor-url") ?? env["COURIER_EXECUTOR_URL"], !executorText.isEmpty else {
             throw fail("--executor-url", "required (or COURIER_EXECUTOR_URL): where the executor sidecar listens, e.g. http://127.0.0.1:8088")
@@ -181,17 +206,15 @@ struct CourierCommand {
         guard (1...604_800).contains(jobTimeout) else { throw fail("--job-timeout/COURIER_JOB_TIMEOUT", "must be 1…604800 seconds, got \(jobTimeout)") }
         let connectMs = try flags.int("connect-timeout-ms") ?? envInt("COURIER_CONNECT_TIMEOUT_MS") ?? 2000
         guard (1...3_600_000).contains(connectMs) else { throw fail("--connect-timeout-ms/COURIER_CONNECT_TIMEOUT_MS", "must be 1…3600000, got \(connectMs)") }
-        let redisMs = try flags.int("redis-timeout-ms") ?? envInt("COURIER_REDIS_TIMEOUT_MS") ?? 5000
-        guard (1...3_600_000).contains(redisMs) else { throw fail("--redis-timeout-ms/COURIER_REDIS_TIMEOUT_MS", "must be 1…3600000, got \(redisMs)") }
         let shutdown = try flags.int("timeout") ?? envInt("COURIER_SHUTDOWN_TIMEOUT") ?? file?.timeout ?? 25
         guard (0...86_400).contains(shutdown) else { throw fail("-t/COURIER_SHUTDOWN_TIMEOUT", "must be 0…86400 seconds, got \(shutdown)") }
 
         var configuration = CourierConfiguration(
-            redis: endpoint, plan: plan,
+            redis: redis.endpoint, plan: plan,
             executor: HTTPExecutorConfiguration(baseURL: executorText, secret: secret, connectTimeout: .milliseconds(connectMs),
                                                 jobTimeout: .seconds(jobTimeout), maxConnections: concurrency + 4))
-        configuration.redisTimeouts = RedisTimeouts(connect: .milliseconds(min(redisMs, 2000)), command: .milliseconds(redisMs))
-        configuration.namespace = flags.string("namespace") ?? env["COURIER_NAMESPACE"]
+        configuration.redisTimeouts = redis.timeouts
+        configuration.namespace = redis.namespace
         configuration.concurrency = concurrency
         configuration.shutdownTimeout = .seconds(shutdown)
         let portText = flags.string("ops-port") ?? env["COURIER_OPS_PORT"] ?? "7433"

@@ -85,28 +85,41 @@ class CancelTest < CourierTest::Case
   end
 
   # A cancel racing with the end of a job must never land in whatever the
-  # thread runs next.
+  # thread runs next, and must hit the run it names: each cancel targets a
+  # run that has started, many of them as it ends.
   def test_an_interruption_never_outlives_its_job
     running = Courier::Sidecar::RunningJobs.new
-    stray = 0
+    started = Queue.new
+    hits = 0
     canceller = Thread.new do
-      2_000.times { |i| running.cancel("job-#{i % 50}", :cancel) }
+      while (jid = started.pop) != :done
+        hits += 1 if running.cancel(jid, :cancel)
+      end
     end
-    500.times do |i|
+    interrupted = foreign = stray = 0
+    300.times do |i|
+      jid = "job-#{i}"
       begin
-        running.run("job-#{i % 50}") { Thread.pass }
-      rescue Courier::JobCancelled
-        nil # interrupted inside its own run: fine
+        running.run(jid) do
+          started << jid
+          running.interruptible { (i % 7).times { Thread.pass } }
+        end
+      rescue Courier::JobCancelled => e
+        e.message == "job #{jid} was cancelled" ? interrupted += 1 : foreign += 1
       end
       begin
-        Thread.pass
-        3.times { Thread.pass }
+        5.times { Thread.pass }
       rescue Courier::JobCancelled
         stray += 1
       end
     end
+    started << :done
     canceller.join
-    assert_equal 0, stray
+    assert_operator hits, :>, 0, "some cancels found their run"
+    assert_operator interrupted, :>, 0, "some runs were interrupted"
+    assert_operator interrupted, :<=, hits
+    assert_equal 0, foreign, "an interruption reached another run"
+    assert_equal 0, stray, "an interruption outlived its run"
     assert_equal 0, running.size
   end
 end

@@ -138,6 +138,26 @@ class PumaTest < CourierTest::Case
     File.delete(events) if events && File.exist?(events)
   end
 
+  # Single mode (the default): Puma's TERM handler raises out of its run loop;
+  # :quiet and :shutdown still run to their end (the hook takes 1 s), in the
+  # one serving process.
+  def test_single_mode_fires_lifecycle_events_through_shutdown
+    events = File.join(Dir.tmpdir, "courier-lifecycle-single-#{Process.pid}.log")
+    File.delete(events) if File.exist?(events)
+    pid, port, log = spawn_sidecar("--threads", "2", env: {"COURIER_EXAMPLE_LIFECYCLE_LOG" => events,
+                                                            "COURIER_EXAMPLE_SHUTDOWN_SECONDS" => "1"})
+    begin
+      wait_healthy(port, pid, log)
+    ensure
+      stop(pid)
+      File.delete(log) if File.exist?(log)
+    end
+    lines = File.readlines(events, chomp: true).reject { _1.start_with?("beat ") }
+    assert_equal ["startup #{pid}", "heartbeat #{pid}", "quiet #{pid}", "shutdown #{pid}"], lines
+  ensure
+    File.delete(events) if events && File.exist?(events)
+  end
+
   def test_bad_flag_stops_start_up_naming_it
     out, status = Open3.capture2e({"COURIER_SECRET" => "x"}, RbConfig.ruby, EXE, "--app", CourierTest::EXAMPLE_APP, "--threads", "lots")
     assert_equal 64, status.exitstatus

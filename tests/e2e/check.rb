@@ -9,7 +9,6 @@
 #
 # State between steps (jids) lives in E2E_STATE (a JSON file).
 require "json"
-require "timeout"
 
 app = ENV.fetch("E2E_APP")
 require File.join(app, "config", "environment")
@@ -49,26 +48,16 @@ def busy_with?(jid) = Sidekiq::Workers.new.find { |_process, _thread, work| work
 def retry_entry(jid) = Sidekiq::RetrySet.new.find_job(jid)
 def dead_entry(jid) = Sidekiq::DeadSet.new.find_job(jid)
 
-# Mounted as an app mounts it: behind a session middleware (rack-session in
-# Rack 3, built into Rack 2).
-def web_app
-  begin
-    require "rack/session"
-  rescue LoadError
-    require "rack/session/cookie"
-  end
-  require "rack/mock"
-  Rack::Builder.new do
-    use Rack::Session::Cookie, secret: "e2e" * 30, same_site: true
-    run Sidekiq::Web
-  end.to_app
-end
+# The Web UI as the example app's web process mounts it (behind its session
+# middleware, at /sidekiq): lib/courier_example/web.rb, shared by both apps.
+require File.join(app, "lib", "courier_example", "web")
+require "rack/mock"
+def web_get(path) = Rack::MockRequest.new(CourierExample::Web.app).get("/sidekiq#{path}")
 
 def web_pages_answer
-  web = web_app
   pages = %w[/ /busy /queues /retries /morgue /scheduled]
   pages << "/metrics" if SIDEKIQ7
-  pages.map { |p| [p, Rack::MockRequest.new(web).get(p).status] }.to_h
+  pages.map { |p| [p, web_get(p).status] }.to_h
 end
 
 step = ARGV.fetch(0)
@@ -144,7 +133,7 @@ when "long_start"
   # Busy jobs as Sidekiq's API and Web UI show them (courier's heartbeat: ≤ 5 s).
   busy = eventually("LongJob among the busy jobs", 8) { busy_with?(jid) }
   check(work_field(busy[2], :queue) == "default" && Sidekiq::Stats.new.workers_size >= 1, "busy entry: #{busy[2].inspect}")
-  check(Rack::MockRequest.new(web_app).get("/busy").body.include?(jid), "the Web UI's Busy page lists the running jid")
+  check(web_get("/busy").body.include?(jid), "the Web UI's Busy page lists the running jid")
   puts "ok long_start #{jid} (busy in #{busy[0]})"
 
 when "long_interrupted"
@@ -174,7 +163,6 @@ when "cancel_ruby"
   puts "ok cancel_ruby (Courier.cancel from the app)"
 
 when "cancelled"
-  before = Integer(ARGV.fetch(1, "0"))
   state.fetch("cancel").each do |how, jid|
     eventually("the #{how}-cancelled LongJob to be interrupted") { Event.exists?(kind: "ensure", jid: jid) }
     check(JobRun.where(jid: jid).none?, "#{how}: the cancelled run did not complete")

@@ -122,10 +122,6 @@ when "settle"
   File.write(File.join(WORK, "#{name}.counts"), "#{line}\n")
   puts "ok settle #{line}#{max_dups ? " (bound #{max_dups})" : ""}"
 
-# ran NAME: how many of NAME's jobs have run at least once (for the kill loop).
-when "ran"
-  puts runs_of(load(ARGV[1]).fetch("jids")).count(&:positive?)
-
 else
   require_relative "hostile"
   require_relative "requests"

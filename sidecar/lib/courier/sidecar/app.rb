@@ -76,10 +76,7 @@ module Courier
       # `body` nil means the constant ok answer.
       def execute(jobstr, queue)
         job = parse(jobstr)
-        klass = resolve_for_run(job)
-        return [422, @failure.body(job, klass.error, nil)] if klass.is_a?(JobResolver::Unresolvable)
-
-        result = @runner.call(job, klass, queue || job["queue"] || "default")
+        result = @runner.call(job, queue || job["queue"] || "default")
         if result.interrupted
           [409, @failure.interrupted_body(result.error, result.interrupted)]
         elsif result.error
@@ -142,7 +139,7 @@ module Courier
         doc = JSON.parse(body)
         jid = doc["jid"] if doc.is_a?(Hash)
         reason = RunningJobs::REASONS[doc["reason"]] if doc.is_a?(Hash)
-        unless jid.is_a?(String) && !jid.empty? && jid.bytesize <= 128 && !jid.match?(/\s/) && reason
+        unless jid.is_a?(String) && RunningJobs::JID.match?(jid) && reason
           return Response.refused(400, "cancel body must be {\"jid\":\"…\",\"reason\":\"shutdown|timeout|cancel\"}")
         end
 
@@ -154,15 +151,6 @@ module Courier
         end
       rescue JSON::ParserError => e
         Response.refused(400, "malformed cancel JSON: #{e.message[0, 200]}")
-      end
-
-      # The class, or the Unresolvable to answer with (reported to the app's
-      # error handlers, as Sidekiq reports its NameError).
-      def resolve_for_run(job)
-        resolve(job)
-      rescue JobResolver::Unresolvable => e
-        @adapter.handle_exception(e.error, {context: "Job raised exception", job: job})
-        e
       end
 
       def parse(body)

@@ -57,11 +57,26 @@ module Courier
           user.preload_app!
           user.before_fork { disconnect_for_fork }
           user.on_worker_boot { boot_worker(built, rundir, logger) }
-          user.on_worker_shutdown { built.lifecycle.join }
+          user.on_worker_shutdown do
+            built.lifecycle.join
+            @siblings&.stop!
+          end
         end
-        built.lifecycle.boot! unless cluster
+        return serve_single(built, conf) unless cluster
+
         launcher(conf).run
-        built.lifecycle.join unless cluster
+      end
+
+      # Puma's SIGTERM handler raises SignalException out of `run` (its
+      # raise_exception_on_sigterm default), so :quiet/:shutdown are awaited in
+      # an ensure; stopping! also covers a Puma that ended without stopping its
+      # server (the port was taken).
+      def serve_single(built, conf)
+        built.lifecycle.boot!
+        launcher(conf).run
+      ensure
+        built.lifecycle.stopping!
+        built.lifecycle.join
       end
 
       def puma_configuration(built, options)
@@ -92,7 +107,8 @@ module Courier
       # In each worker after fork: the app's :startup, and the cancel channel.
       def boot_worker(built, rundir, logger)
         built.lifecycle.boot!
-        built.app.canceller = SiblingChannel.new(rundir, built.running, logger: logger).start!
+        @siblings = SiblingChannel.new(rundir, built.running, logger: logger).start!
+        built.app.canceller = @siblings
       end
 
       # Sockets of the workers of this sidecar only (0700), removed at exit.
@@ -107,8 +123,7 @@ module Courier
         ::ActiveRecord::Base.connection_handler.clear_all_connections! if defined?(::ActiveRecord::Base)
         return unless defined?(::Sidekiq)
 
-        pool = ::Sidekiq.respond_to?(:default_configuration) ? ::Sidekiq.default_configuration.redis_pool : ::Sidekiq.redis_pool
-        pool.reload(&:close)
+        SidekiqAdapter.current.redis_pool.reload(&:close)
       end
     end
   end

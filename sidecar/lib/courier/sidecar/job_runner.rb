@@ -18,16 +18,16 @@ module Courier
     # The run is registered in RunningJobs under its jid, so a cancel can
     # interrupt it (Sidekiq::Shutdown, Courier::JobTimeout, Courier::JobCancelled).
     class JobRunner
-      # What happened; `error` is set when the job raised, `interrupted` (a
+      # What happened; `error` is set when the job raised, `job_class` is the
+      # class it ran as (nil when it did not resolve), `interrupted` (a
       # RunningJobs reason Symbol) when a cancel interrupted it.
       Result = Struct.new(:error, :job_class, :interrupted)
-      OK = Result.new(nil, nil, nil).freeze
 
       # reloader: responds to call(&block) like Sidekiq::Rails::Reloader.
       # reresolve: look the class up again inside the reloader (code reloading
       # may have replaced the constant since the pre-check).
       # context: what Sidekiq 7's Job#interrupted? asks (responds to stopping?).
-      def initialize(resolver:, reloader:, adapter:, running:, context: nil, reresolve: false)
+      def initialize(resolver:, reloader:, adapter:, running:, context:, reresolve: false)
         @resolver = resolver
         @reloader = reloader
         @adapter = adapter
@@ -36,19 +36,24 @@ module Courier
         @reresolve = reresolve
       end
 
-      # job: the parsed payload (already validated by the App), klass: its
-      # pre-resolved class, queue: the queue it was fetched from.
-      def call(job, klass, queue)
+      # job: the parsed payload (already validated by the App), queue: the
+      # queue it was fetched from. A class that does not resolve is the job's
+      # failure (NameError, Courier::NotAJobClass) and nothing of the app runs.
+      def call(job, queue)
+        klass = resolve(job)
+        return Result.new(klass.error, nil, nil) if klass.is_a?(JobResolver::Unresolvable)
+
         @adapter.enter_job_thread
         entry = nil
         @running.run(job["jid"]) do |e|
           entry = e
-          perform(job, klass, queue)
+          klass = perform(job, klass, queue)
         end
-        OK
+        Result.new(nil, klass, nil)
       rescue Exception => e # rubocop:disable Lint/RescueException -- Sidekiq's retry layer rescues Exception too
-        reason = entry&.reason
         e = e.error if e.is_a?(JobResolver::Unresolvable) # re-resolved after a code reload
+        # A cancel that came as the job ended with its own error does not hide that error.
+        reason = entry&.reason if RunningJobs.interruption?(e)
         # Same context string Sidekiq passes, so error trackers group alike.
         @adapter.handle_exception(e, {context: "Job raised exception", job: job}) unless reason
         Result.new(e, klass, reason)
@@ -56,18 +61,30 @@ module Courier
 
       private
 
+      # The class, or the Unresolvable (reported as Sidekiq reports its NameError).
+      def resolve(job)
+        @resolver.resolve(job["class"])
+      rescue JobResolver::Unresolvable => e
+        @adapter.handle_exception(e.error, {context: "Job raised exception", job: job})
+        e
+      end
+
+      # Returns the class the job ran as (re-resolved after a code reload).
       def perform(job, klass, queue)
         JobContext.wrap(job) do
           @reloader.call do
             klass = @resolver.resolve(job["class"]) if @reresolve
             worker = klass.new
             worker.jid = job["jid"]
-            worker._context = @context if @context && worker.respond_to?(:_context=)
-            @adapter.server_middleware.invoke(worker, job, queue) do
-              worker.perform(*job["args"])
+            worker._context = @context if worker.respond_to?(:_context=)
+            @running.interruptible do
+              @adapter.server_middleware.invoke(worker, job, queue) do
+                worker.perform(*job["args"])
+              end
             end
           end
         end
+        klass
       end
     end
   end

@@ -34,6 +34,7 @@ module Courier
       # mode: in each worker after fork).
       def boot!
         self.class.current = self
+        @adapter.prepare_serving_process
         @reader, @writer = IO.pipe
         @adapter.fire(:startup, reraise: true)
         @watcher = Thread.new { watch_for_stop }

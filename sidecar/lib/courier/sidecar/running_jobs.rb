@@ -6,15 +6,20 @@ module Courier
     # right thread with Thread#raise.
     #
     # Thread#raise is asynchronous, so a raise must never reach a thread after
-    # its job ended (it would hit Puma's code, or the next job). Hence:
-    #   * the job runs in a handle_interrupt(:immediate) section nested in a
-    #     handle_interrupt(:never) one: outside its own body nothing we raise
-    #     can be delivered;
+    # its job ended (it would hit Puma's code, or the next job), nor the Rails
+    # executor's own set-up and clean-up (connection check-in, the load
+    # interlock), which the process keeps using. Hence:
+    #   * #run registers the job with interruptions deferred
+    #     (handle_interrupt :never); only the job's own code, inside
+    #     #interruptible, lets them through (:immediate): one raised earlier
+    #     is delivered as the job's code begins;
     #   * cancel raises only while holding the lock and while the jid is still
     #     registered; the job deregisters under the same lock, then discards
     #     an interruption that was sent but not yet delivered.
     class RunningJobs
       REASONS = {"shutdown" => :shutdown, "timeout" => :timeout, "cancel" => :cancel}.freeze
+      # What a cancel may name: a jid as Sidekiq writes them, or any other token without spaces.
+      JID = /\A\S{1,128}\z/
 
       # One running job; `reason` is set once it has been interrupted.
       Entry = Struct.new(:thread, :reason)
@@ -28,19 +33,29 @@ module Courier
         @allowed = {::Courier::Interruption => :immediate, ::Sidekiq::Shutdown => :immediate}.freeze
       end
 
-      # Runs the block as the job `jid`, yielding its Entry: after the block
-      # (returned or raised), entry.reason says whether it was interrupted.
+      # Runs the block as the job `jid` with interruptions deferred, yielding
+      # its Entry: afterwards, entry.reason says whether a cancel was sent.
       def run(jid)
         entry = Entry.new(Thread.current, nil)
         Thread.handle_interrupt(@deferred) do
           @lock.synchronize { @jobs[jid] = entry } if jid
           begin
-            Thread.handle_interrupt(@allowed) { yield entry }
+            yield entry
           ensure
             @lock.synchronize { @jobs.delete(jid) if @jobs[jid].equal?(entry) } if jid
             discard_undelivered
           end
         end
+      end
+
+      # Inside #run: the part of the job a cancel may interrupt (its own code).
+      def interruptible(&block)
+        Thread.handle_interrupt(@allowed, &block)
+      end
+
+      # Whether `error` is what a cancel raised (not the job's own error).
+      def self.interruption?(error)
+        error.is_a?(::Courier::Interruption) || error.is_a?(::Sidekiq::Shutdown)
       end
 
       # Interrupts the running job `jid`; true if it was running here.
@@ -72,7 +87,8 @@ module Courier
       # An interruption raised just as the job ended is pending here; take it
       # so it is not delivered into whatever this thread runs next.
       def discard_undelivered
-        while Thread.pending_interrupt?(::Courier::Interruption) || Thread.pending_interrupt?(::Sidekiq::Shutdown)
+        # Only our two classes are ever held back here, so any pending one is ours.
+        while Thread.pending_interrupt?
           begin
             Thread.handle_interrupt(@allowed) { Thread.pass }
           rescue ::Courier::Interruption, ::Sidekiq::Shutdown

@@ -13,7 +13,7 @@ module Courier
     #   request line:  "<reason> <jid>\n"     answer: "1\n" (interrupted) or "0\n"
     class SiblingChannel
       TIMEOUT = 1.0 # seconds per sibling; a stuck worker must not stall the cancel
-      LINE = /\A(shutdown|timeout|cancel) (\S{1,128})\n\z/
+      LINE = /\A(#{RunningJobs::REASONS.keys.join("|")}) (\S{1,128})\n\z/
 
       def initialize(dir, running_jobs, logger:)
         @dir = dir
@@ -28,7 +28,6 @@ module Courier
         @server = UNIXServer.new(@path)
         @thread = Thread.new { serve }
         @thread.name = "courier.siblings"
-        at_exit { stop! }
         self
       end
 
@@ -63,13 +62,18 @@ module Courier
         false # a worker that exited (its socket file may linger until cleanup)
       end
 
+      # One failed accept (EMFILE, ECONNABORTED) must not end the channel; only stop! does.
       def serve
-        loop do
-          client = @server.accept
-          handle(client)
+        until @server.closed?
+          begin
+            handle(@server.accept)
+          rescue IOError, SystemCallError => e
+            break if @server.closed?
+
+            @logger.warn("courier-sidecar: sibling channel accept failed: #{e.class}: #{e.message}")
+            sleep 0.1
+          end
         end
-      rescue IOError, SystemCallError
-        nil # closed at stop
       end
 
       def handle(client)

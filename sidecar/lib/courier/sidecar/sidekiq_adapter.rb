@@ -22,6 +22,8 @@ module Courier
         end
       end
 
+      # Sidekiq's own fire_event is an internal of its launcher, and 6.4's has no
+      # `oneshot:` (7.x's :beat needs it), so the sidecar fires events itself.
       # Fires a lifecycle event the way Sidekiq's own fire_event does: in
       # registration order (reverse for quiet/shutdown), errors reported and
       # swallowed (re-raised for startup), one-shot events cleared after.
@@ -40,13 +42,21 @@ module Courier
 
       # Sidekiq 6.x (verified: 6.4.1).
       class Options
-        def major = 6
+        # Sidekiq 6's own reporting (every error handler with (ex, ctx), an
+        # error in one logged), kept as it is.
+        def initialize
+          require "sidekiq/exception_handler"
+          @reporter = Object.new.extend(::Sidekiq::ExceptionHandler)
+        end
+
         def options = ::Sidekiq.options
+        def redis_pool = ::Sidekiq.redis_pool
         def server_middleware = ::Sidekiq.server_middleware
         def death_handlers = ::Sidekiq.death_handlers
         def reloader = options[:reloader]
         def events = options[:lifecycle_events]
         def enter_job_thread; end
+        def prepare_serving_process; end
 
         # Sidekiq sizes its Redis pool from this (retry_on re-enqueues use it).
         def concurrency=(threads)
@@ -54,12 +64,7 @@ module Courier
         end
 
         def handle_exception(error, context)
-          ::Sidekiq.error_handlers.each do |handler|
-            handler.call(error, context)
-          rescue => e
-            ::Sidekiq.logger.error("!!! ERROR HANDLER THREW AN ERROR !!!")
-            ::Sidekiq.logger.error(e)
-          end
+          @reporter.handle_exception(error, context)
         end
 
         def fire(name, **opts) = SidekiqAdapter.fire(self, events, name, **opts)
@@ -74,7 +79,7 @@ module Courier
           @config = config
         end
 
-        def major = ::Sidekiq::VERSION.to_i
+        def redis_pool = @config.redis_pool
         def server_middleware = @config.server_middleware
         def death_handlers = @config.death_handlers
         def reloader = @config[:reloader]
@@ -85,6 +90,12 @@ module Courier
         # 10-connection internal pool.
         def enter_job_thread
           Thread.current[:sidekiq_capsule] ||= @config.default_capsule
+        end
+
+        # The capsule builds its pool lazily (`@redis ||=`): build it once
+        # per serving process, before Puma's threads could race to.
+        def prepare_serving_process
+          @config.default_capsule.redis_pool
         end
 
         def concurrency=(threads)
