@@ -2,8 +2,13 @@
 import PackageDescription
 
 // Courier: a Swift dispatcher that runs Sidekiq jobs through an HTTP executor.
-// Modules point inward: C shims → RedisClient / ExecutorClient / SidekiqModel
-// → CourierCore (the dispatcher, knows only protocols) → the `courier` executable.
+// One target per concern, dependencies pointing inward (docs/architecture.md):
+//   C shims → SidekiqModel, ExecutorProtocol (values, no I/O)
+//   → JobDispatch (the dispatcher: sees a job source, an executor and a clock as protocols)
+//   → RedisClient/RedisAdapters (hiredis), ExecutorClient (libcurl), Ops (metrics, logs, ops port), Config
+//   → CourierService (composition) → the `courier` executable (command line, signals).
+let logging = Target.Dependency.product(name: "Logging", package: "swift-log")
+
 let package = Package(
     name: "Courier",
     platforms: [.macOS(.v15)],
@@ -23,19 +28,24 @@ let package = Package(
         .target(name: "CurlShim", dependencies: ["CCurl"]),
 
         .target(name: "CourierSupport"),
-        .target(name: "RedisClient", dependencies: ["CHiredis", "CourierSupport", .product(name: "Logging", package: "swift-log")]),
         .target(name: "SidekiqModel", dependencies: ["CZlib"]),
-        .target(name: "ExecutorClient", dependencies: ["CCurl", "CurlShim", "CCrypto", "SidekiqModel", "CourierSupport"]),
+        .target(name: "ExecutorProtocol", dependencies: ["SidekiqModel"]),
+        .target(name: "JobDispatch", dependencies: ["CourierSupport", "SidekiqModel", "ExecutorProtocol", logging]),
+        .target(name: "RedisClient", dependencies: ["CHiredis", "CourierSupport", logging]),
+        .target(name: "RedisAdapters", dependencies: ["CourierSupport", "JobDispatch", "RedisClient", "SidekiqModel", logging]),
+        .target(name: "ExecutorClient", dependencies: ["CCurl", "CurlShim", "CCrypto", "ExecutorProtocol", "SidekiqModel", "CourierSupport"]),
         .target(name: "MiniHTTP", dependencies: ["CourierSupport"]),
-        .target(name: "CourierCore", dependencies: ["RedisClient", "SidekiqModel", "ExecutorClient", "MiniHTTP",
-                                                    .product(name: "Logging", package: "swift-log")]),
-        .executableTarget(name: "courier", dependencies: ["CourierCore", "CourierSupport",
-                                                          .product(name: "Logging", package: "swift-log")]),
+        .target(name: "Ops", dependencies: ["JobDispatch", "MiniHTTP", "SidekiqModel", "CourierSupport", logging]),
+        .target(name: "Config", dependencies: ["JobDispatch", "RedisClient", "ExecutorClient", "SidekiqModel", "Ops", "CourierSupport", logging]),
+        .target(name: "CourierService", dependencies: ["Config", "JobDispatch", "RedisAdapters", "RedisClient", "ExecutorClient",
+                                                       "ExecutorProtocol", "Ops", "SidekiqModel", logging]),
+        .executableTarget(name: "courier", dependencies: ["CourierService", "Config", "Ops", "RedisClient", "SidekiqModel",
+                                                          "CourierSupport", logging]),
         // A small recording HTTP executor for tests and benchmarks (not shipped in images).
-        .executableTarget(name: "courier-test-executor", dependencies: ["MiniHTTP", "SidekiqModel", "ExecutorClient"]),
-        .testTarget(name: "CourierTests", dependencies: ["CourierCore", "RedisClient", "SidekiqModel",
-                                                         "ExecutorClient", "MiniHTTP",
-                                                         .product(name: "Logging", package: "swift-log")],
+        .executableTarget(name: "courier-test-executor", dependencies: ["MiniHTTP", "SidekiqModel", "ExecutorProtocol", "ExecutorClient"]),
+        .testTarget(name: "CourierTests", dependencies: ["CourierService", "Config", "JobDispatch", "RedisAdapters", "Ops",
+                                                         "RedisClient", "SidekiqModel", "ExecutorProtocol", "ExecutorClient", "MiniHTTP",
+                                                         logging],
                     exclude: ["Ruby"]),
     ],
     swiftLanguageModes: [.v6]

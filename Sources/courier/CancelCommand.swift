@@ -1,6 +1,7 @@
-import CourierCore
+import Config
 import CourierSupport
 import Logging
+import Ops
 import RedisClient
 import SidekiqModel
 
@@ -21,7 +22,7 @@ enum CancelCommand {
         """
 
     /// The same Redis settings as courier itself.
-    static let flags = CourierCommand.redisFlags
+    static let flags = CourierOptions.redisFlags
 
     /// Runs the subcommand; returns the exit code (0 written, 1 Redis failed). Bad usage exits 64.
     static func run(_ arguments: [String]) async -> Int32 {
@@ -47,8 +48,8 @@ enum CancelCommand {
             CourierMain.usageFailure(UsageError("cancel: '\(jid)' is not a jid (empty or with spaces)"), usage: usage, helpCommand: "courier cancel --help")
         }
         let env = processEnvironment().filter { !$0.value.isEmpty }
-        let redis: CourierCommand.RedisSettings
-        do { redis = try CourierCommand.redisSettings(parsed, env: env) } catch {
+        let redis: CourierOptions.RedisSettings
+        do { redis = try CourierOptions.redisSettings(parsed, env: env) } catch {
             CourierMain.usageFailure(error as? UsageError ?? UsageError("\(error)"), usage: usage, helpCommand: "courier cancel --help")
         }
         let keys = SidekiqKeys(namespace: redis.namespace)

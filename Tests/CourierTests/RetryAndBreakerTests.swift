@@ -1,4 +1,9 @@
-import CourierCore
+import Config
+import CourierService
+import ExecutorProtocol
+import JobDispatch
+import Ops
+import RedisAdapters
 import ExecutorClient
 import Foundation
 import SidekiqModel

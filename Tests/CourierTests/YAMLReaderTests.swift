@@ -1,4 +1,9 @@
-@testable import CourierCore
+@testable import Config
+@testable import CourierService
+@testable import ExecutorProtocol
+@testable import JobDispatch
+@testable import Ops
+@testable import RedisAdapters
 import Foundation
 import XCTest
 

@@ -151,7 +151,7 @@ public enum OutcomeClassifier {
 }
 
 extension String {
-    func trimmingCharacters() -> String {
+    package func trimmingCharacters() -> String {
         String(drop { $0 == " " || $0 == "\t" || $0 == "\r" || $0 == "\n" }
             .reversed().drop { $0 == " " || $0 == "\t" || $0 == "\r" || $0 == "\n" }.reversed())
     }

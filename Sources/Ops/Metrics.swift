@@ -1,9 +1,10 @@
+import JobDispatch
 import Synchronization
 
 // One registry shared by the dispatcher and `/metrics`. Metric names live
 // here and nowhere else. Rendered in the Prometheus text format.
 
-public final class CourierMetrics: Sendable {
+public final class CourierMetrics: DispatchMetrics {
     static let durationBuckets: [Double] = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300]
 
     private struct Histogram {
@@ -53,7 +54,7 @@ public final class CourierMetrics: Sendable {
 
     public init() {}
 
-    func jobFinished(queue: String, jobClass: String, outcome: String, seconds: Double?) {
+    public func jobFinished(queue: String, jobClass: String, outcome: String, seconds: Double?) {
         state.withLock { s in
             s.jobs[Labels(queue: queue, jobClass: jobClass, outcome: outcome), default: 0] += 1
             guard let seconds else { return }
@@ -61,15 +62,15 @@ public final class CourierMetrics: Sendable {
         }
     }
 
-    func setInFlight(_ n: Int) { state.withLock { $0.inFlight = n } }
-    func breaker(_ to: String) { state.withLock { $0.breakerState = to; $0.breakerTransitions[to, default: 0] += 1 } }
-    func redisError() { state.withLock { $0.redisErrors += 1 } }
-    func executorError(_ kind: String) { state.withLock { $0.executorErrors[kind, default: 0] += 1 } }
-    func recovered(_ n: Int) { state.withLock { $0.recovered += n } }
-    func roundTrip() { state.withLock { $0.roundTrips += 1 } }
-    func exhaustedHook(_ result: String) { state.withLock { $0.exhaustedHooks[result, default: 0] += 1 } }
-    func cancel(reason: String, result: String) { state.withLock { $0.cancels[CancelLabels(reason: reason, result: result), default: 0] += 1 } }
-    func queues(depth: [String: Int], latency: [String: Double], sets: [String: Int]) {
+    public func setInFlight(_ n: Int) { state.withLock { $0.inFlight = n } }
+    public func breaker(_ to: String) { state.withLock { $0.breakerState = to; $0.breakerTransitions[to, default: 0] += 1 } }
+    public func redisError() { state.withLock { $0.redisErrors += 1 } }
+    public func executorError(_ kind: String) { state.withLock { $0.executorErrors[kind, default: 0] += 1 } }
+    public func recovered(_ n: Int) { state.withLock { $0.recovered += n } }
+    public func roundTrip() { state.withLock { $0.roundTrips += 1 } }
+    public func exhaustedHook(_ result: String) { state.withLock { $0.exhaustedHooks[result, default: 0] += 1 } }
+    public func cancel(reason: String, result: String) { state.withLock { $0.cancels[CancelLabels(reason: reason, result: result), default: 0] += 1 } }
+    public func queues(depth: [String: Int], latency: [String: Double], sets: [String: Int]) {
         state.withLock { $0.queueDepth = depth; $0.queueLatency = latency; $0.setSizes = sets }
     }
 

@@ -1,3 +1,5 @@
+import CourierSupport
+import JobDispatch
 import Logging
 import RedisClient
 import SidekiqModel
@@ -20,23 +22,14 @@ import Synchronization
 /// An idle courier costs one command per queue every `blockSeconds`.
 /// Disarming a blocked watcher (quiet, a backlog elsewhere that needs its
 /// token, reconcile) unblocks it with `CLIENT UNBLOCK` from another connection.
-public final class QueueWatchers: Sendable {
-    enum Mode: Sendable, Equatable { case off, look, claim }
+public final class QueueWatchers: QueueWatching {
+    typealias Mode = WatchMode
 
     private let watchers: [String: Watcher]
     private let order: [Watcher]
     private let control: RedisWorker
     private let blockSeconds: Int
-    private let handlers = Mutex<Handlers>(Handlers())
-
-    struct Handlers {
-        /// A look found work: wake the dispatcher.
-        var onWork: (@Sendable () -> Void)?
-        /// A claim moved this job into the in-progress list (on the watcher's thread).
-        var onClaim: (@Sendable (FetchedJob) -> Void)?
-        /// A claim's reply was lost: the job may sit in the in-progress list unseen.
-        var onClaimLost: (@Sendable () -> Void)?
-    }
+    private let handlers = Mutex<WatchHandlers>(WatchHandlers())
 
     private final class Watcher: Sendable {
         struct State {
@@ -82,16 +75,16 @@ public final class QueueWatchers: Sendable {
         self.blockSeconds = blockSeconds
     }
 
-    func setHandlers(_ new: Handlers) { handlers.withLock { $0 = new } }
+    public func setHandlers(_ new: WatchHandlers) { handlers.withLock { $0 = new } }
 
     /// Tokens held by armed claims (the dispatcher subtracts them from what it may fetch).
-    var reservedTokens: Int { order.reduce(0) { $0 + ($1.state.withLock { $0.holdsToken } ? 1 : 0) } }
+    public var reservedTokens: Int { order.reduce(0) { $0 + ($1.state.withLock { $0.holdsToken } ? 1 : 0) } }
 
     /// Whether this queue's watcher holds a token (for per-queue caps).
-    func holdsToken(_ queue: String) -> Bool { watchers[queue]?.state.withLock { $0.holdsToken } ?? false }
+    public func holdsToken(_ queue: String) -> Bool { watchers[queue]?.state.withLock { $0.holdsToken } ?? false }
 
     /// Asks to be woken (look) or handed the job (claim, taking one token) when a queue has one.
-    func arm(_ queue: String, _ mode: Mode) {
+    public func arm(_ queue: String, _ mode: WatchMode) {
         guard mode != .off, let watcher = watchers[queue] else { return }
         let start = watcher.state.withLock { s -> Bool in
             if mode == .claim { s.holdsToken = true } else if s.wanted == .claim { return false }  // keep the stronger arming
@@ -104,7 +97,7 @@ public final class QueueWatchers: Sendable {
 
     /// Disarms every claim (or every watcher): tokens come back once each is out
     /// of Redis, and each watcher then wakes the dispatcher. Does not wait.
-    func disarm(claimsOnly: Bool) {
+    public func disarm(claimsOnly: Bool) {
         var unblock: [Int] = []
         for watcher in order {
             let id = watcher.clientID.load(ordering: .relaxed)
@@ -128,11 +121,11 @@ public final class QueueWatchers: Sendable {
     }
 
     /// True when no watcher is armed, inside Redis or holding a token: nothing can be claimed until the next arming.
-    var isDisarmed: Bool { order.allSatisfy { w in w.state.withLock { $0.wanted == .off && !$0.busy && !$0.holdsToken } } }
+    public var isDisarmed: Bool { order.allSatisfy { w in w.state.withLock { $0.wanted == .off && !$0.busy && !$0.holdsToken } } }
 
     /// Disarms everything and waits (bounded) until no watcher is inside Redis,
     /// so every claim already made has been handed over.
-    func quiesce() async {
+    public func quiesce() async {
         disarm(claimsOnly: false)
         let deadline = ContinuousClock.now + .seconds(blockSeconds + 1)
         while !isDisarmed && ContinuousClock.now < deadline {

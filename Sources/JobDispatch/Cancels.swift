@@ -1,4 +1,5 @@
-import ExecutorClient
+import CourierSupport
+import ExecutorProtocol
 import Logging
 import Synchronization
 
@@ -18,13 +19,13 @@ final class JobCancels: Sendable {
 
     private let executor: JobExecutor
     private let logger: Logger
-    private let metrics: CourierMetrics
+    private let metrics: any DispatchMetrics
     private let support = Atomic<UInt8>(Support.unknown.rawValue)
     private let probing = Atomic<Bool>(false)
     private let outstanding = Atomic<Int>(0)
     private let answered = WakeSignal()
 
-    init(executor: JobExecutor, logger: Logger, metrics: CourierMetrics) {
+    init(executor: JobExecutor, logger: Logger, metrics: any DispatchMetrics) {
         self.executor = executor
         self.logger = logger
         self.metrics = metrics

@@ -1,3 +1,4 @@
+import JobDispatch
 import RedisClient
 import SidekiqModel
 

@@ -1,4 +1,5 @@
 import Glibc
+import JobDispatch
 import Logging
 import RedisClient
 import SidekiqModel
@@ -17,6 +18,24 @@ public enum ProcessSignal: String, Sendable {
     case dump = "TTIN"
 }
 
+/// What the process hash says about this process (from the configuration).
+public struct ProcessDescription: Sendable {
+    public var concurrency: Int
+    public var plan: QueuePlan
+    /// Seconds the process hash lives without a beat.
+    public var processTTL: Int
+    public var tag: String
+    public var labels: [String]
+
+    public init(concurrency: Int, plan: QueuePlan, processTTL: Int, tag: String, labels: [String]) {
+        self.concurrency = concurrency
+        self.plan = plan
+        self.processTTL = processTTL
+        self.tag = tag
+        self.labels = labels
+    }
+}
+
 public final class Heartbeat: Sendable {
     private let worker: RedisWorker
     private let keys: SidekiqKeys
@@ -31,7 +50,7 @@ public final class Heartbeat: Sendable {
     /// How long a `courier:cancel` entry asks for its job to be cancelled.
     public static let cancelWindowSeconds = 300.0
 
-    public init(worker: RedisWorker, keys: SidekiqKeys, identity: ProcessIdentity, configuration: CourierConfiguration,
+    public init(worker: RedisWorker, keys: SidekiqKeys, identity: ProcessIdentity, configuration: ProcessDescription,
                 startedAt: Double, clock: WallClock = .system, executionMetrics: ExecutionMetrics? = nil) {
         self.worker = worker
         self.executionMetrics = executionMetrics
@@ -191,10 +210,4 @@ public final class Heartbeat: Sendable {
         }
         return 0
     }
-}
-
-public enum CourierVersion {
-    public static let version = "0.1.0"
-    /// What the `version` field of the process info says (the Web UI shows it).
-    public static let sidekiqVersionString = "courier \(version)"
 }

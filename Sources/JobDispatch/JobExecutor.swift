@@ -1,6 +1,6 @@
 // The dispatcher's view of the executor: deliveries and the few other calls
 // protocol v1 has (hooks, cancels, health).
-import ExecutorClient
+import ExecutorProtocol
 
 /// Runs jobs somewhere (the HTTP executor in production). The dispatcher
 /// sees only this.
@@ -15,4 +15,3 @@ public protocol JobExecutor: Sendable {
     func get(_ path: String, timeout: Duration, completion: @escaping @Sendable (HTTPResult) -> Void)
 }
 
-extension HTTPExecutor: JobExecutor {}

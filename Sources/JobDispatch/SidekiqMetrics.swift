@@ -16,30 +16,30 @@ import Synchronization
 // histogram only successful ones (Sidekiq leaves failures' times out).
 
 /// Key names and histogram buckets of Sidekiq 7.3's metrics, as pure functions.
-enum SidekiqMetricsLayout {
+package enum SidekiqMetricsLayout {
     /// Upper bounds (exclusive, ms) of the histogram's 26 buckets; the last one catches everything.
-    static let bucketBounds: [Double] = [
+    package static let bucketBounds: [Double] = [
         20, 30, 45, 65, 100, 150, 225, 335, 500, 750, 1100, 1700, 2500, 3800, 5750,
         8500, 13000, 20000, 30000, 45000, 65000, 100_000, 150_000, 225_000, 335_000, 1e20,
     ]
     /// Both the minute hash and the histograms expire after 8 hours.
-    static let ttlSeconds = 8 * 60 * 60
+    package static let ttlSeconds = 8 * 60 * 60
 
     /// The first bucket whose bound is above `milliseconds`.
-    static func bucket(milliseconds: Int) -> Int {
+    package static func bucket(milliseconds: Int) -> Int {
         let ms = Double(milliseconds)
         for (i, bound) in bucketBounds.enumerated() where ms < bound { return i }
         return bucketBounds.count - 1
     }
 
     /// `j|20261201|9:5`: date, hour and minute of the UTC minute, hour and minute unpadded.
-    static func minuteKey(epoch: Double) -> String {
+    package static func minuteKey(epoch: Double) -> String {
         let t = UTCParts(epoch)
         return "j|\(t.year)\(two(t.month))\(two(t.day))|\(t.hour):\(t.minute)"
     }
 
     /// `CLASS-01-09:5`: day of month and hour zero-padded, minute not (strftime `%d-%H:%-M`).
-    static func histogramKey(jobClass: String, epoch: Double) -> String {
+    package static func histogramKey(jobClass: String, epoch: Double) -> String {
         let t = UTCParts(epoch)
         return "\(jobClass)-\(two(t.day))-\(two(t.hour)):\(t.minute)"
     }
@@ -62,15 +62,15 @@ enum SidekiqMetricsLayout {
 }
 
 /// One class's counts since the last flush.
-struct ClassExecutionCounts: Equatable {
-    var processed = 0
-    var failed = 0
+package struct ClassExecutionCounts: Equatable {
+    package var processed = 0
+    package var failed = 0
     /// Milliseconds of the successful executions.
-    var milliseconds = 0
+    package var milliseconds = 0
     /// Successful executions per histogram bucket.
-    var buckets = [Int](repeating: 0, count: SidekiqMetricsLayout.bucketBounds.count)
+    package var buckets = [Int](repeating: 0, count: SidekiqMetricsLayout.bucketBounds.count)
 
-    mutating func add(_ other: ClassExecutionCounts) {
+    package mutating func add(_ other: ClassExecutionCounts) {
         processed += other.processed
         failed += other.failed
         milliseconds += other.milliseconds
@@ -79,12 +79,14 @@ struct ClassExecutionCounts: Equatable {
 }
 
 /// What one flush writes: counts by metrics class.
-struct ExecutionMetricsSnapshot: Equatable {
-    var classes: [String: ClassExecutionCounts] = [:]
-    var isEmpty: Bool { classes.isEmpty }
+package struct ExecutionMetricsSnapshot: Equatable {
+    package var classes: [String: ClassExecutionCounts] = [:]
+    package var isEmpty: Bool { classes.isEmpty }
+
+    package init(classes: [String: ClassExecutionCounts] = [:]) { self.classes = classes }
 
     /// The Redis commands that add this snapshot to Sidekiq's keys for the minute of `now`.
-    func commands(now: Double, keys: SidekiqKeys) -> [[String]] {
+    package func commands(now: Double, keys: SidekiqKeys) -> [[String]] {
         guard !classes.isEmpty else { return [] }
         let hash = keys.key(SidekiqMetricsLayout.minuteKey(epoch: now))
         let ttl = String(SidekiqMetricsLayout.ttlSeconds)
@@ -116,7 +118,7 @@ public final class ExecutionMetrics: Sendable {
     public init() {}
 
     /// A job that ran and returned, after `milliseconds`.
-    func succeeded(jobClass: String, milliseconds: Int) {
+    package func succeeded(jobClass: String, milliseconds: Int) {
         let ms = max(0, milliseconds)
         let bucket = SidekiqMetricsLayout.bucket(milliseconds: ms)
         state.withLock { s in
@@ -126,12 +128,12 @@ public final class ExecutionMetrics: Sendable {
     }
 
     /// A job that ran and raised (or did not answer in time).
-    func failed(jobClass: String) {
+    package func failed(jobClass: String) {
         state.withLock { s in s.classes[jobClass, default: ClassExecutionCounts()].recordFailure() }
     }
 
     /// Everything counted since the last take; the counts start again from zero.
-    func take() -> ExecutionMetricsSnapshot {
+    package func take() -> ExecutionMetricsSnapshot {
         state.withLock { s in
             defer { s = ExecutionMetricsSnapshot() }
             return s
@@ -139,7 +141,7 @@ public final class ExecutionMetrics: Sendable {
     }
 
     /// Puts back counts whose write failed, so the next flush carries them.
-    func restore(_ snapshot: ExecutionMetricsSnapshot) {
+    package func restore(_ snapshot: ExecutionMetricsSnapshot) {
         guard !snapshot.isEmpty else { return }
         state.withLock { s in
             for (jobClass, counts) in snapshot.classes { s.classes[jobClass, default: ClassExecutionCounts()].add(counts) }
@@ -148,13 +150,13 @@ public final class ExecutionMetrics: Sendable {
 }
 
 extension ClassExecutionCounts {
-    mutating func recordSuccess(milliseconds: Int, bucket: Int) {
+    package mutating func recordSuccess(milliseconds: Int, bucket: Int) {
         processed += 1
         self.milliseconds += milliseconds
         buckets[bucket] += 1
     }
 
-    mutating func recordFailure() {
+    package mutating func recordFailure() {
         processed += 1
         failed += 1
     }

@@ -4,7 +4,7 @@ import SidekiqModel
 // outcomes for new jobs with. The dispatcher logic sees only this protocol.
 
 /// A job taken from a queue into this process's in-progress list.
-public struct FetchedJob: Sendable {
+public struct FetchedJob: Sendable, Equatable {
     public let queue: String
     /// The job's bytes exactly as they were in Redis.
     public let original: [UInt8]
@@ -37,13 +37,13 @@ public enum CompletionAction: Sendable, Equatable {
 }
 
 /// One completed delivery to record.
-public struct Completion: Sendable {
+public struct Completion: Sendable, Equatable {
     public let job: FetchedJob
     public let action: CompletionAction
 }
 
 /// One round trip: record completions, then fetch up to `maxJobs`.
-public struct ExchangeRequest: Sendable {
+public struct ExchangeRequest: Sendable, Equatable {
     public var completions: [Completion]
     public var maxJobs: Int
     /// Remaining per-queue allowance (nil: no cap), in configured order.
@@ -54,6 +54,11 @@ public struct ExchangeReply: Sendable {
     public var jobs: [FetchedJob]
     /// Queues found empty during this fetch.
     public var emptyQueues: [String]
+
+    public init(jobs: [FetchedJob], emptyQueues: [String]) {
+        self.jobs = jobs
+        self.emptyQueues = emptyQueues
+    }
 }
 
 /// Where jobs come from and where their outcomes go.

@@ -1,4 +1,5 @@
 import ExecutorClient
+import JobDispatch
 import RedisClient
 import SidekiqModel
 

@@ -1,5 +1,10 @@
+import Config
 import ExecutorClient
+import ExecutorProtocol
+import JobDispatch
 import Logging
+import Ops
+import RedisAdapters
 import RedisClient
 import SidekiqModel
 import Synchronization
@@ -20,6 +25,7 @@ public final class Courier: Sendable {
     private let scheduler: Scheduler
     private let watchers: QueueWatchers
     private let housekeeping: RedisWorker
+    private let recovery: ProcessRecovery
     private let executor: HTTPExecutor
     private let ops: OpsServer?
     private let processCount = Atomic<Int>(1)
@@ -34,6 +40,7 @@ public final class Courier: Sendable {
         let (endpoint, timeouts) = (configuration.redis, configuration.redisTimeouts)
         func worker(_ name: String) -> RedisWorker { RedisWorker(name: name, endpoint: endpoint, timeouts: timeouts, logger: logger) }
         housekeeping = worker("housekeeping")
+        recovery = ProcessRecovery(worker: housekeeping, keys: keys, identity: identity.description, maxRecoveries: configuration.maxRecoveries)
         watchers = QueueWatchers(queues: configuration.plan.names, keys: keys, identity: identity.description, control: housekeeping,
                                  makeWorker: worker)
         var executorConfiguration = configuration.executor
@@ -45,7 +52,10 @@ public final class Courier: Sendable {
                                          batchSize: configuration.batchSize),
             source: source, executor: executor, policy: OutcomePolicy(maxRetries: configuration.maxRetries),
             logger: logger, metrics: metrics, watchers: watchers, executionMetrics: executionMetrics)
-        heartbeat = Heartbeat(worker: housekeeping, keys: keys, identity: identity, configuration: configuration,
+        heartbeat = Heartbeat(worker: housekeeping, keys: keys, identity: identity,
+                              configuration: ProcessDescription(concurrency: configuration.concurrency, plan: configuration.plan,
+                                                                processTTL: configuration.processTTL, tag: configuration.tag,
+                                                                labels: configuration.labels),
                               startedAt: WallClock.system.now(), executionMetrics: executionMetrics)
         scheduler = Scheduler(worker: worker("scheduler"), keys: keys, logger: logger)
         if let port = configuration.opsPort {
@@ -165,34 +175,24 @@ public final class Courier: Sendable {
     }
 
     private func recoverOrphans() async {
-        let (prefix, me, limit) = (keys.key(""), identity.description, configuration.maxRecoveries)
         do {
-            let reply = try await housekeeping.run { connection throws(RedisError) in
-                try connection.evaluate(Scripts.recoverOrphans, args: [prefix, me, String(limit)].map { Array($0.utf8) })
+            let result = try await recovery.recoverOrphans()
+            if result.recovered > 0 || !result.goneProcesses.isEmpty {
+                metrics.recovered(result.recovered)
+                logger.notice("recovered jobs of processes that died",
+                              metadata: ["count": "\(result.recovered)", "processes": "\(result.goneProcesses.joined(separator: ","))"])
             }
-            guard let parts = reply.array, parts.count == 3 else { return }
-            let recovered = parts[0].int ?? 0
-            let gone = (parts[2].array ?? []).compactMap(\.string)
-            if recovered > 0 || !gone.isEmpty {
-                metrics.recovered(recovered)
-                logger.notice("recovered jobs of processes that died", metadata: ["count": "\(recovered)", "processes": "\(gone.joined(separator: ","))"])
-            }
-            let poison = parts[1].array ?? []
-            var i = 0
+            let limit = configuration.maxRecoveries
             let policy = OutcomePolicy(maxRetries: configuration.maxRetries)
-            while i + 1 < poison.count {
-                if let queue = poison[i].string, let body = poison[i + 1].bytes {
-                    let job = FetchedJob(queue: queue, original: body, fetchedAt: .now)
-                    let reason = "recovered from dead courier processes more than \(limit) times: a poison pill that kills its process"
-                    let decision: Decision
-                    if let payload = try? JobPayload(raw: body) {
-                        decision = policy.jobFailed(job, payload: payload, failure: JobFailure(errorClass: "Courier::PoisonPill", errorMessage: reason, retryAction: "kill"))
-                    } else {
-                        decision = policy.malformed(job, payload: nil, reason: reason)
-                    }
-                    dispatcher.adopt(job, decision: decision)
+            for job in result.poisonPills {
+                let reason = "recovered from dead courier processes more than \(limit) times: a poison pill that kills its process"
+                let decision: Decision
+                if let payload = try? JobPayload(raw: job.original) {
+                    decision = policy.jobFailed(job, payload: payload, failure: JobFailure(errorClass: "Courier::PoisonPill", errorMessage: reason, retryAction: "kill"))
+                } else {
+                    decision = policy.malformed(job, payload: nil, reason: reason)
                 }
-                i += 2
+                dispatcher.adopt(job, decision: decision)
             }
         } catch {
             logger.warning("recovery check failed", metadata: ["error": "\(error)"])
@@ -223,10 +223,7 @@ public final class Courier: Sendable {
         for attempt in 1...3 {
             do {
                 try await heartbeat.clear()
-                let (prefix, me) = (keys.key(""), identity.description)
-                let held = try await housekeeping.run { connection throws(RedisError) in
-                    try connection.evaluate(Scripts.retire, args: [Array(prefix.utf8), Array(me.utf8)]).int ?? 0
-                }
+                let held = try await recovery.retire()
                 if held > 0 { logger.warning("jobs left in progress at exit; a survivor will push them back", metadata: ["count": "\(held)"]) }
                 break
             } catch {
@@ -240,6 +237,8 @@ public final class Courier: Sendable {
         logger.notice("courier stopped")
     }
 }
+
+extension HTTPExecutor: JobExecutor {}
 
 /// A flag shared with the ops server's readiness check.
 final class HealthFlag: Sendable {

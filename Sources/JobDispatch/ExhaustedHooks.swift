@@ -1,4 +1,4 @@
-import ExecutorClient
+import ExecutorProtocol
 import Logging
 import Synchronization
 
@@ -16,13 +16,13 @@ import Synchronization
 final class ExhaustedHooks: Sendable {
     private let executor: JobExecutor
     private let logger: Logger
-    private let metrics: CourierMetrics
+    private let metrics: any DispatchMetrics
     private let maxAttempts: Int
     private let firstDelay: Duration
     private let outstandingCalls = Atomic<Int>(0)
     private let stopped = Atomic<Bool>(false)
 
-    init(executor: JobExecutor, logger: Logger, metrics: CourierMetrics, maxAttempts: Int = 20, firstDelay: Duration = .seconds(1)) {
+    init(executor: JobExecutor, logger: Logger, metrics: any DispatchMetrics, maxAttempts: Int = 20, firstDelay: Duration = .seconds(1)) {
         self.executor = executor
         self.logger = logger
         self.metrics = metrics

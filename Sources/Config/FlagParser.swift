@@ -4,19 +4,19 @@
 // A subcommand (`courier cancel JID`) may also take positional arguments.
 
 /// One flag that takes a value.
-struct Flag {
+package struct Flag {
     /// What the value must look like; checked while parsing, so a mistyped number is the first error reported.
-    enum Kind { case text, integer, number }
+    package enum Kind { case text, integer, number }
 
-    let long: String
-    let short: Character?
+    package let long: String
+    package let short: Character?
     /// Shown as `<value>` in help and errors.
-    let value: String
-    let kind: Kind
-    let repeatable: Bool
-    let help: String
+    package let value: String
+    package let kind: Kind
+    package let repeatable: Bool
+    package let help: String
 
-    init(_ long: String, short: Character? = nil, value: String? = nil, kind: Kind = .text, repeatable: Bool = false, help: String) {
+    package init(_ long: String, short: Character? = nil, value: String? = nil, kind: Kind = .text, repeatable: Bool = false, help: String) {
         self.long = long
         self.short = short
         self.value = value ?? long
@@ -26,49 +26,49 @@ struct Flag {
     }
 
     /// How errors name the flag: the form that was typed, with its value placeholder.
-    func spelled(_ typed: String) -> String { "\(typed) <\(value)>" }
+    package func spelled(_ typed: String) -> String { "\(typed) <\(value)>" }
 
-    var synopsis: String { (short.map { "-\($0), " } ?? "") + "--\(long) <\(value)>" }
+    package var synopsis: String { (short.map { "-\($0), " } ?? "") + "--\(long) <\(value)>" }
 }
 
 /// Input the command line cannot take: the message names what to fix (exit 64).
-struct UsageError: Error, CustomStringConvertible {
-    let message: String
+package struct UsageError: Error, CustomStringConvertible {
+    package let message: String
     /// The flag's help line, shown under the error when a value was wrong.
-    var help: String?
-    init(_ message: String, help: String? = nil) {
+    package var help: String?
+    package init(_ message: String, help: String? = nil) {
         self.message = message
         self.help = help
     }
-    var description: String { message }
+    package var description: String { message }
 }
 
 /// What was asked for.
-enum CommandLineRequest {
+package enum CommandLineRequest {
     case run(ParsedFlags)
     case help
     case version
 }
 
 /// The values given, by long flag name, in the order given.
-struct ParsedFlags {
-    fileprivate(set) var values: [String: [String]] = [:]
+package struct ParsedFlags {
+    package internal(set) var values: [String: [String]] = [:]
     /// Arguments that are not flags, in order (only when the caller allows them).
-    fileprivate(set) var positionals: [String] = []
+    package internal(set) var positionals: [String] = []
 
-    func string(_ long: String) -> String? { values[long]?.last }
-    func strings(_ long: String) -> [String] { values[long] ?? [] }
+    package func string(_ long: String) -> String? { values[long]?.last }
+    package func strings(_ long: String) -> [String] { values[long] ?? [] }
 
     /// An `.integer` flag's value (checked while parsing).
-    func int(_ long: String) -> Int? { string(long).flatMap { Int($0) } }
+    package func int(_ long: String) -> Int? { string(long).flatMap { Int($0) } }
 
     /// A `.number` flag's value (checked while parsing).
-    func double(_ long: String) -> Double? { string(long).flatMap { Double($0) } }
+    package func double(_ long: String) -> Double? { string(long).flatMap { Double($0) } }
 }
 
-enum FlagParser {
+package enum FlagParser {
     /// `positionals`: how many non-flag arguments may appear (after `--`, anything is one).
-    static func parse(_ arguments: [String], flags: [Flag], positionals: Int = 0) throws(UsageError) -> CommandLineRequest {
+    package static func parse(_ arguments: [String], flags: [Flag], positionals: Int = 0) throws(UsageError) -> CommandLineRequest {
         var byLong: [String: Flag] = [:]
         var byShort: [Character: Flag] = [:]
         for flag in flags {
@@ -133,7 +133,7 @@ enum FlagParser {
     }
 
     /// `--help`: the overview, then every flag with its help wrapped to 80 columns.
-    static func help(command: String, overview: String, discussion: String, flags: [Flag], usage: String? = nil) -> String {
+    package static func help(command: String, overview: String, discussion: String, flags: [Flag], usage: String? = nil) -> String {
         var out = "OVERVIEW: \(overview)\n\n\(wrap(discussion, width: 80, indent: 0))\n\nUSAGE: \(usage ?? "\(command) <options>")\n\nOPTIONS:\n"
         let column = 26
         let rows = flags.map { ($0.synopsis + ($0.repeatable ? " ..." : ""), $0.help) }
@@ -151,7 +151,7 @@ enum FlagParser {
     }
 
     /// Words wrapped at `width`, each line indented by `indent` spaces; blank lines kept as paragraph breaks.
-    static func wrap(_ text: String, width: Int, indent: Int) -> String {
+    package static func wrap(_ text: String, width: Int, indent: Int) -> String {
         let pad = String(repeating: " ", count: indent)
         return text.split(separator: "\n", omittingEmptySubsequences: false).map { paragraph -> String in
             var lines: [String] = []

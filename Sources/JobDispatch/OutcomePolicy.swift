@@ -1,4 +1,4 @@
-import ExecutorClient
+import ExecutorProtocol
 import SidekiqModel
 
 // Decides what happens to a job after one delivery, with Sidekiq 6.4.1's

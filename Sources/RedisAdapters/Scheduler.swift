@@ -1,3 +1,4 @@
+import JobDispatch
 import Logging
 import RedisClient
 import SidekiqModel

@@ -1,16 +1,19 @@
+import CourierSupport
 import Synchronization
 
 /// Wakes one waiting task from any thread. A signal sent while nobody waits
 /// is remembered, so a wake-up between "checked for work" and "started
 /// waiting" is never lost.
-final class WakeSignal: Sendable {
+public final class WakeSignal: Sendable {
     private struct State: ~Copyable {
         var pending = false
         var waiter: CheckedContinuation<Void, Never>?
     }
     private let state = Mutex(State())
 
-    func signal() {
+    public init() {}
+
+    public func signal() {
         let waiter = state.withLock { state -> CheckedContinuation<Void, Never>? in
             if let waiter = state.waiter {
                 state.waiter = nil
@@ -24,7 +27,7 @@ final class WakeSignal: Sendable {
 
     /// Returns at once if signalled since the last wait, else when signalled
     /// or when the waiting task is cancelled.
-    func wait() async {
+    public func wait() async {
         await withTaskCancellationHandler {
             await waitForSignal()
         } onCancel: {
@@ -47,7 +50,7 @@ final class WakeSignal: Sendable {
     }
 
     /// Waits for a signal or until `timeout` passes, whichever is first.
-    func wait(timeout: Duration) async {
+    public func wait(timeout: Duration) async {
         await withTaskGroup(of: Void.self) { group in
             group.addTask { await self.wait() }
             group.addTask {

@@ -1,0 +1,247 @@
+import ExecutorProtocol
+import Logging
+import SidekiqModel
+
+// The dispatcher's turns: what the loop does next (`next`), and what follows
+// a round trip's reply (`exchanged`), its failure (`roundTripFailed`) and a
+// reconcile (`reconciled`). A round trip carries every outcome recorded since
+// the last one with the next fetch, so a busy courier costs about one Redis
+// call per batch of jobs.
+
+extension DispatchCore {
+    /// Records what finished, applies the shutdown deadline, and picks the next step.
+    mutating func next(now: ContinuousClock.Instant, watchers: WatcherView?) -> Turn {
+        var turn = Turn()
+        recordArrived(now: now, into: &turn)
+        recordAdopted(now: now, into: &turn)
+        pushBackAtDeadline(now: now, into: &turn)
+
+        if let watchers {
+            // Not accepting work: take the watchers out of Redis. What they claimed
+            // meanwhile comes back adopted on the next turn.
+            if phase != .running, !watchers.isDisarmed {
+                turn.step = .quiesceWatchers
+                return turn
+            }
+            if breaker.state != .closed || pausedUntil != nil, watchers.reservedTokens > 0 {
+                turn.actions.append(.disarmClaims)
+            }
+        }
+
+        let (maxJobs, allowances) = fetchAllowance(now: now, watchers: watchers, into: &turn)
+        if pending.isEmpty && maxJobs == 0 && !needsReconcile {
+            turn.step = idleStep(now: now, watchers: watchers)
+            return turn
+        }
+        if needsReconcile {
+            // A watcher still inside Redis could claim a job the reconcile would not know of.
+            if let watchers, !watchers.isDisarmed {
+                turn.step = .quiesceWatchers
+            } else {
+                // Adopted jobs are in `running` by now: their decisions apply with the next exchange.
+                turn.step = .reconcile(held: running.allJobs())
+            }
+            return turn
+        }
+        sending = pending.count
+        asked = ExchangeRequest(completions: pending.map(\.completion), maxJobs: maxJobs, allowances: allowances)
+        turn.step = .exchange(asked)
+        return turn
+    }
+
+    /// The round trip under way succeeded: its completions are recorded, its jobs go to the executor.
+    mutating func exchanged(_ jobs: [ParsedJob], emptyQueues: [String], now: ContinuousClock.Instant, watchers: WatcherView?) -> Turn {
+        var turn = Turn()
+        if redisFailures > 0 {
+            turn.actions.append(.log(.notice, "redis round trips work again", ["failed_attempts": "\(redisFailures)"]))
+            redisFailures = 0
+        }
+        for (id, _) in pending.prefix(sending) { running.remove(id) }
+        pending.removeFirst(sending)
+        sending = 0
+        let deliveries = jobs.compactMap { register($0, now: now) }
+        for delivery in deliveries { breaker.startedJob(delivery.id) }
+        if !deliveries.isEmpty { turn.actions.append(.deliver(deliveries)) }
+        turn.actions.append(.roundTripDone(inFlight: running.count))
+
+        let maxJobs = asked.maxJobs
+        guard maxJobs > 0 else { return turn }
+        guard let watchers else {
+            // A bare dispatcher (no watchers) polls empty queues once a second.
+            if jobs.isEmpty { turn.step = .wait(until: now + .seconds(1)) }
+            return turn
+        }
+        if jobs.count < maxJobs {
+            // Idle tokens wait in Redis as claims; without one to spare, a look wakes us.
+            var spare = breaker.state == .closed && pausedUntil == nil ? maxJobs - jobs.count : 0
+            for queue in emptyQueues {
+                let capLeft = asked.allowances[queue].map { cap in cap - jobs.lazy.filter { $0.job.queue == queue }.count } ?? 1
+                if spare > 0 && capLeft > 0 {
+                    turn.actions.append(.arm(queue: queue, mode: .claim))
+                    spare -= 1
+                } else {
+                    turn.actions.append(.arm(queue: queue, mode: .look))
+                }
+            }
+            if jobs.isEmpty { turn.step = .wait(until: nil) }
+        } else if watchers.reservedTokens > 0 {
+            // A backlog: tokens held for empty queues are better spent on it.
+            turn.actions.append(.disarmClaims)
+        }
+        return turn
+    }
+
+    /// A round trip (exchange or reconcile) failed. The script may have run before
+    /// the reply was lost: reconcile first, then replay (each completion applies
+    /// only if its job is still ours, so a replay changes nothing).
+    mutating func roundTripFailed(_ error: any Error, now: ContinuousClock.Instant) -> Turn {
+        var turn = Turn()
+        sending = 0
+        redisFailures += 1
+        turn.actions.append(.roundTripFailed)
+        if redisFailures == 1 || redisFailures % 50 == 0 {
+            turn.actions.append(.log(.error, "redis round trip failed; outcomes kept and retried", [
+                "error": "\(error)", "pending": "\(pending.count)", "attempt": "\(redisFailures)",
+            ]))
+        }
+        needsReconcile = true
+        if case let .stopping(deadline) = phase, abandoned || now > deadline + .seconds(10) {
+            // Nothing is lost: what is left stays in this process's in-progress
+            // lists, and a survivor pushes it back once this heartbeat expires.
+            turn.actions.append(.log(.error, "giving up on Redis at shutdown; unacknowledged jobs stay in the in-progress list for recovery",
+                                     ["jobs": "\(running.count)"]))
+            turn.step = .finish
+            return turn
+        }
+        turn.step = .backoff(until: now + .milliseconds(min(1_000, 25 << min(redisFailures, 6))))
+        return turn
+    }
+
+    /// The reconcile after a lost reply pushed back `returned` jobs nobody knew of.
+    mutating func reconciled(returned: Int) -> Turn {
+        needsReconcile = false
+        var turn = Turn()
+        if returned > 0 { turn.actions.append(.log(.notice, "pushed back jobs whose fetch reply was lost", ["count": "\(returned)"])) }
+        return turn
+    }
+
+    // MARK: - Parts of a turn
+
+    /// Decides what happens to every job the executor finished.
+    private mutating func recordArrived(now: ContinuousClock.Instant, into turn: inout Turn) {
+        let results = arrived
+        arrived.removeAll(keepingCapacity: true)
+        for (id, outcome) in results {
+            guard let entry = running[id], entry.phase == .executing else { continue }
+            running.setPhase(id, .finished)
+            let decision = decide(entry, outcome: outcome)
+            if let t = breaker.record(id, executorFailure: outcome.isExecutorFailure, now: now) { turn.actions.append(.breakerChanged(t)) }
+            if case let .executorUnavailable(_, retryAfter?, _) = outcome {
+                let until = now + retryAfter
+                if pausedUntil.map({ $0 < until }) ?? true {
+                    pausedUntil = until
+                    turn.actions.append(.log(.warning, "executor asked to wait (Retry-After); fetching paused",
+                                             ["seconds": "\(retryAfter.components.seconds)"]))
+                }
+            }
+            turn.actions.append(.report(JobReport(entry: entry, outcome: outcome, decision: decision, seconds: (now - entry.startedAt).inSeconds)))
+            pending.append((id, Completion(job: entry.job, action: decision.action)))
+            // Given up on (a failed attempt now): stop it in the executor before its retry runs.
+            if case .timedOut = outcome { turn.actions.append(.cancel(entry, .timeout)) }
+        }
+    }
+
+    /// Jobs that never reach the executor (malformed, poison pills, claims refused) with their decision.
+    private mutating func recordAdopted(now: ContinuousClock.Instant, into turn: inout Turn) {
+        let jobs = adopted
+        adopted.removeAll()
+        for (job, decision) in jobs {
+            let payload = try? JobPayload(raw: job.original)
+            let jobClass = payload?.displayClass ?? "unknown"
+            let entry = RunningJob(job: job, payload: payload, jid: payload?.jid ?? "", jobClass: jobClass,
+                                   metricsClass: payload?.metricsClass(displayClass: jobClass) ?? jobClass, attempt: 0,
+                                   tenant: payload?.tenant, startedAtWall: policy.clock.now(), startedAt: now, phase: .finished)
+            let id = takeID()
+            running.insert(id, entry)
+            turn.actions.append(.report(JobReport(entry: entry, outcome: nil, decision: decision, seconds: 0)))
+            pending.append((id, Completion(job: job, action: decision.action)))
+        }
+    }
+
+    /// At the shutdown deadline, what still runs goes back to its queue (the cancel goes out first).
+    private mutating func pushBackAtDeadline(now: ContinuousClock.Instant, into turn: inout Turn) {
+        guard case let .stopping(deadline) = phase, now >= deadline else { return }
+        for id in running.executingIDs() {
+            guard let entry = running[id] else { continue }
+            running.setPhase(id, .abandoned)
+            turn.actions.append(.log(.warning, "shutdown timeout: job pushed back to its queue", entry.logMetadata))
+            turn.actions.append(.cancel(entry, .shutdown))
+            if shutdownCancelsSent == nil { shutdownCancelsSent = now }
+            pending.append((id, Completion(job: entry.job, action: .requeueAtShutdown)))
+        }
+    }
+
+    /// How many jobs may be fetched now, overall and per capped queue.
+    private mutating func fetchAllowance(now: ContinuousClock.Instant, watchers: WatcherView?,
+                                         into turn: inout Turn) -> (Int, [String: Int]) {
+        guard phase == .running && !needsReconcile else { return (0, [:]) }
+        let (breakerAllowance, t) = breaker.allowance(now: now)
+        if let t { turn.actions.append(.breakerChanged(t)) }
+        // The watcher view was read before this lock was taken: a claim adds to `running`
+        // before it gives its token back, so no job is ever neither running nor reserved.
+        let reserved = watchers?.reservedTokens ?? 0
+        var maxJobs = max(0, settings.concurrency - running.count - reserved)
+        if let b = breakerAllowance { maxJobs = min(maxJobs, b) }
+        if let until = pausedUntil {
+            if now < until { maxJobs = 0 } else { pausedUntil = nil }
+        }
+        // A claim found work but every spare token waits in another queue's claim:
+        // take them back, so the next fetch can see whether a backlog is there.
+        if claimDelivered {
+            claimDelivered = false
+            if maxJobs == 0, reserved > 0, settings.concurrency - running.count > 0, watchers != nil {
+                turn.actions.append(.disarmClaims)
+            }
+        }
+        var allowances: [String: Int] = [:]
+        if settings.plan.queues.contains(where: { $0.limit != nil }) {
+            let perQueue = running.countByQueue()
+            for spec in settings.plan.queues {
+                if let limit = spec.limit {
+                    let held = watchers?.holdingQueues.contains(spec.name) == true ? 1 : 0
+                    allowances[spec.name] = max(0, limit - perQueue[spec.name, default: 0] - held)
+                }
+            }
+        }
+        return (maxJobs, allowances)
+    }
+
+    /// Nothing to record or fetch: finish at shutdown once nothing is held, else wait for an event or a timer.
+    private func idleStep(now: ContinuousClock.Instant, watchers: WatcherView?) -> DispatchStep {
+        if case let .stopping(deadline) = phase {
+            if running.isEmpty && adopted.isEmpty && watchers?.isDisarmed != false { return .finish }
+            return .wait(until: max(deadline, now + .milliseconds(1)))
+        }
+        if phase == .running, let reopen = breaker.openUntil ?? pausedUntil {
+            return .wait(until: max(reopen, now + .milliseconds(1)))
+        }
+        return .wait(until: nil)
+    }
+}
+
+extension RunningJob {
+    /// The fields every job log line carries.
+    var logMetadata: Logger.Metadata {
+        var m: Logger.Metadata = ["jid": .string(jid), "class": .string(jobClass), "queue": .string(job.queue), "attempt": .string(String(attempt))]
+        if let tenant { m["tenant"] = .string(tenant) }
+        return m
+    }
+}
+
+extension Duration {
+    /// Seconds as a Double (for logs and histograms).
+    var inSeconds: Double {
+        let c = components
+        return Double(c.seconds) + Double(c.attoseconds) / 1e18
+    }
+}

@@ -1,0 +1,326 @@
+import CourierSupport
+import ExecutorProtocol
+import Logging
+import SidekiqModel
+import Synchronization
+
+// The dispatcher: takes a concurrency token, fetches a job into this
+// process's in-progress list, hands it to the executor, and records the
+// outcome. Every decision is DispatchCore's (a value without I/O, under one
+// lock); this file is the loop that carries its turns out — round trips to
+// the job source, waits, deliveries, logs, metrics, hooks and cancels.
+// When it gives up on a running job (job timeout, shutdown deadline) or is
+// asked to cancel one by jid, it tells the executor (protocol v1's cancel).
+
+public struct DispatcherSettings: Sendable {
+    /// Most jobs in flight (fetched and not yet acknowledged).
+    public var concurrency: Int
+    public var plan: QueuePlan
+    /// Deliveries whose connection broke mid-job before the job counts as failed.
+    public var maxCrashDeliveries: Int
+    public var breaker: CircuitBreakerSettings
+    /// Most jobs sent in one `/v1/jobs/batch` request (1: one job per request).
+    /// Only jobs fetched together are batched, so an idle queue's job is never held back.
+    public var batchSize: Int
+
+    public init(concurrency: Int, plan: QueuePlan, maxCrashDeliveries: Int = 3, breaker: CircuitBreakerSettings = CircuitBreakerSettings(),
+                batchSize: Int = 1) {
+        self.concurrency = concurrency
+        self.plan = plan
+        self.batchSize = max(1, batchSize)
+        self.maxCrashDeliveries = maxCrashDeliveries
+        self.breaker = breaker
+    }
+}
+
+/// Where the dispatcher reads the time and sleeps (injected so tests can step it).
+public protocol DispatchClock: Sendable {
+    var now: ContinuousClock.Instant { get }
+    func sleep(until deadline: ContinuousClock.Instant) async
+}
+
+/// The monotonic system clock.
+public struct SystemDispatchClock: DispatchClock {
+    public init() {}
+    public var now: ContinuousClock.Instant { .now }
+    public func sleep(until deadline: ContinuousClock.Instant) async {
+        // A cancelled task still waits its backoff, so a failing Redis is not retried in a spin.
+        let task = Task.detached { try? await Task.sleep(until: deadline, clock: .continuous) }
+        await task.value
+    }
+}
+
+public final class Dispatcher: Sendable {
+    public enum Phase: Sendable, Equatable {
+        case running
+        /// Fetch nothing more; finish what is in flight.
+        case quiet
+        /// Quiet, then at `deadline` push back whatever still runs, and return.
+        case stopping(deadline: ContinuousClock.Instant)
+    }
+
+    private let core: Mutex<DispatchCore>
+    private let batchSize: Int
+    private let source: JobSource
+    private let executor: JobExecutor
+    private let logger: Logger
+    private let metrics: any DispatchMetrics
+    private let watchers: (any QueueWatching)?
+    private let hooks: ExhaustedHooks
+    private let cancels: JobCancels
+    private let clock: any DispatchClock
+    /// Sidekiq 7's per-class execution metrics, flushed by the heartbeat.
+    private let executionMetrics: ExecutionMetrics?
+    private let wake = WakeSignal()
+
+    public init(settings: DispatcherSettings, source: JobSource, executor: JobExecutor, policy: OutcomePolicy,
+                logger: Logger, metrics: any DispatchMetrics, watchers: (any QueueWatching)? = nil,
+                executionMetrics: ExecutionMetrics? = nil, clock: any DispatchClock = SystemDispatchClock()) {
+        self.core = Mutex(DispatchCore(settings: settings, policy: policy))
+        self.batchSize = settings.batchSize
+        self.executionMetrics = executionMetrics
+        self.source = source
+        self.executor = executor
+        self.logger = logger
+        self.metrics = metrics
+        self.watchers = watchers
+        self.clock = clock
+        self.hooks = ExhaustedHooks(executor: executor, logger: logger, metrics: metrics)
+        self.cancels = JobCancels(executor: executor, logger: logger, metrics: metrics)
+        watchers?.setHandlers(WatchHandlers(
+            onWork: { [wake] in wake.signal() },
+            onClaim: { [weak self] job in self?.claimed(job) },
+            onClaimLost: { [weak self] in
+                self?.core.withLock { $0.claimLost() }
+                self?.wake.signal()
+            }))
+    }
+
+    // MARK: - Control (any thread)
+
+    public func quiet() {
+        if core.withLock({ $0.quiet() }) { logger.notice("quiet: fetching stopped; in-flight jobs finish") }
+        wake.signal()
+    }
+
+    public func stop(timeout: Duration) {
+        let inFlight = core.withLock { core in
+            core.stop(deadline: clock.now + timeout)
+            return core.running.count
+        }
+        logger.notice("stopping: waiting up to \(timeout) for in-flight jobs", metadata: ["in_flight": "\(inFlight)"])
+        wake.signal()
+    }
+
+    public var currentPhase: Phase { core.withLock { $0.phase } }
+    public var isQuiet: Bool { currentPhase != .running }
+    public var breaker: CircuitBreaker.State { core.withLock { $0.breaker.state } }
+    /// Jobs executing now, for the heartbeat.
+    public func busyJobs() -> [BusyJob] { core.withLock { $0.running.executing() } }
+
+    /// After each heartbeat: `cancelRequests` are the jids of `courier:cancel`'s last 5 minutes.
+    /// Each job among them that runs here now and was not asked yet is marked and its
+    /// cancel sent; when the executor answers `409 interrupted` (cancel) for it, it is
+    /// acknowledged as failed, with neither retry nor dead set. Also asks the executor for
+    /// its features again while they are not known.
+    public func afterHeartbeat(cancelRequests: [String]) {
+        if cancels.isUnknown { cancels.probe() }
+        guard !cancelRequests.isEmpty else { return }
+        for entry in core.withLock({ $0.cancelRequested(Set(cancelRequests)) }) {
+            logger.notice("cancel requested for a running job", metadata: entry.logMetadata)
+            cancels.send(jid: entry.jid, queue: entry.job.queue, attempt: entry.attempt, reason: .cancel)
+        }
+    }
+
+    /// Takes over jobs already moved into this process's in-progress lists
+    /// (poison pills from recovery) with a decision made for them.
+    public func adopt(_ job: FetchedJob, decision: Decision) {
+        core.withLock { $0.adopt(job, decision: decision) }
+        wake.signal()
+    }
+
+    /// A watcher moved this job into the in-progress list with a token it
+    /// held (on the watcher's thread): deliver it now, without the loop.
+    /// The watcher wakes the loop afterwards, which re-arms it after its next fetch.
+    private func claimed(_ job: FetchedJob) {
+        let parsed = ParsedJob(job)  // outside the lock
+        if let delivery = core.withLock({ $0.claimed(parsed, now: clock.now) }) {
+            deliver([delivery])
+        } else {
+            wake.signal()  // adopted: the loop records it
+        }
+    }
+
+    // MARK: - The loop
+
+    /// Runs until stopped and every job is acknowledged or pushed back. A cancelled
+    /// task counts as a stop with no time left: in-flight jobs go back to their queues
+    /// (or, if Redis fails, stay in the in-progress list for recovery).
+    public func run() async {
+        cancels.probe()
+        var step = DispatchStep.proceed
+        var sawCancel = false
+        loop: while true {
+            if Task.isCancelled && !sawCancel {
+                sawCancel = true
+                core.withLock { $0.cancelled(now: clock.now) }
+                logger.notice("dispatcher cancelled: pushing back in-flight jobs")
+            }
+            switch step {
+            case .proceed:
+                step = turn { core, now, view in core.next(now: now, watchers: view) }
+            case .quiesceWatchers:
+                await watchers?.quiesce()
+                step = .proceed
+            case let .reconcile(held):
+                do {
+                    let returned = try await source.reconcile(running: held)
+                    step = turn { core, _, _ in core.reconciled(returned: returned) }
+                } catch {
+                    step = turn { core, now, _ in core.roundTripFailed(error, now: now) }
+                }
+            case let .exchange(request):
+                do {
+                    let reply = try await source.exchange(request)
+                    let jobs = reply.jobs.map(ParsedJob.init)  // parsed outside the lock
+                    step = turn { core, now, view in core.exchanged(jobs, emptyQueues: reply.emptyQueues, now: now, watchers: view) }
+                } catch {
+                    step = turn { core, now, _ in core.roundTripFailed(error, now: now) }
+                }
+            case let .wait(until):
+                if let until {
+                    let left = until - clock.now
+                    if left > .zero { await wake.wait(timeout: left) }
+                } else {
+                    await wake.wait()
+                }
+                step = .proceed
+            case let .backoff(until):
+                await clock.sleep(until: until)
+                step = .proceed
+            case .finish:
+                break loop
+            }
+        }
+        // Cancels still out get about a second from the deadline (or from now), not more.
+        let cancelsSent = core.withLock { $0.shutdownCancelsSent }
+        await cancels.drain(until: (cancelsSent ?? clock.now) + JobCancels.requestTimeout)
+        hooks.stop()
+        if hooks.outstanding > 0 {
+            logger.error("exhausted hooks still waiting for the executor are dropped at exit", metadata: ["count": .string(String(hooks.outstanding))])
+        }
+        logger.notice("dispatcher stopped")
+    }
+
+    /// One turn of the core under its lock; its actions are performed after the lock is released.
+    private func turn(_ body: (inout DispatchCore, ContinuousClock.Instant, WatcherView?) -> Turn) -> DispatchStep {
+        // Read before the lock: a claim adds to `running` before it gives its token back.
+        let view = watchers.map { w in
+            WatcherView(reservedTokens: w.reservedTokens, isDisarmed: w.isDisarmed,
+                        holdingQueues: Set(core.withLock { $0.settings.plan.names }.filter { w.holdsToken($0) }))
+        }
+        let result = core.withLock { core in body(&core, clock.now, view) }
+        for action in result.actions { perform(action) }
+        return result.step
+    }
+
+    // MARK: - Actions
+
+    private func perform(_ action: DispatchAction) {
+        switch action {
+        case let .deliver(deliveries):
+            deliver(deliveries)
+        case let .report(report):
+            self.report(report)
+        case let .cancel(entry, reason):
+            cancels.send(jid: entry.jid, queue: entry.job.queue, attempt: entry.attempt, reason: reason)
+        case let .breakerChanged(t):
+            transitioned(t)
+        case let .arm(queue, mode):
+            watchers?.arm(queue, mode)
+        case .disarmClaims:
+            watchers?.disarm(claimsOnly: true)
+        case let .log(level, message, metadata):
+            logger.log(level: level, "\(message)", metadata: metadata)
+        case let .roundTripDone(inFlight):
+            metrics.roundTrip()
+            metrics.setInFlight(inFlight)
+        case .roundTripFailed:
+            metrics.redisError()
+        }
+    }
+
+    /// Hands jobs to the executor: one request each, or batches of jobs fetched together.
+    private func deliver(_ deliveries: [Delivery]) {
+        if logger.logLevel <= .debug {
+            for d in deliveries { logger.debug("start", metadata: ["jid": .string(d.request.jid), "queue": .string(d.request.queue)]) }
+        }
+        var index = 0
+        while index < deliveries.count {
+            let chunk = deliveries[index..<min(index + batchSize, deliveries.count)]
+            index += chunk.count
+            let ids = chunk.map(\.id)
+            if chunk.count == 1 {
+                executor.submit(chunk.first!.request) { [self] outcome in finished([(ids[0], outcome)]) }
+            } else {
+                executor.submitBatch(chunk.map(\.request)) { [self] results in finished(Array(zip(ids, results))) }
+            }
+        }
+    }
+
+    /// Called on the executor's thread when deliveries end.
+    private func finished(_ results: [(UInt64, ExecutionOutcome)]) {
+        core.withLock { $0.outcomesArrived(results) }
+        wake.signal()
+    }
+
+    /// Logs, counts and runs the exhausted hooks for one decision.
+    private func report(_ report: JobReport) {
+        let (entry, outcome, decision, seconds) = (report.entry, report.outcome, report.decision, report.seconds)
+        metrics.jobFinished(queue: entry.job.queue, jobClass: entry.jobClass, outcome: decision.event.rawValue,
+                            seconds: outcome == nil ? nil : seconds)
+        if case let .executorUnavailable(reason, _, _) = outcome { metrics.executorError(reason.hasPrefix("executor answered") ? "http" : "unavailable") }
+        if case .timedOut = outcome { metrics.executorError("timeout") }
+        if let executionMetrics, let outcome { countExecution(entry, outcome: outcome, decision: decision, seconds: seconds, into: executionMetrics) }
+        let level: Logger.Level = switch decision.event {
+        case .done: .info
+        case .retry, .requeued, .cancelled: .warning
+        case .dead, .discarded, .failed: .error
+        }
+        if logger.logLevel <= level {  // the metadata is built per job only when the line is written
+            var metadata = entry.logMetadata
+            metadata["duration_ms"] = .string(String(Int(seconds * 1000)))
+            metadata["event"] = .string(decision.event.rawValue)
+            if let error = decision.error { metadata["error"] = .string(error) }
+            logger.log(level: level, "\(decision.event.rawValue)", metadata: metadata)
+        }
+        if let exhausted = decision.notifyExhausted {
+            let path = decision.deathHandlersOnly ? "/v1/jobs/exhausted?only=death_handlers" : "/v1/jobs/exhausted"
+            hooks.call(ExecutionRequest(path: path, body: exhausted, jid: entry.jid, queue: entry.job.queue, attempt: entry.attempt))
+        }
+    }
+
+    /// Sidekiq 7's metrics count only jobs that ran: a success (with its time), a
+    /// failure or a timeout. A job refused, never delivered, or pushed back did not run, or ran for a time nobody knows.
+    private func countExecution(_ entry: RunningJob, outcome: ExecutionOutcome, decision: Decision, seconds: Double,
+                                into executionMetrics: ExecutionMetrics) {
+        switch outcome {
+        case .succeeded:
+            executionMetrics.succeeded(jobClass: entry.metricsClass, milliseconds: Int(seconds * 1000))
+        case .failed, .timedOut:
+            executionMetrics.failed(jobClass: entry.metricsClass)
+        case .interrupted:
+            // Raised in the job (Courier::JobCancelled, …) unless it goes back to its queue.
+            if decision.event != .requeued { executionMetrics.failed(jobClass: entry.metricsClass) }
+        case .refused, .executorUnavailable:
+            break
+        }
+    }
+
+    private func transitioned(_ t: CircuitBreaker.Transition) {
+        metrics.breaker(t.to.rawValue)
+        if t.to == .closed { cancels.probe() }  // the executor may be another one now
+        let metadata: Logger.Metadata = ["from": "\(t.from.rawValue)", "to": "\(t.to.rawValue)", "reason": "\(t.reason)"]
+        if t.to == .open { logger.error("circuit breaker opened", metadata: metadata) } else { logger.notice("circuit breaker \(t.to.rawValue)", metadata: metadata) }
+    }
+}

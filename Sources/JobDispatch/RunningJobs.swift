@@ -1,0 +1,71 @@
+import SidekiqModel
+
+// Every job this process holds between fetch and acknowledgement, as a value
+// the dispatcher core owns (under its lock): entries, their phase, and the
+// views the loop and the heartbeat need.
+
+/// A job between fetch and acknowledgement.
+struct RunningJob: Sendable {
+    enum Phase: Sendable { case executing, finished, abandoned }
+    let job: FetchedJob
+    /// The job parsed once at fetch (nil if it is not JSON).
+    let payload: JobPayload?
+    let jid: String
+    let jobClass: String
+    /// `wrapped`, else `class`: the name Sidekiq 7's execution metrics use.
+    let metricsClass: String
+    let attempt: Int
+    let tenant: String?
+    /// Wall-clock start (epoch seconds) for the Web UI's "started" column.
+    let startedAtWall: Double
+    let startedAt: ContinuousClock.Instant
+    var phase: Phase
+    /// A cancel by jid was sent for this delivery (`courier:cancel`).
+    var cancelRequested = false
+}
+
+/// What the heartbeat publishes about one busy job.
+public struct BusyJob: Sendable {
+    public let id: UInt64
+    public let queue: String
+    public let payload: [UInt8]
+    public let runAt: Int
+}
+
+/// The jobs held, by id.
+struct RunningJobs: Sendable {
+    private var table: [UInt64: RunningJob] = [:]
+
+    subscript(id: UInt64) -> RunningJob? { table[id] }
+    mutating func insert(_ id: UInt64, _ job: RunningJob) { table[id] = job }
+    mutating func remove(_ id: UInt64) { table[id] = nil }
+    mutating func setPhase(_ id: UInt64, _ phase: RunningJob.Phase) { table[id]?.phase = phase }
+
+    var count: Int { table.count }
+    var isEmpty: Bool { table.isEmpty }
+
+    func countByQueue() -> [String: Int] { table.values.reduce(into: [:]) { $0[$1.job.queue, default: 0] += 1 } }
+
+    /// Jobs still executing (what the Web UI shows as busy).
+    func executing() -> [BusyJob] {
+        table.compactMap { id, r in
+            r.phase == .executing ? BusyJob(id: id, queue: r.job.queue, payload: r.job.original, runAt: Int(r.startedAtWall)) : nil
+        }
+    }
+
+    /// Ids of the jobs still executing, oldest first (ids grow).
+    func executingIDs() -> [UInt64] { table.compactMap { $0.value.phase == .executing ? $0.key : nil }.sorted() }
+
+    /// Marks the executing jobs with one of these jids that were not marked yet; returns them.
+    mutating func markCancelRequested(_ jids: Set<String>) -> [RunningJob] {
+        var marked: [RunningJob] = []
+        for (id, entry) in table where entry.phase == .executing && !entry.cancelRequested && !entry.jid.isEmpty && jids.contains(entry.jid) {
+            table[id]!.cancelRequested = true
+            marked.append(table[id]!)
+        }
+        return marked
+    }
+
+    /// Every job still in this process's in-progress lists.
+    func allJobs() -> [FetchedJob] { table.values.map(\.job) }
+}

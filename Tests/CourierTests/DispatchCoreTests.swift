@@ -1,0 +1,229 @@
+// The dispatcher's decisions stepped without Redis, an executor or sleeps:
+// DispatchCore takes events and a time, and returns the turn the loop would
+// carry out. Time is a base instant plus offsets, so every test is exact.
+import ExecutorProtocol
+import SidekiqModel
+import XCTest
+
+@testable import JobDispatch
+
+final class DispatchCoreTests: XCTestCase {
+    private let t0 = ContinuousClock.now
+
+    private func at(_ seconds: Double) -> ContinuousClock.Instant { t0 + .milliseconds(Int(seconds * 1000)) }
+
+    private func core(concurrency: Int = 4, queues: [String] = ["default"], breaker: CircuitBreakerSettings = .init()) throws -> DispatchCore {
+        let plan = try QueuePlan(queues.map(QueueSpec.parse))
+        return DispatchCore(settings: DispatcherSettings(concurrency: concurrency, plan: plan, breaker: breaker),
+                            policy: OutcomePolicy(clock: WallClock(now: { 1_700_000_000 })))
+    }
+
+    private func job(_ n: Int, queue: String = "default") -> ParsedJob {
+        ParsedJob(FetchedJob(queue: queue, original: Array(#"{"class":"NoopJob","args":[],"jid":"jid\#(n)","retry":true,"queue":"\#(queue)"}"#.utf8),
+                             fetchedAt: t0))
+    }
+
+    private func exchangeRequest(_ turn: Turn, file: StaticString = #filePath, line: UInt = #line) -> ExchangeRequest? {
+        guard case let .exchange(request) = turn.step else {
+            XCTFail("expected an exchange, got \(turn.step)", file: file, line: line)
+            return nil
+        }
+        return request
+    }
+
+    private func deliveries(_ turn: Turn) -> [Delivery] {
+        turn.actions.flatMap { action -> [Delivery] in if case let .deliver(d) = action { return d } else { return [] } }
+    }
+
+    private func reports(_ turn: Turn) -> [JobReport] {
+        turn.actions.compactMap { action in if case let .report(r) = action { return r } else { return nil } }
+    }
+
+    private func cancels(_ turn: Turn) -> [CancelReason] {
+        turn.actions.compactMap { action in if case let .cancel(_, reason) = action { return reason } else { return nil } }
+    }
+
+    /// Fetches `jobs` in one exchange starting at `time`; returns their delivery ids.
+    private func fetch(_ core: inout DispatchCore, _ jobs: [ParsedJob], at time: Double) -> [UInt64] {
+        _ = exchangeRequest(core.next(now: at(time), watchers: nil))
+        return deliveries(core.exchanged(jobs, emptyQueues: [], now: at(time), watchers: nil)).map(\.id)
+    }
+
+    func testFetchesWhatTheFreeTokensAllowAndRecordsOutcomesWithTheNextFetch() throws {
+        var core = try core(concurrency: 4)
+        let first = exchangeRequest(core.next(now: at(0), watchers: nil))
+        XCTAssertEqual(first?.maxJobs, 4)
+        XCTAssertEqual(first?.completions.count, 0)
+        let delivered = deliveries(core.exchanged([job(1), job(2)], emptyQueues: [], now: at(0), watchers: nil))
+        XCTAssertEqual(delivered.map(\.request.jid), ["jid1", "jid2"])
+        XCTAssertEqual(exchangeRequest(core.next(now: at(0.1), watchers: nil))?.maxJobs, 2, "two tokens held")
+        _ = core.exchanged([], emptyQueues: ["default"], now: at(0.1), watchers: nil)
+
+        core.outcomesArrived([(delivered[0].id, .succeeded)])
+        let turn = core.next(now: at(0.5), watchers: nil)
+        XCTAssertEqual(reports(turn).map(\.decision.event), [.done])
+        XCTAssertEqual(reports(turn).first?.seconds ?? 0, 0.5, accuracy: 0.001, "duration from the injected time")
+        let request = exchangeRequest(turn)
+        XCTAssertEqual(request?.completions.map(\.action), [.acknowledge])
+        XCTAssertEqual(request?.maxJobs, 2, "the finished job still holds its token until it is recorded")
+        _ = core.exchanged([], emptyQueues: [], now: at(0.5), watchers: nil)
+        XCTAssertEqual(core.running.count, 1)
+    }
+
+    func testShutdownWaitsForTheDeadlineThenPushesBackAndCancels() throws {
+        var core = try core()
+        let ids = fetch(&core, [job(1), job(2)], at: 0)
+        core.stop(deadline: at(5))
+        core.outcomesArrived([(ids[0], .succeeded)])
+        let finishing = core.next(now: at(1), watchers: nil)
+        XCTAssertEqual(exchangeRequest(finishing)?.maxJobs, 0, "stopping fetches nothing")
+        _ = core.exchanged([], emptyQueues: [], now: at(1), watchers: nil)
+        XCTAssertEqual(core.next(now: at(1), watchers: nil).step, .wait(until: at(5)), "waits for the other job until the deadline")
+
+        let deadline = core.next(now: at(5), watchers: nil)
+        XCTAssertEqual(cancels(deadline), [.shutdown])
+        XCTAssertEqual(exchangeRequest(deadline)?.completions.map(\.action), [.requeueAtShutdown])
+        XCTAssertEqual(core.shutdownCancelsSent, at(5))
+        _ = core.exchanged([], emptyQueues: [], now: at(5), watchers: nil)
+        // The abandoned job's late answer changes nothing.
+        core.outcomesArrived([(ids[1], .succeeded)])
+        XCTAssertEqual(core.next(now: at(6), watchers: nil).step, .finish)
+    }
+
+    func testQuietTakesTheWatchersOutOfRedisAndFetchesNothing() throws {
+        var core = try core()
+        XCTAssertTrue(core.quiet())
+        XCTAssertFalse(core.quiet(), "quiet once")
+        XCTAssertEqual(core.next(now: at(0), watchers: WatcherView(isDisarmed: false)).step, .quiesceWatchers)
+        XCTAssertEqual(core.next(now: at(0), watchers: WatcherView()).step, .wait(until: nil), "quiet and idle: wait for stop")
+    }
+
+    func testBreakerOpensPausesFetchingAndProbesWithOneJob() throws {
+        var breaker = CircuitBreakerSettings()
+        breaker.consecutiveFailures = 2
+        breaker.cooldown = .seconds(1)
+        var core = try core(concurrency: 4, breaker: breaker)
+        let ids = fetch(&core, [job(1), job(2)], at: 0)
+        let down = ExecutionOutcome.executorUnavailable(reason: "connection refused", retryAfter: nil, mayHaveRun: false)
+        core.outcomesArrived(ids.map { ($0, down) })
+        let tripped = core.next(now: at(0.2), watchers: nil)
+        let transitions = tripped.actions.compactMap { a -> CircuitBreaker.State? in if case let .breakerChanged(t) = a { return t.to } else { return nil } }
+        XCTAssertEqual(transitions, [.open])
+        XCTAssertEqual(reports(tripped).map(\.decision.event), [.requeued, .requeued], "not the jobs' fault")
+        let request = exchangeRequest(tripped)
+        XCTAssertEqual(request?.completions.map(\.action), [.requeue, .requeue])
+        XCTAssertEqual(request?.maxJobs, 0, "open: nothing fetched")
+        _ = core.exchanged([], emptyQueues: [], now: at(0.2), watchers: nil)
+        XCTAssertEqual(core.next(now: at(0.3), watchers: nil).step, .wait(until: at(1.2)), "sleeps until the cool-down ends")
+        XCTAssertNil(core.claimed(job(9), now: at(0.5)), "no claim is delivered while open")
+
+        let probing = core.next(now: at(1.2), watchers: nil)
+        XCTAssertEqual(probing.actions.compactMap { a -> CircuitBreaker.State? in if case let .breakerChanged(t) = a { return t.to } else { return nil } },
+                       [.halfOpen])
+        XCTAssertEqual(reports(probing).map(\.decision.error), ["picked up while not accepting work"])
+        XCTAssertEqual(exchangeRequest(probing)?.maxJobs, 1, "half-open: one probe job")
+        let probe = deliveries(core.exchanged([job(3)], emptyQueues: [], now: at(1.2), watchers: nil))
+        core.outcomesArrived([(probe[0].id, .succeeded)])
+        let closed = core.next(now: at(1.3), watchers: nil)
+        XCTAssertTrue(closed.actions.contains { if case let .breakerChanged(t) = $0 { return t.to == .closed } else { return false } })
+        XCTAssertEqual(exchangeRequest(closed)?.maxJobs, 3, "closed: every free token (the probe holds its own until recorded)")
+    }
+
+    func testRetryAfterPausesFetchesAndClaimsUntilItEnds() throws {
+        var core = try core()
+        let ids = fetch(&core, [job(1)], at: 0)
+        core.outcomesArrived([(ids[0], .executorUnavailable(reason: "executor busy (HTTP 429)", retryAfter: .seconds(3), mayHaveRun: false))])
+        let paused = core.next(now: at(1), watchers: nil)
+        XCTAssertTrue(paused.actions.contains { if case let .log(_, message, _) = $0 { return message.contains("Retry-After") } else { return false } })
+        XCTAssertEqual(exchangeRequest(paused)?.maxJobs, 0)
+        XCTAssertEqual(exchangeRequest(paused)?.completions.map(\.action), [.requeue])
+        _ = core.exchanged([], emptyQueues: [], now: at(1), watchers: nil)
+        XCTAssertFalse(core.acceptsClaims)
+        XCTAssertEqual(core.next(now: at(2), watchers: nil).step, .wait(until: at(4)))
+        XCTAssertEqual(exchangeRequest(core.next(now: at(4), watchers: nil))?.maxJobs, 4, "fetching again once the pause is over")
+        XCTAssertTrue(core.acceptsClaims)
+    }
+
+    func testALostReplyIsReconciledThenTheOutcomesAreReplayed() throws {
+        var core = try core()
+        let ids = fetch(&core, [job(1)], at: 0)
+        core.outcomesArrived([(ids[0], .succeeded)])
+        XCTAssertNotNil(exchangeRequest(core.next(now: at(1), watchers: nil)))
+        struct Lost: Error {}
+        let failed = core.roundTripFailed(Lost(), now: at(1))
+        XCTAssertEqual(failed.step, .backoff(until: at(1.05)))
+        guard case let .reconcile(held) = core.next(now: at(1.05), watchers: nil).step else { return XCTFail("expected a reconcile") }
+        XCTAssertEqual(held.count, 1, "the finished job is still ours until recorded")
+        _ = core.reconciled(returned: 2)
+        let replay = exchangeRequest(core.next(now: at(1.1), watchers: nil))
+        XCTAssertEqual(replay?.completions.map(\.action), [.acknowledge], "the same completion again: it applies once")
+        _ = core.exchanged([], emptyQueues: [], now: at(1.1), watchers: nil)
+        XCTAssertEqual(core.running.count, 0)
+    }
+
+    func testALostClaimWaitsForTheWatchersBeforeReconciling() throws {
+        var core = try core()
+        core.claimLost()
+        XCTAssertEqual(core.next(now: at(0), watchers: WatcherView(isDisarmed: false)).step, .quiesceWatchers)
+        guard case .reconcile = core.next(now: at(0), watchers: WatcherView()).step else { return XCTFail("expected a reconcile") }
+    }
+
+    func testClaimsAreDeliveredAtOnceAndCountedWithReservedTokens() throws {
+        var core = try core(concurrency: 3)
+        let delivery = try XCTUnwrap(core.claimed(job(1), now: at(0)))
+        XCTAssertEqual(delivery.request.jid, "jid1")
+        // One more claim is armed (holding a token): two in flight or reserved, one free.
+        let turn = core.next(now: at(0), watchers: WatcherView(reservedTokens: 1, isDisarmed: false))
+        XCTAssertEqual(exchangeRequest(turn)?.maxJobs, 1)
+        // The fetch finds the queue empty again: the free token becomes a claim.
+        let armed = core.exchanged([], emptyQueues: ["default"], now: at(0), watchers: WatcherView(reservedTokens: 1, isDisarmed: false))
+        XCTAssertTrue(armed.actions.contains { if case .arm("default", .claim) = $0 { return true } else { return false } })
+        XCTAssertEqual(armed.step, .wait(until: nil))
+    }
+
+    func testABacklogTakesBackTheTokensHeldByClaims() throws {
+        var core = try core(concurrency: 2, queues: ["a", "b"])
+        _ = core.next(now: at(0), watchers: WatcherView(reservedTokens: 1, isDisarmed: false))
+        let turn = core.exchanged([job(1, queue: "a")], emptyQueues: [], now: at(0), watchers: WatcherView(reservedTokens: 1, isDisarmed: false))
+        XCTAssertTrue(turn.actions.contains { if case .disarmClaims = $0 { return true } else { return false } })
+    }
+
+    func testMalformedJobsGoToTheDeadSetWithoutADelivery() throws {
+        var core = try core()
+        _ = core.next(now: at(0), watchers: nil)
+        let notAJob = ParsedJob(FetchedJob(queue: "default", original: Array(#"{"args":[]}"#.utf8), fetchedAt: t0))
+        XCTAssertTrue(deliveries(core.exchanged([notAJob], emptyQueues: [], now: at(0), watchers: nil)).isEmpty)
+        let turn = core.next(now: at(0), watchers: nil)
+        XCTAssertEqual(reports(turn).map(\.decision.event), [.dead])
+        guard case .kill = exchangeRequest(turn)?.completions.first?.action else { return XCTFail("expected the dead set") }
+    }
+
+    func testATimedOutJobIsCancelledInTheExecutorAndRetried() throws {
+        var core = try core()
+        let ids = fetch(&core, [job(1)], at: 0)
+        core.outcomesArrived([(ids[0], .timedOut(after: .seconds(600)))])
+        let turn = core.next(now: at(600), watchers: nil)
+        XCTAssertEqual(cancels(turn), [.timeout])
+        XCTAssertEqual(reports(turn).map(\.decision.event), [.retry])
+    }
+
+    func testACancelledLoopGivesUpOnRedisAtItsFirstFailure() throws {
+        var core = try core()
+        _ = fetch(&core, [job(1)], at: 0)
+        core.cancelled(now: at(1))
+        XCTAssertEqual(core.phase, .stopping(deadline: at(1)))
+        let turn = core.next(now: at(1), watchers: nil)
+        XCTAssertEqual(cancels(turn), [.shutdown])
+        struct Down: Error {}
+        XCTAssertEqual(core.roundTripFailed(Down(), now: at(1)).step, .finish, "the job stays in the in-progress list for recovery")
+    }
+
+    func testPerQueueLimitsCountRunningJobsAndHeldTokens() throws {
+        let plan = try QueuePlan([QueueSpec(name: "a"), QueueSpec(name: "b")]).withLimits(["a": 2])
+        var core = DispatchCore(settings: DispatcherSettings(concurrency: 10, plan: plan), policy: OutcomePolicy())
+        _ = core.next(now: at(0), watchers: nil)
+        _ = core.exchanged([job(1, queue: "a")], emptyQueues: [], now: at(0), watchers: nil)
+        let request = exchangeRequest(core.next(now: at(0), watchers: WatcherView(reservedTokens: 1, isDisarmed: false, holdingQueues: ["a"])))
+        XCTAssertEqual(request?.allowances, ["a": 0], "one running and one claim armed for a")
+    }
+}
