@@ -3,7 +3,7 @@ import PackageDescription
 
 // libFuzzer targets (tests/faults/run, scenario 5): FuzzPayload, courier's
 // byte-preserving payload reader (SidekiqModel), and FuzzAnswer, its reading
-// of executor answers (ExecutorClient's OutcomeClassifier). Every directory
+// of executor answers (ExecutorProtocol's OutcomeClassifier). Every directory
 // under Sources/ but the two Fuzz* ones is a symbolic link to the main
 // package's target of that name, so the very files courier ships are fuzzed,
 // without a library product in the main Package.swift and without its
@@ -15,16 +15,12 @@ let package = Package(
     name: "CourierFuzz",
     targets: [
         .systemLibrary(name: "CZlib"),
-        .systemLibrary(name: "CCurl"),
-        .systemLibrary(name: "CCrypto"),
-        .target(name: "CurlShim", dependencies: ["CCurl"]),
-        .target(name: "CourierSupport"),
         .target(name: "SidekiqModel", dependencies: ["CZlib"]),
-        .target(name: "ExecutorClient", dependencies: ["CCurl", "CurlShim", "CCrypto", "SidekiqModel", "CourierSupport"]),
+        .target(name: "ExecutorProtocol", dependencies: ["SidekiqModel"]),
         // -parse-as-library: each defines <Target>_main, which hands over to libFuzzer's driver.
         .executableTarget(name: "FuzzPayload", dependencies: ["SidekiqModel"],
                           swiftSettings: [.unsafeFlags(["-parse-as-library"])]),
-        .executableTarget(name: "FuzzAnswer", dependencies: ["ExecutorClient", "SidekiqModel"],
+        .executableTarget(name: "FuzzAnswer", dependencies: ["ExecutorProtocol", "SidekiqModel"],
                           swiftSettings: [.unsafeFlags(["-parse-as-library"])]),
     ],
     swiftLanguageModes: [.v6]

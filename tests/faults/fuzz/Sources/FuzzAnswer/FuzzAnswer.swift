@@ -1,10 +1,10 @@
 // libFuzzer entry point for courier's reading of executor answers
-// (Sources/ExecutorClient/ExecutionOutcome.swift): whatever an executor
+// (Sources/ExecutorProtocol/ExecutionOutcome.swift): whatever an executor
 // answers (a buggy one, a proxy in between, a job's own hook values such as
 // sidekiq_retry_in), classifying it must not crash the dispatcher.
 // Input: byte 0 picks the HTTP status, byte 1 the batch size, the rest is
 // the body; the first 16 body bytes double as a Retry-After header.
-import ExecutorClient
+import ExecutorProtocol
 import SidekiqModel
 
 @_silgen_name("LLVMFuzzerRunDriver")
