@@ -167,7 +167,7 @@ final class FetchTests: XCTestCase {
         let redis = try RedisServer()
         let executor = try RecordingExecutor()
         let courier = try RunningCourier(testConfiguration(redis: redis, executorURL: executor.url, queues: ["critical", "default"]))
-        try await Task.sleep(for: .milliseconds(500))
+        try await waitForBlockedClients(redis, 2)
         for round in 1...3 {
             _ = try sidekiqRuby("NoopJob.perform_async(\(round))", redisURL: redis.url)
             try await waitUntilAsync("job \(round) delivered", timeout: 3) { executor.count == round }
@@ -221,7 +221,7 @@ final class FetchTests: XCTestCase {
         var configuration = try testConfiguration(redis: redis, executorURL: executor.url)
         configuration.redis = try RedisEndpoint(url: url)
         let courier = try RunningCourier(configuration)
-        try await Task.sleep(for: .milliseconds(500))
+        try await waitForBlockedClients(redis, 1)
         for round in 1...2 {
             _ = try sidekiqRuby("NoopJob.perform_async(\(round))", redisURL: redis.url)
             try await waitUntilAsync("idle pickup \(round)", timeout: 5) { executor.count == round }

@@ -18,7 +18,7 @@ final class PickupTests: XCTestCase {
         let redis = try RedisServer()
         let executor = try RecordingExecutor(behaviour: slowOK(ms: 20))
         let courier = try RunningCourier(testConfiguration(redis: redis, executorURL: executor.url, queues: ["a", "b", "c", "d"], concurrency: 2))
-        try await Task.sleep(for: .milliseconds(700))  // every queue found empty, watchers armed
+        try await waitForBlockedClients(redis, 4)  // every queue found empty, watchers armed
         _ = try sidekiqRuby("""
             %w[a b c d].each { |q| Sidekiq::Client.push_bulk('class' => NoopJob, 'queue' => q, 'args' => (1..15).map { |i| [i] }) }
             """, redisURL: redis.url)
@@ -34,7 +34,7 @@ final class PickupTests: XCTestCase {
         let redis = try RedisServer()
         let executor = try RecordingExecutor(behaviour: slowOK(ms: 60))
         let courier = try RunningCourier(testConfiguration(redis: redis, executorURL: executor.url, queues: ["busy", "idle1", "idle2"], concurrency: 4))
-        try await Task.sleep(for: .milliseconds(700))
+        try await waitForBlockedClients(redis, 3)
         _ = try sidekiqRuby("Sidekiq::Client.push_bulk('class' => NoopJob, 'queue' => 'busy', 'args' => (1..40).map { |i| [i] })", redisURL: redis.url)
         try await waitUntilAsync("40 jobs delivered", timeout: 30) { executor.count == 40 }
         XCTAssertEqual(executor.maxConcurrent, 4, "all four tokens work the backlog")
@@ -51,7 +51,7 @@ final class PickupTests: XCTestCase {
         let redis = try RedisServer()
         let executor = try RecordingExecutor(behaviour: slowOK(ms: 3000))
         let courier = try RunningCourier(testConfiguration(redis: redis, executorURL: executor.url, queues: ["a", "b"], concurrency: 2))
-        try await Task.sleep(for: .milliseconds(700))  // both queues empty: one claim each, no token left
+        try await waitForBlockedClients(redis, 2)  // both queues empty: one claim each, no token left
         _ = try sidekiqRuby("Sidekiq::Client.push_bulk('class' => NoopJob, 'queue' => 'a', 'args' => [[1], [2]])", redisURL: redis.url)
         try await waitUntilAsync("both jobs running while the first still runs", timeout: 2) { executor.count == 2 }
         XCTAssertEqual(executor.maxConcurrent, 2)
@@ -65,9 +65,9 @@ final class PickupTests: XCTestCase {
         let redis = try RedisServer()
         let executor = try RecordingExecutor()
         let courier = try RunningCourier(testConfiguration(redis: redis, executorURL: executor.url, queues: ["critical", "default"], concurrency: 5))
-        try await Task.sleep(for: .milliseconds(700))
+        try await waitForBlockedClients(redis, 2)
         courier.courier.quiet()
-        try await Task.sleep(for: .milliseconds(300))
+        try await waitForBlockedClients(redis, 0)  // the watchers are out of Redis
         _ = try sidekiqRuby("NoopJob.perform_async(1); NoopJob.set(queue: 'critical').perform_async(2)", redisURL: redis.url)
         try await Task.sleep(for: .milliseconds(1500))
         XCTAssertEqual(executor.count, 0, "a quiet courier runs nothing")
@@ -84,7 +84,7 @@ final class PickupTests: XCTestCase {
         let redis = try RedisServer()
         let executor = try RecordingExecutor()
         let courier = try RunningCourier(testConfiguration(redis: redis, executorURL: executor.url))
-        try await Task.sleep(for: .milliseconds(500))
+        try await waitForBlockedClients(redis, 1)
         for round in 1...5 {
             _ = try sidekiqRuby("NoopJob.perform_async(\(round))", redisURL: redis.url)
             try await waitUntilAsync("job \(round) delivered", timeout: 3) { executor.count == round }

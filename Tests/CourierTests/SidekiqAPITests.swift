@@ -23,7 +23,7 @@ final class SidekiqAPITests: XCTestCase {
         configuration.labels = ["swift"]
         let courier = try RunningCourier(configuration)
         let identity = courier.courier.identity.description
-        try await Task.sleep(for: .milliseconds(500))
+        try await waitUntilAsync("registered", timeout: 10) { (try sidekiqRuby("Sidekiq::ProcessSet.new.size", redisURL: redis.url) as? Int) == 1 }
         let process = try sidekiqRuby("""
             Sidekiq::ProcessSet.new.size
             p = Sidekiq::ProcessSet.new.first
@@ -52,7 +52,9 @@ final class SidekiqAPITests: XCTestCase {
         XCTAssertEqual(process["total"] as? Int, 10)
 
         let jid = try sidekiqRuby("NoopJob.perform_async('slow')", redisURL: redis.url) as! String
-        try await Task.sleep(for: .milliseconds(6_000))  // one beat
+        try await waitUntilAsync("a beat with the busy job", timeout: 12) {
+            (try sidekiqRuby("Sidekiq::Workers.new.size", redisURL: redis.url) as? Int) == 1
+        }
         let workers = try sidekiqRuby("""
             pid, tid, w = Sidekiq::Workers.new.first
             {"size" => Sidekiq::Workers.new.size, "busy" => Sidekiq::Stats.new.workers_size, "pid" => pid, "tid" => tid.class.name,
@@ -96,7 +98,9 @@ final class SidekiqAPITests: XCTestCase {
         let jid = try sidekiqRuby("NoopJob.perform_async('slow')", redisURL: redis.url) as! String
         try await waitUntilAsync("job running", timeout: 10) { executor.count == 1 }
         try redis.command(["ZADD", "retry", "1900000000.5", #"{"class":"NoopJob","args":[1],"jid":"abcabcabcabcabcabcabcabc","queue":"default","retry_count":0,"error_class":"E","error_message":"m","failed_at":1800000000.25}"#])
-        try await Task.sleep(for: .milliseconds(5500))  // one heartbeat with the busy job
+        try await waitUntilAsync("a beat with the busy job", timeout: 12) {
+            (try sidekiqRuby("Sidekiq::Workers.new.size", redisURL: redis.url) as? Int) == 1
+        }
         let pages = try sidekiqRuby("""
             require "sidekiq/web"; require "rack/mock"
             Sidekiq::Client.push("class" => "NoopJob", "args" => ["x"], "queue" => "unwatched", "at" => Time.now.to_f + 100)

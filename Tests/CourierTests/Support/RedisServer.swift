@@ -108,6 +108,16 @@ func waitUntilAsync(_ what: String, timeout: Double, _ condition: () async throw
     throw TestFailure("timed out after \(timeout) s waiting for: \(what)")
 }
 
+/// Waits until `count` clients are blocked in Redis (a courier's queue watchers inside BLMOVE),
+/// instead of sleeping for "long enough" after start-up or quiet.
+func waitForBlockedClients(_ redis: RedisServer, _ count: Int, timeout: Double = 10) async throws {
+    try await waitUntilAsync("\(count) clients blocked in Redis", timeout: timeout) {
+        let info = try redis.command(["INFO", "clients"]).string ?? ""
+        let line = info.split(whereSeparator: \.isNewline).first { $0.hasPrefix("blocked_clients:") }
+        return line.flatMap { Int($0.dropFirst("blocked_clients:".count)) } == count
+    }
+}
+
 /// A logger for in-process couriers in tests: warnings and worse only.
 func testLogger(_ level: Logger.Level = .warning) -> Logger {
     var logger = Logger(label: "courier-test") { _ in StreamLogHandler.standardError(label: "courier-test") }
