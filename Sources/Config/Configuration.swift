@@ -1,3 +1,5 @@
+// Courier's validated configuration: every setting one process runs with,
+// built by CourierOptions.load (or by tests) and read by CourierService.
 import ExecutorClient
 import JobDispatch
 import RedisClient

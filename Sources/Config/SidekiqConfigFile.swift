@@ -1,3 +1,6 @@
+// An existing `config/sidekiq.yml`, read the way Sidekiq reads it: ERB
+// expanded, then YAML, then the keys courier honours (queues, concurrency,
+// timeout, limits, …) with Sidekiq's precedence between environments.
 import SidekiqModel
 
 /// The parts of an existing `config/sidekiq.yml` courier honours:

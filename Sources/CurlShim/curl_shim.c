@@ -1,3 +1,5 @@
+// Typed wrappers around libcurl's variadic curl_easy_setopt and
+// curl_easy_getinfo, which Swift cannot call directly.
 #include "curl_shim.h"
 
 CURLcode courier_easy_set_long(CURL *easy, CURLoption option, long value) {

@@ -1,3 +1,5 @@
+// The request signature both sides compute: an HMAC-SHA256 over the
+// timestamp and the body with the shared secret (OpenSSL's libcrypto).
 import CCrypto
 
 /// The protocol's request signature:

@@ -1,3 +1,6 @@
+// How one delivery ended, as protocol v1 defines it: the closed set of
+// outcomes the dispatcher decides on, and how an HTTP answer (status, body,
+// Retry-After) maps to one.
 import SidekiqModel
 
 /// What the executor said the job did (the `422` body).

@@ -1,3 +1,6 @@
+// The dispatcher's JobSource over Redis: one exchange script call records
+// the completions and fetches the next jobs (reliable fetch, RPOPLPUSH into
+// this process's in-progress lists); reconcile after a lost reply.
 import JobDispatch
 import RedisClient
 import SidekiqModel

@@ -1,3 +1,6 @@
+// One blocking hiredis connection: connect with timeouts, AUTH and SELECT
+// from the URL, commands and pipelines, Lua scripts by SHA. Used only from
+// the RedisWorker that owns it, never on Swift's cooperative pool.
 import CHiredis
 import Glibc
 

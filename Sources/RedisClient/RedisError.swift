@@ -1,3 +1,5 @@
+// Errors from the Redis layer, with what was being done, and whether the
+// connection is to blame (the caller then reconnects).
 /// An error from the Redis layer, with what was being done when it happened.
 public struct RedisError: Error, Sendable, CustomStringConvertible {
     public enum Code: Sendable, Equatable {

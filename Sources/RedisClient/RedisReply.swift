@@ -1,3 +1,5 @@
+// A Redis reply copied out of hiredis's memory into Swift values, so no C
+// pointer outlives the call that produced it.
 import CHiredis
 
 /// A Redis reply copied out of hiredis's memory into Swift values.

@@ -1,3 +1,6 @@
+// The owner of one Redis connection: an actor on a serial executor of its
+// own (a dispatch queue), so blocking hiredis calls never run on the
+// cooperative pool; reconnects with backoff after a broken connection.
 import CourierSupport
 import Logging
 

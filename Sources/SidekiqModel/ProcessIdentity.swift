@@ -1,3 +1,5 @@
+// This process's identity in Sidekiq's `hostname:pid:nonce` form, the key
+// of its process hash and part of its in-progress list names.
 import Glibc
 
 /// A process identity in Sidekiq's form, `hostname:pid:nonce` with a 12-hex

@@ -1,3 +1,5 @@
+// Sidekiq's retry timing and encodings (sidekiq-compat §4): the delay
+// formula, the retry count limit, and the compressed backtrace field.
 import CZlib
 
 /// Sidekiq's retry timing and encodings (sidekiq-compat §4).

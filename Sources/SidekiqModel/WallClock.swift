@@ -1,3 +1,5 @@
+// Wall-clock time as Sidekiq stores it (float epoch seconds), injected so
+// the decisions that write it are tested at a fixed time.
 import Glibc
 
 /// Wall-clock time as Sidekiq stores it: float epoch seconds. Injected, so

@@ -1,3 +1,6 @@
+// The `courier` executable: reads the command line (Config), builds the
+// service (CourierService), installs the signal handlers and runs until
+// stopped; usage errors exit 64 with the setting named.
 import Config
 import CourierService
 import Dispatch

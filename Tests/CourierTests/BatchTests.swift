@@ -1,3 +1,4 @@
+// Batches over /v1/jobs/batch against a real executor and Redis.
 import Config
 import CourierService
 import ExecutorProtocol

@@ -1,3 +1,4 @@
+// Protocol v1's cancel end to end: timeouts, shutdown and `courier cancel`.
 @testable import Config
 @testable import CourierService
 @testable import ExecutorProtocol

@@ -1,3 +1,4 @@
+// Configuration from URLs, queue options and config/sidekiq.yml.
 import Config
 import CourierService
 import ExecutorProtocol

@@ -1,3 +1,4 @@
+// Sidekiq's retry, dead-set and scheduling semantics through its own API.
 import Config
 import CourierService
 import ExecutorProtocol

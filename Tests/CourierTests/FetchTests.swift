@@ -1,3 +1,4 @@
+// Fetching with a real redis-server, Sidekiq client and HTTP executor.
 import Config
 import CourierService
 import ExecutorProtocol

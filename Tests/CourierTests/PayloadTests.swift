@@ -1,3 +1,4 @@
+// The byte-preserving job payload reader and editor.
 import SidekiqModel
 import XCTest
 

@@ -1,3 +1,4 @@
+// Idle pickup through the queue watchers' claims.
 import Config
 import CourierService
 import ExecutorProtocol

@@ -1,3 +1,4 @@
+// No job lost: kill -9, several couriers, Redis restarts, shutdown.
 import Config
 import CourierService
 import ExecutorProtocol

@@ -1,3 +1,4 @@
+// The retry formula, outcome decisions and the circuit breaker, without I/O.
 import Config
 import CourierService
 import ExecutorProtocol

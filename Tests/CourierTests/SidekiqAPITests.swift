@@ -1,3 +1,4 @@
+// What courier writes, read back through the unchanged Sidekiq API and Web UI.
 import Config
 import CourierService
 import ExecutorProtocol

@@ -1,3 +1,4 @@
+// Sidekiq 7's execution metrics keys, checked against Sidekiq::Metrics::Query.
 @testable import Config
 @testable import CourierService
 @testable import ExecutorProtocol

@@ -1,3 +1,4 @@
+// Test support: child processes through posix_spawn.
 import Foundation
 
 /// A child process started with posix_spawn and reaped with waitpid.

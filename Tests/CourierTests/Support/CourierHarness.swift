@@ -1,3 +1,4 @@
+// Test support: couriers in this process and as child processes.
 import Config
 import CourierService
 import ExecutorProtocol

@@ -1,3 +1,4 @@
+// Test support: an in-process HTTP executor that records what it gets.
 import Foundation
 import MiniHTTP
 import SidekiqModel

@@ -1,3 +1,4 @@
+// Test support: a real redis-server per test, and waiting for conditions.
 import Foundation
 import RedisClient
 import Logging

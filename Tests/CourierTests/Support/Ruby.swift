@@ -1,3 +1,4 @@
+// Test support: the real Ruby Sidekiq client and API as the oracle.
 import Foundation
 
 /// Runs Ruby code with the real Sidekiq 6.4.1 client and API loaded, against

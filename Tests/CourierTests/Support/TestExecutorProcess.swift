@@ -1,3 +1,4 @@
+// Test support: courier-test-executor as a child process.
 import Foundation
 
 /// `courier-test-executor` running as a child process on a free port (built by
