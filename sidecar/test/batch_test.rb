@@ -39,6 +39,14 @@ class BatchTest < CourierTest::Case
     assert_equal 401, last_response.status
   end
 
+  # Entries that are not objects are each refused; the answer stays a batch
+  # answer (they once came back as a malformed Rack triple).
+  def test_entries_that_are_not_objects
+    batch([1, "x", [200, {}, []]])
+    assert_equal 200, last_response.status
+    assert_equal [400, 400, 400], answer["results"].map { |r| r["code"] }
+  end
+
   def test_oversized_job_inside_a_batch
     big = push(RecordJob, "x" * 1_100_000)
     batch([{"payload" => big}])

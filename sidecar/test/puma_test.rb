@@ -1,51 +1,17 @@
 # frozen_string_literal: true
 
 require_relative "test_helper"
-require "net/http"
+require "sidecar_process"
 require "open3"
 
 # The real executable on a real socket: Puma cluster mode (2 workers × 8
 # threads, app preloaded), concurrent signed POSTs, no job lost or doubled.
 class PumaTest < CourierTest::Case
-  EXE = File.join(CourierTest::SIDECAR, "exe", "courier-sidecar")
+  include CourierTest::SidecarProcess
+
+  EXE = CourierTest::SidecarProcess::EXE
   JOBS = 500
   CLIENTS = 16
-
-  def spawn_sidecar(*flags, env: {})
-    port = CourierTest::RedisServer.free_port
-    log = File.join(Dir.tmpdir, "courier-sidecar-#{port}.log")
-    pid = Process.spawn({"COURIER_SECRET" => CourierTest::SECRET}.merge(env), RbConfig.ruby, EXE,
-                        "--app", CourierTest::EXAMPLE_APP, "--port", port.to_s, *flags,
-                        out: log, err: [:child, :out], pgroup: true)
-    [pid, port, log]
-  end
-
-  def wait_healthy(port, pid, log, deadline_s: 60)
-    deadline = Process.clock_gettime(Process::CLOCK_MONOTONIC) + deadline_s
-    loop do
-      raise "sidecar exited early:\n#{File.read(log)}" if Process.wait(pid, Process::WNOHANG)
-
-      begin
-        res = Net::HTTP.get_response(URI("http://127.0.0.1:#{port}/v1/health"))
-        return JSON.parse(res.body) if res.code == "200"
-      rescue SystemCallError, EOFError, Net::ReadTimeout
-        nil
-      end
-      raise "sidecar not healthy within #{deadline_s}s:\n#{File.read(log)}" if Process.clock_gettime(Process::CLOCK_MONOTONIC) > deadline
-
-      sleep 0.1
-    end
-  end
-
-  def stop(pid)
-    Process.kill("TERM", -pid)
-    Timeout.timeout(30) { Process.wait(pid) }
-  rescue Errno::ESRCH, Errno::ECHILD
-    nil
-  rescue Timeout::Error
-    Process.kill("KILL", -pid)
-    Process.wait(pid)
-  end
 
   def test_cluster_mode_runs_every_job_exactly_once
     pid, port, log = spawn_sidecar("--threads", "8", "--workers", "2")
@@ -87,12 +53,6 @@ class PumaTest < CourierTest::Case
     ensure
       stop(pid)
       File.delete(log) if File.exist?(log)
-    end
-  end
-
-  def post_signed(port, path, body, read_timeout: 30)
-    Net::HTTP.start("127.0.0.1", port, read_timeout: read_timeout) do |http|
-      http.post(path, body, "Content-Type" => "application/json", "Courier-Signature" => sign(body))
     end
   end
 

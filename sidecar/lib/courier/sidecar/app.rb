@@ -8,7 +8,8 @@ module Courier
     # or a run. Deliberately no Rack::Builder / middleware stack / Rails
     # request logging: every layer costs microseconds on every job.
     #
-    # Order of checks for a POST (each refusal means nothing ran):
+    # Order of checks for a POST (each refusal means nothing ran; batch and
+    # stream check their envelope, then each job, in the same order):
     #   405 wrong method → 413 body too large → 401 signature →
     #   400 JSON / shape → class: 422 when it does not resolve to a job class
     #   (a failed attempt, nothing ran) → run (200 / 422 / 409 interrupted).
@@ -16,15 +17,16 @@ module Courier
       JOBS = "/v1/jobs"
       EXHAUSTED = "/v1/jobs/exhausted"
       BATCH = "/v1/jobs/batch"
+      STREAM = "/v1/jobs/stream"
       CANCEL = "/v1/jobs/cancel"
       HEALTH = ["/v1/health", "/health"].freeze
-      FEATURES = %w[batch cancel].freeze
 
       # Raised for a payload that must not run; message = reason.
       class Malformed < StandardError; end
 
-      # The /v1/jobs/batch handler (Batch), or nil to answer 404 there.
-      attr_accessor :batch
+      # The /v1/jobs/batch and /v1/jobs/stream handlers (Batch, Stream), or
+      # nil to answer 404 there; health lists the ones set as features.
+      attr_accessor :batch, :stream
 
       # canceller: responds to cancel(jid, reason) → true if it interrupted a
       # running job (RunningJobs, or a SiblingChannel across Puma workers).
@@ -39,7 +41,7 @@ module Courier
         @adapter = adapter
         @canceller = canceller
         @health_info = {"status" => "ok", "protocol" => PROTOCOL_VERSION, "version" => VERSION,
-                        "features" => FEATURES, "signatures" => !verifier.nil?}.merge(info)
+                        "features" => nil, "signatures" => !verifier.nil?}.merge(info)
         @health = nil
       end
 
@@ -60,6 +62,8 @@ module Courier
           post(env) { |body| cancel(body) }
         elsif path == BATCH && @batch
           post(env, @batch.max_body) { |body| @batch.call(body) }
+        elsif path == STREAM && @stream
+          post(env, @stream.max_body) { |body| @stream.call(body, env) }
         elsif HEALTH.include?(path)
           return Response.refused(405, "#{env["REQUEST_METHOD"]} not allowed on #{path}", {"Allow" => "GET, HEAD"}) unless %w[GET HEAD].include?(env["REQUEST_METHOD"])
 
@@ -75,7 +79,14 @@ module Courier
       # One job: a [status, body-or-nil] pair shared with the batch endpoint.
       # `body` nil means the constant ok answer.
       def execute(jobstr, queue)
-        job = parse(jobstr)
+        outcome(parse(jobstr), queue)
+      rescue Malformed => e
+        [400, JSON.generate("status" => "refused", "reason" => e.message)]
+      end
+
+      # Runs a parsed, valid job (the /v1/jobs path for every endpoint):
+      # [200, nil], [422, body] or [409, body].
+      def outcome(job, queue)
         result = @runner.call(job, queue || job["queue"] || "default")
         if result.interrupted
           [409, @failure.interrupted_body(result.error, result.interrupted)]
@@ -84,8 +95,19 @@ module Courier
         else
           [200, nil]
         end
-      rescue Malformed => e
-        [400, JSON.generate("status" => "refused", "reason" => e.message)]
+      end
+
+      # The payload as a Hash with a "class" string and an "args" array;
+      # raises Malformed (a 400) otherwise.
+      def parse(body)
+        job = JSON.parse(body)
+        raise Malformed, "job must be a JSON object, got #{job.class}" unless job.is_a?(Hash)
+        raise Malformed, "job has no \"class\" string" unless job["class"].is_a?(String)
+        raise Malformed, "job \"args\" must be an array, got #{job["args"].class}" unless job["args"].is_a?(Array)
+
+        job
+      rescue JSON::ParserError => e
+        raise Malformed, "malformed JSON: #{e.message[0, 200]}"
       end
 
       attr_reader :max_body
@@ -94,8 +116,13 @@ module Courier
       def health
         pid = Process.pid
         @health = nil unless @health&.first == pid
-        @health ||= [pid, JSON.generate(@health_info.merge("pid" => pid))]
+        @health ||= [pid, JSON.generate(@health_info.merge("features" => features, "pid" => pid))]
         @health.last
+      end
+
+      # The optional endpoints served (protocol: GET /v1/health "features").
+      def features
+        [("batch" if @batch), "cancel", ("stream" if @stream)].compact
       end
 
       private
@@ -151,17 +178,6 @@ module Courier
         end
       rescue JSON::ParserError => e
         Response.refused(400, "malformed cancel JSON: #{e.message[0, 200]}")
-      end
-
-      def parse(body)
-        job = JSON.parse(body)
-        raise Malformed, "job must be a JSON object, got #{job.class}" unless job.is_a?(Hash)
-        raise Malformed, "job has no \"class\" string" unless job["class"].is_a?(String)
-        raise Malformed, "job \"args\" must be an array, got #{job["args"].class}" unless job["args"].is_a?(Array)
-
-        job
-      rescue JSON::ParserError => e
-        raise Malformed, "malformed JSON: #{e.message[0, 200]}"
       end
 
       def resolve(job)

@@ -13,7 +13,7 @@ module Courier
     #                 {"code":422,"status":"failed",...}, {"code":400,"status":"refused",...}]}
     # results[i] is the answer /v1/jobs would have given for jobs[i] (its
     # status code in "code"). The whole request is refused (400/413, nothing
-    # ran) when the envelope itself is bad.
+    # ran) when the envelope itself is bad (Envelope).
     class Batch
       attr_reader :max_body
 
@@ -21,12 +21,11 @@ module Courier
         @app = app
         @max_body = max_body
         @max_jobs = max_jobs
-        @job_limit = nil
       end
 
       def call(body)
-        entries = envelope(body)
-        return entries if entries.is_a?(Array) && entries.first.is_a?(Integer) # a refusal triple
+        entries = Envelope.jobs(body, @max_jobs, "batch")
+        return Response.refused(entries.code, entries.reason) if entries.is_a?(Envelope::Refusal)
 
         results = entries.map { |entry| run_one(entry) }
         Response.json(200, "{\"status\":\"ok\",\"results\":[#{results.join(",")}]}")
@@ -34,31 +33,12 @@ module Courier
 
       private
 
-      def envelope(body)
-        doc = JSON.parse(body)
-        jobs = doc.is_a?(Hash) ? doc["jobs"] : nil
-        return Response.refused(400, "batch body must be {\"jobs\":[...]}") unless jobs.is_a?(Array)
-        return Response.refused(413, "batch has #{jobs.size} jobs, over the limit of #{@max_jobs}") if jobs.size > @max_jobs
-
-        jobs
-      rescue JSON::ParserError => e
-        Response.refused(400, "malformed batch JSON: #{e.message[0, 200]}")
-      end
-
       def run_one(entry)
-        payload = entry.is_a?(Hash) ? entry["payload"] : nil
-        return refused(400, "batch entry needs a \"payload\" string (the job JSON)") unless payload.is_a?(String)
+        parsed = Envelope.entry(entry, @app.max_body, "batch")
+        return JSON.generate("code" => parsed.code, "status" => "refused", "reason" => parsed.reason) if parsed.is_a?(Envelope::Refusal)
 
-        limit = @app.max_body
-        return refused(413, "job payload of #{payload.bytesize} bytes is over the #{limit}-byte limit") if payload.bytesize > limit
-
-        queue = entry["queue"].is_a?(String) ? entry["queue"] : nil
-        code, answer = @app.execute(payload, queue)
+        code, answer = @app.execute(*parsed)
         code == 200 ? '{"code":200,"status":"ok"}' : "{\"code\":#{code},#{answer[1..]}"
-      end
-
-      def refused(code, reason)
-        JSON.generate("code" => code, "status" => "refused", "reason" => reason)
       end
     end
   end

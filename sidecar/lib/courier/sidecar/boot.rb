@@ -12,13 +12,16 @@ module Courier
 
       module_function
 
-      def rails_app(root, threads:)
+      # job_threads: the stream job pool's size (nil: as many as threads).
+      def rails_app(root, threads:, job_threads: nil)
         root = File.expand_path(root)
         # Rails resolves relative paths (log/, tmp/) from the cwd, as `rails s` does.
         Dir.chdir(root)
-        # database.yml conventionally sizes the AR pool from this: one
-        # connection per Puma thread.
-        ENV["RAILS_MAX_THREADS"] ||= threads.to_s
+        # Threads that may run a job at once: Puma's (/v1/jobs, batches) and
+        # the stream job threads. database.yml conventionally sizes the AR
+        # pool from this, Sidekiq its Redis pool from its concurrency.
+        runners = threads + (job_threads || threads)
+        ENV["RAILS_MAX_THREADS"] ||= runners.to_s
 
         # The app's own boot file first, as `rails server` does: it runs
         # `bundler/setup` in a Bundler app, so every gem below comes from its
@@ -37,7 +40,7 @@ module Courier
         # installs Sidekiq's Rails reloader hook, exactly as in a `sidekiq` process.
         require "sidekiq/cli"
         adapter = SidekiqAdapter.current
-        adapter.concurrency = threads
+        adapter.concurrency = runners
 
         require File.join(root, "config", "environment")
         adapter.strip_server_only_middleware
@@ -67,8 +70,9 @@ module Courier
       end
 
       # The pieces of one serving process; `lifecycle` fires the app's Sidekiq
-      # events (the CLI boots it once per serving process).
-      Built = Struct.new(:app, :lifecycle, :running, keyword_init: true)
+      # events and `pool` holds the stream job threads (the CLI starts both
+      # once per serving process).
+      Built = Struct.new(:app, :lifecycle, :running, :pool, keyword_init: true)
 
       def build(options, logger:)
         adapter = SidekiqAdapter.current
@@ -87,14 +91,26 @@ module Courier
           runner: runner, failure: failure, resolver: resolver, verifier: verifier,
           exhausted: ExhaustedRunner.new(resolver: resolver, reloader: reloader, failure: failure, adapter: adapter),
           max_body: options.max_body, logger: logger, adapter: adapter, canceller: running,
-          info: health_info(rails)
+          info: health_info(rails).merge(capacity_info(options))
         )
         app.batch = Batch.new(app, max_body: options.max_batch_body, max_jobs: options.max_batch_jobs)
-        Built.new(app: app, lifecycle: lifecycle, running: running)
+        pool = JobPool.new(options.stream_threads, logger: logger)
+        app.stream = Stream.new(app, pool: pool, running: running, failure: failure, context: lifecycle,
+                                max_body: options.max_batch_body, max_jobs: options.stream_jobs_limit, logger: logger)
+        Built.new(app: app, lifecycle: lifecycle, running: running, pool: pool)
       end
 
       def build_app(options, logger:)
         build(options, logger: logger).app
+      end
+
+      # What the dispatcher sizes its streams by: "capacity" jobs at once in
+      # all the streams of this executor (job threads × workers), at most
+      # "max_stream_jobs" per stream; each open stream holds one of the
+      # "request_threads" (the rest serve /v1/jobs, cancels, health).
+      def capacity_info(options)
+        {"capacity" => options.stream_threads * options.workers, "max_stream_jobs" => options.stream_jobs_limit,
+         "request_threads" => options.threads * options.workers}
       end
 
       def health_info(rails)

@@ -10,7 +10,8 @@ module Courier
     # `courier-sidecar`: parse flags, boot the Rails app once (in the master,
     # before Puma forks workers), serve the Rack app with Puma's Ruby API
     # (Puma 5 and 6). Each serving process fires the app's Sidekiq lifecycle
-    # events; in cluster mode the workers also listen for sibling cancels.
+    # events and starts its stream job threads; in cluster mode the workers
+    # also listen for sibling cancels.
     class CLI
       EX_USAGE = 64 # sysexits: bad flag or missing secret
 
@@ -22,7 +23,7 @@ module Courier
         options = Options.parse(argv)
         logger = Logger.new($stderr, progname: "courier-sidecar")
         warn_dev(logger) if options.dev
-        Boot.rails_app(options.app, threads: options.threads)
+        Boot.rails_app(options.app, threads: options.threads, job_threads: options.job_threads)
         built = Boot.build(options, logger: logger)
         serve(built, options, logger)
       rescue Options::UsageError => e
@@ -73,6 +74,7 @@ module Courier
       # server (the port was taken).
       def serve_single(built, conf)
         built.lifecycle.boot!
+        built.pool.start!
         launcher(conf).run
       ensure
         built.lifecycle.stopping!
@@ -104,9 +106,11 @@ module Courier
         end
       end
 
-      # In each worker after fork: the app's :startup, and the cancel channel.
+      # In each worker after fork: the app's :startup, the stream job
+      # threads, and the cancel channel.
       def boot_worker(built, rundir, logger)
         built.lifecycle.boot!
+        built.pool.start!
         @siblings = SiblingChannel.new(rundir, built.running, logger: logger).start!
         built.app.canceller = @siblings
       end

@@ -13,7 +13,8 @@ module Courier
       DEFAULT_MAX_BATCH_BODY = 16 * 1024 * 1024
       DEFAULT_MAX_BATCH_JOBS = 100
 
-      ATTRS = %i[app port bind threads workers max_body max_batch_body max_batch_jobs dev secret secret_file].freeze
+      ATTRS = %i[app port bind threads workers job_threads max_body max_batch_body max_batch_jobs max_stream_jobs
+                 dev secret secret_file].freeze
       attr_accessor(*ATTRS)
 
       def self.parse(argv, env = ENV)
@@ -26,9 +27,11 @@ module Courier
         @bind = "127.0.0.1"
         @threads = Integer(env.fetch("RAILS_MAX_THREADS", "5"), exception: false) || 5
         @workers = 1
+        @job_threads = nil # nil: as many as --threads
         @max_body = DEFAULT_MAX_BODY
         @max_batch_body = DEFAULT_MAX_BATCH_BODY
         @max_batch_jobs = DEFAULT_MAX_BATCH_JOBS
+        @max_stream_jobs = nil # nil: as --max-batch-jobs
         @dev = env["COURIER_SIDECAR_DEV"] == "1"
         @secret = env["COURIER_SECRET"]
         @secret_file = nil
@@ -44,15 +47,17 @@ module Courier
 
       def parser
         OptionParser.new do |o|
-          o.banner = "Usage: courier-sidecar --app RAILS_ROOT [--port 8088] [--threads N] [--workers N] [--bind ADDR] [--max-body BYTES] [--dev]"
+          o.banner = "Usage: courier-sidecar --app RAILS_ROOT [--port 8088] [--threads N] [--workers N] [--job-threads N] [--bind ADDR] [--max-body BYTES] [--dev]"
           o.on("--app RAILS_ROOT", "Rails app to boot (its config/environment.rb)") { |v| @app = v }
           o.on("--port PORT", "TCP port (default 8088)") { |v| @port = int("--port", v, 0..65_535) }
           o.on("--bind ADDR", "Address to bind (default 127.0.0.1)") { |v| @bind = v }
           o.on("--threads N", "Puma threads per process (default RAILS_MAX_THREADS or 5)") { |v| @threads = int("--threads", v, 1..1024) }
           o.on("--workers N", "Puma worker processes; >1 = cluster mode, app preloaded (default 1)") { |v| @workers = int("--workers", v, 1..256) }
+          o.on("--job-threads N", "Threads per process running streamed jobs (default: --threads)") { |v| @job_threads = int("--job-threads", v, 1..1024) }
           o.on("--max-body BYTES", "Largest job body accepted (default 1048576)") { |v| @max_body = int("--max-body", v, 1..(1 << 31)) }
-          o.on("--max-batch-body BYTES", "Largest /v1/jobs/batch body (default 16777216)") { |v| @max_batch_body = int("--max-batch-body", v, 1..(1 << 31)) }
+          o.on("--max-batch-body BYTES", "Largest /v1/jobs/batch or /v1/jobs/stream body (default 16777216)") { |v| @max_batch_body = int("--max-batch-body", v, 1..(1 << 31)) }
           o.on("--max-batch-jobs N", "Most jobs in one batch request (default 100)") { |v| @max_batch_jobs = int("--max-batch-jobs", v, 1..10_000) }
+          o.on("--max-stream-jobs N", "Most jobs in one stream request (default: --max-batch-jobs)") { |v| @max_stream_jobs = int("--max-stream-jobs", v, 1..10_000) }
           o.on("--secret-file PATH", "File holding the shared secret (else COURIER_SECRET)") { |v| @secret_file = v }
           o.on("--dev", "Development: signatures not required (loud warning)") { @dev = true }
           o.on("-h", "--help", "Show this help") do
@@ -60,6 +65,15 @@ module Courier
             exit 0
           end
         end
+      end
+
+      # Threads of the per-process pool that runs streamed jobs.
+      def stream_threads
+        @job_threads || @threads
+      end
+
+      def stream_jobs_limit
+        @max_stream_jobs || @max_batch_jobs
       end
 
       private

@@ -16,6 +16,11 @@ module Courier
     #   * cancel raises only while holding the lock and while the jid is still
     #     registered; the job deregisters under the same lock, then discards
     #     an interruption that was sent but not yet delivered.
+    #
+    # A stream's jobs wait here as Queued slots until a job thread is free
+    # (#enqueue). A cancel of a queued jid answers it at once (its on_cancel
+    # callback) and it never starts; #claim and #drop settle a slot under the
+    # same lock, so a slot is started, cancelled or dropped exactly once.
     class RunningJobs
       REASONS = {"shutdown" => :shutdown, "timeout" => :timeout, "cancel" => :cancel}.freeze
       # What a cancel may name: a jid as Sidekiq writes them, or any other token without spaces.
@@ -24,10 +29,15 @@ module Courier
       # One running job; `reason` is set once it has been interrupted.
       Entry = Struct.new(:thread, :reason)
 
+      # One job waiting for a job thread; state :queued until it is
+      # :claimed (it starts), :cancelled or :dropped (it never starts).
+      Queued = Struct.new(:jid, :state, :on_cancel)
+
       # Built here, not at load time: Sidekiq is loaded only after the app's
       # config/boot.rb (its Bundler setup) has run.
       def initialize
         @jobs = {}
+        @queued = {}
         @lock = Mutex.new
         @deferred = {::Courier::Interruption => :never, ::Sidekiq::Shutdown => :never}.freeze
         @allowed = {::Courier::Interruption => :immediate, ::Sidekiq::Shutdown => :immediate}.freeze
@@ -58,29 +68,75 @@ module Courier
         error.is_a?(::Courier::Interruption) || error.is_a?(::Sidekiq::Shutdown)
       end
 
-      # Interrupts the running job `jid`; true if it was running here.
+      # Interrupts the running job `jid`, or answers the queued one (its
+      # on_cancel gets the reason and the exception it would have raised);
+      # true if it was running or queued here.
       def cancel(jid, reason)
+        queued = nil
         @lock.synchronize do
           entry = @jobs[jid]
-          return false unless entry && entry.reason.nil?
+          if entry && entry.reason.nil?
+            entry.reason = reason
+            entry.thread.raise(exception_for(reason, jid))
+            return true
+          end
+          queued = @queued.delete(jid)
+          return false unless queued
 
-          entry.reason = reason
-          entry.thread.raise(exception_for(reason, jid))
-          true
+          queued.state = :cancelled
         end
+        # Outside the lock: the callback takes its stream's own lock.
+        queued.on_cancel&.call(reason, exception_for(reason, jid, started: false))
+        true
+      end
+
+      # Registers a job that waits for a job thread; `on_cancel` is called
+      # with (reason, exception) if a cancel names it before it starts.
+      def enqueue(jid, &on_cancel)
+        slot = Queued.new(jid, :queued, on_cancel)
+        @lock.synchronize { @queued[jid] = slot } if jid
+        slot
+      end
+
+      # The job thread is about to start the queued job: true unless it was
+      # cancelled or dropped (then it must not start).
+      def claim(slot)
+        settle(slot, :claimed)
+      end
+
+      # The job will not start (its stream's client went away, or the
+      # process is stopping): true if it was still queued.
+      def drop(slot)
+        settle(slot, :dropped)
       end
 
       def size
         @lock.synchronize { @jobs.size }
       end
 
+      def queued_size
+        @lock.synchronize { @queued.size }
+      end
+
       private
 
-      def exception_for(reason, jid)
+      def settle(slot, state)
+        @lock.synchronize do
+          return false unless slot.state == :queued
+
+          slot.state = state
+          @queued.delete(slot.jid) if slot.jid && @queued[slot.jid].equal?(slot)
+          true
+        end
+      end
+
+      def exception_for(reason, jid, started: true)
+        before = started ? "" : " before it started"
         case reason
-        when :shutdown then ::Sidekiq::Shutdown.new("Courier gave up on job #{jid} at shutdown")
-        when :timeout then ::Courier::JobTimeout.new("job #{jid} ran past Courier's job timeout")
-        else ::Courier::JobCancelled.new("job #{jid} was cancelled")
+        when :shutdown then ::Sidekiq::Shutdown.new("Courier gave up on job #{jid} at shutdown#{before}")
+        when :timeout
+          ::Courier::JobTimeout.new(started ? "job #{jid} ran past Courier's job timeout" : "Courier's job timeout for job #{jid} passed before it started")
+        else ::Courier::JobCancelled.new("job #{jid} was cancelled#{before}")
         end
       end
 
