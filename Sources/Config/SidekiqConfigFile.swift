@@ -11,15 +11,25 @@ import SidekiqModel
 /// `RACK_ENV` is merged over the top level, as Sidekiq does. ERB of the
 /// common `<%= ENV['NAME'] %>` / `ENV.fetch('NAME', default)` forms is expanded.
 public struct SidekiqConfigFile: Sendable, Equatable {
+    /// `:concurrency:`; nil when the file does not set it (as for every field here).
     public var concurrency: Int?
+    /// `:queues:` in file order, each `name` or `[name, weight]`.
     public var queues: [QueueSpec]?
+    /// `:timeout:`: seconds SIGTERM waits for in-flight jobs (courier's `-t`).
     public var timeout: Int?
+    /// `:tag:` for the process info.
     public var tag: String?
+    /// `:labels:` for the process info.
     public var labels: [String]?
+    /// `:max_retries:` for `retry: true` jobs.
     public var maxRetries: Int?
+    /// `:poll_interval_average:` in seconds (> 0).
     public var pollIntervalAverage: Double?
+    /// Courier's own `:limits:` (`queue: N`, N ≥ 1); empty when absent.
     public var limits: [String: Int] = [:]
 
+    /// Reads `text` (the file at `path`, named in errors); `environment` gives `RAILS_ENV`/`RACK_ENV` and the ERB's `ENV` values.
+    /// An empty file sets nothing; anything else that is not a mapping of options throws.
     public init(path: String, text: String, environment: [String: String]) throws(ConfigurationError) {
         let expanded = Self.expandERB(text, environment: environment)
         let root: YAMLNode?

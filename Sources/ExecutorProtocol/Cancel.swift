@@ -36,7 +36,9 @@ public enum CancelResult: Sendable, Equatable {
     }
 }
 
+/// Protocol v1's cancel endpoint: its path, the health feature that advertises it, the body, and how an answer reads.
 public enum CancelProtocol {
+    /// Where cancels are POSTed, relative to the executor's base URL.
     public static let path = "/v1/jobs/cancel"
     /// The feature name in `GET /v1/health`'s `features`.
     public static let feature = "cancel"
@@ -46,6 +48,7 @@ public enum CancelProtocol {
         Array("{\"jid\":\(JSONWriter.string(jid)),\"reason\":\"\(reason.rawValue)\"}".utf8)
     }
 
+    /// Reads the answer to a cancel POST; a `.failed` message is meant for the log (a 401 points at `COURIER_SECRET`).
     public static func result(of answer: HTTPResult) -> CancelResult {
         switch answer {
         case let .response(200, _, _):

@@ -5,14 +5,18 @@ import SidekiqModel
 
 /// What the executor said the job did (the `422` body).
 public struct JobFailure: Sendable, Equatable {
+    /// The Ruby exception class name, written to the job's `error_class`.
     public var errorClass: String
+    /// The exception message, written to the job's `error_message`.
     public var errorMessage: String
+    /// The exception's backtrace lines, for `error_backtrace` when the job's `backtrace` option asks for it.
     public var backtrace: [String]
     /// The job's own `sidekiq_retry_in` answer in seconds, if any.
     public var retryIn: Int?
     /// The job's own `sidekiq_retry_in` answer as an action: `kill` or `discard`.
     public var retryAction: String?
 
+    /// A failure as the executor reported it; `retryIn` and `retryAction` are nil unless the job's `sidekiq_retry_in` answered.
     public init(errorClass: String, errorMessage: String, backtrace: [String] = [], retryIn: Int? = nil, retryAction: String? = nil) {
         self.errorClass = errorClass
         self.errorMessage = errorMessage
@@ -94,6 +98,7 @@ public enum OutcomeClassifier {
         }
     }
 
+    /// The outcome of one HTTP answer; `retryAfter` is the raw `Retry-After` header, if any.
     public static func classify(status: Int, body: [UInt8], retryAfter: String?) -> ExecutionOutcome {
         classify(status: status, json: (status == 422 || status == 400 || status == 413 || status == 409) ? (try? JSONReader.parse(body)) : nil,
                  rawBody: body, retryAfter: retryAfter)
@@ -146,7 +151,7 @@ public enum OutcomeClassifier {
             retryAction: json["retry_action"]?.stringValue)
     }
 
-    /// `Retry-After` in seconds (HTTP dates are not used by executors; ignored).
+    /// `Retry-After` in seconds, at most an hour (HTTP dates are not used by executors; ignored).
     public static func parseRetryAfter(_ value: String?) -> Duration? {
         guard let value, let seconds = Int(value.trimmingCharacters()), seconds >= 0 else { return nil }
         return .seconds(min(seconds, 3600))

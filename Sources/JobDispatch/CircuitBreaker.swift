@@ -4,6 +4,7 @@
 // Only executor failures count (unavailable, timed out): a job that raises
 // is the job's problem, not the executor's.
 
+/// When the executor breaker opens and how long it stays open; `--breaker-failures` and `--breaker-cooldown` set them.
 public struct CircuitBreakerSettings: Sendable, Equatable {
     /// Consecutive executor failures that open the breaker.
     public var consecutiveFailures = 5
@@ -13,21 +14,33 @@ public struct CircuitBreakerSettings: Sendable, Equatable {
     public var window = 20
     /// First cool-down; doubles with each trip in a row, up to `maxCooldown`.
     public var cooldown: Duration = .seconds(1)
+    /// Longest cool-down; `--breaker-cooldown` sets it to 30 × the first.
     public var maxCooldown: Duration = .seconds(30)
 
+    /// The defaults: open after 5 failures in a row or 50 % of the last 20; cool-down 1 s doubling up to 30 s.
     public init() {}
 }
 
+/// The breaker in front of the executor: a value the dispatcher core owns and steps with the time it passes in.
+/// Only executor failures (`ExecutionOutcome.isExecutorFailure`) count, never a job's own error.
 public struct CircuitBreaker: Sendable {
+    /// `closed`: fetch freely; `open`: fetch nothing until the cool-down ends; `halfOpen`: one probe job decides.
+    /// The raw values are the `state` label of `courier_breaker_state`.
     public enum State: String, Sendable { case closed, open, halfOpen = "half_open" }
 
+    /// A change of state, returned to the caller to log and count.
     public struct Transition: Sendable, Equatable {
+        /// The state before.
         public var from: State
+        /// The state after.
         public var to: State
+        /// Why, for the log, e.g. `5 executor failures in a row; cool-down 1.0 seconds`.
         public var reason: String
     }
 
+    /// The thresholds it was made with.
     public let settings: CircuitBreakerSettings
+    /// Changes only inside `allowance` (open → half-open when the cool-down is over) and `record`.
     public private(set) var state: State = .closed
     private var consecutive = 0
     private var recent: [Bool] = []  // true = executor failure
@@ -36,6 +49,7 @@ public struct CircuitBreaker: Sendable {
     /// The job sent while half-open; only its result decides.
     private var probe: UInt64?
 
+    /// A closed breaker.
     public init(settings: CircuitBreakerSettings = CircuitBreakerSettings()) {
         self.settings = settings
     }

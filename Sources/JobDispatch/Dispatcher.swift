@@ -12,17 +12,21 @@ import Synchronization
 // When it gives up on a running job (job timeout, shutdown deadline) or is
 // asked to cancel one by jid, it tells the executor (protocol v1's cancel).
 
+/// What the dispatcher is built with; Courier fills it from the configuration.
 public struct DispatcherSettings: Sendable {
     /// Most jobs in flight (fetched and not yet acknowledged).
     public var concurrency: Int
+    /// The queues, their order or weights, and per-queue caps (`QueuePlan`).
     public var plan: QueuePlan
     /// Deliveries whose connection broke mid-job before the job counts as failed.
     public var maxCrashDeliveries: Int
+    /// When the executor breaker opens and for how long.
     public var breaker: CircuitBreakerSettings
     /// Most jobs sent in one `/v1/jobs/batch` request (1: one job per request).
     /// Only jobs fetched together are batched, so an idle queue's job is never held back.
     public var batchSize: Int
 
+    /// `batchSize` below 1 is taken as 1.
     public init(concurrency: Int, plan: QueuePlan, maxCrashDeliveries: Int = 3, breaker: CircuitBreakerSettings = CircuitBreakerSettings(),
                 batchSize: Int = 1) {
         self.concurrency = concurrency
@@ -35,14 +39,19 @@ public struct DispatcherSettings: Sendable {
 
 /// Where the dispatcher reads the time and sleeps (injected so tests can step it).
 public protocol DispatchClock: Sendable {
+    /// The current instant; every decision of the core takes it.
     var now: ContinuousClock.Instant { get }
+    /// Returns at `deadline`: the loop's backoff after a failed round trip, which should hold even for a cancelled task.
     func sleep(until deadline: ContinuousClock.Instant) async
 }
 
 /// The monotonic system clock.
 public struct SystemDispatchClock: DispatchClock {
+    /// The system's continuous clock.
     public init() {}
+    /// `ContinuousClock.now`.
     public var now: ContinuousClock.Instant { .now }
+    /// Sleeps until `deadline`, cancelled or not.
     public func sleep(until deadline: ContinuousClock.Instant) async {
         // A cancelled task still waits its backoff, so a failing Redis is not retried in a spin.
         let task = Task.detached { try? await Task.sleep(until: deadline, clock: .continuous) }
@@ -50,7 +59,10 @@ public struct SystemDispatchClock: DispatchClock {
     }
 }
 
+/// The dispatch loop: performs `DispatchCore`'s turns (round trips, waits, deliveries, logs, metrics, hooks, cancels).
+/// One per process; `run` is awaited once, and the control methods may be called from any thread.
 public final class Dispatcher: Sendable {
+    /// Where the dispatcher is in its life; it only moves forward (running → quiet → stopping).
     public enum Phase: Sendable, Equatable {
         case running
         /// Fetch nothing more; finish what is in flight.
@@ -73,6 +85,8 @@ public final class Dispatcher: Sendable {
     private let executionMetrics: ExecutionMetrics?
     private let wake = WakeSignal()
 
+    /// Wires the ports together and installs the watchers' handlers; nothing runs until `run`.
+    /// `executionMetrics` nil counts no Sidekiq 7 execution metrics.
     public init(settings: DispatcherSettings, source: JobSource, executor: JobExecutor, policy: OutcomePolicy,
                 logger: Logger, metrics: any DispatchMetrics, watchers: (any QueueWatching)? = nil,
                 executionMetrics: ExecutionMetrics? = nil, clock: any DispatchClock = SystemDispatchClock()) {
@@ -98,11 +112,14 @@ public final class Dispatcher: Sendable {
 
     // MARK: - Control (any thread)
 
+    /// Stops fetching; in-flight jobs finish (SIGTSTP, the Web UI's Quiet). Logged once; later calls change nothing.
     public func quiet() {
         if core.withLock({ $0.quiet() }) { logger.notice("quiet: fetching stopped; in-flight jobs finish") }
         wake.signal()
     }
 
+    /// Quiet, then at now + `timeout` push back whatever still runs and let `run` return (SIGTERM, the Web UI's Stop).
+    /// A later call can only bring the deadline closer.
     public func stop(timeout: Duration) {
         let inFlight = core.withLock { core in
             core.stop(deadline: clock.now + timeout)
@@ -112,8 +129,11 @@ public final class Dispatcher: Sendable {
         wake.signal()
     }
 
+    /// The phase now (read under the lock).
     public var currentPhase: Phase { core.withLock { $0.phase } }
+    /// True once quiet or stopping: the heartbeat writes `quiet: true`, the scheduler stops polling and `/ready` fails.
     public var isQuiet: Bool { currentPhase != .running }
+    /// The breaker's state now; `/ready` fails while it is open.
     public var breaker: CircuitBreaker.State { core.withLock { $0.breaker.state } }
     /// Jobs executing now, for the heartbeat.
     public func busyJobs() -> [BusyJob] { core.withLock { $0.running.executing() } }

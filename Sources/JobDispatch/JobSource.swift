@@ -5,11 +5,14 @@ import SidekiqModel
 
 /// A job taken from a queue into this process's in-progress list.
 public struct FetchedJob: Sendable, Equatable {
+    /// Queue name without the `queue:` prefix; also names the in-progress list the job sits in.
     public let queue: String
     /// The job's bytes exactly as they were in Redis.
     public let original: [UInt8]
+    /// When the job was moved into the in-progress list (monotonic clock).
     public let fetchedAt: ContinuousClock.Instant
 
+    /// A job as the exchange script, a queue watcher's claim or recovery returned it.
     public init(queue: String, original: [UInt8], fetchedAt: ContinuousClock.Instant) {
         self.queue = queue
         self.original = original
@@ -38,23 +41,30 @@ public enum CompletionAction: Sendable, Equatable {
 
 /// One completed delivery to record.
 public struct Completion: Sendable, Equatable {
+    /// The job as it was fetched (its `original` bytes find it in the in-progress list).
     public let job: FetchedJob
+    /// Where it goes and what it counts.
     public let action: CompletionAction
 }
 
 /// One round trip: record completions, then fetch up to `maxJobs`.
 public struct ExchangeRequest: Sendable, Equatable {
+    /// Outcomes to write first, in the order they were decided.
     public var completions: [Completion]
+    /// Jobs to fetch at most: free tokens (concurrency − held − reserved by claims), 0 when stopping, paused or the breaker is open.
     public var maxJobs: Int
-    /// Remaining per-queue allowance (nil: no cap), in configured order.
+    /// Remaining allowance of each capped queue, by name; a queue not listed has no cap.
     public var allowances: [String: Int]
 }
 
+/// What an exchange fetched.
 public struct ExchangeReply: Sendable {
+    /// The jobs fetched, in the order they were taken.
     public var jobs: [FetchedJob]
     /// Queues found empty during this fetch.
     public var emptyQueues: [String]
 
+    /// A reply as a `JobSource` returns it (the Redis source builds it from the exchange script's answer).
     public init(jobs: [FetchedJob], emptyQueues: [String]) {
         self.jobs = jobs
         self.emptyQueues = emptyQueues
@@ -63,8 +73,9 @@ public struct ExchangeReply: Sendable {
 
 /// Where jobs come from and where their outcomes go.
 public protocol JobSource: Sendable {
+    /// Records `request.completions` (removing each from the in-progress list), then fetches; one round trip, called only from the dispatcher loop.
     func exchange(_ request: ExchangeRequest) async throws -> ExchangeReply
     /// After an exchange whose reply was lost: return to their queues any
-    /// in-progress jobs that are not in `running`.
+    /// in-progress jobs that are not in `running`; returns how many went back.
     func reconcile(running: [FetchedJob]) async throws -> Int
 }

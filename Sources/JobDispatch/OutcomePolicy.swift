@@ -7,20 +7,31 @@ import SidekiqModel
 
 /// What the dispatcher does after a delivery.
 public struct Decision: Sendable, Equatable {
+    /// What happened, for logs and the `outcome` label of `courier_jobs_total`. `discarded`: dropped without the dead
+    /// set (`dead: false`, a `discard` answer); `failed`: retries disabled; `requeued`: back to its queue, not the job's
+    /// fault; `cancelled`: a cancel courier asked for (counted as failed, neither retried nor dead).
     public enum Event: String, Sendable { case done, retry, dead, discarded, requeued, failed, cancelled }
+    /// What the next exchange writes to Redis for the job.
     public var action: CompletionAction
+    /// The kind of decision, as counted and logged.
     public var event: Event
     /// Payload to send to the executor's exhausted endpoint afterwards (hooks, death handlers).
     public var notifyExhausted: [UInt8]?
+    /// Why the job did not succeed, for the log line; nil on success.
     public var error: String?
     /// Only the death handlers run (retries disabled), not `sidekiq_retries_exhausted`.
     public var deathHandlersOnly = false
 }
 
+/// Sidekiq 6.4.1's retry semantics (sidekiq-compat §4) as pure decisions: a job, its payload and an outcome in,
+/// the Redis action out. The dispatcher core calls it (so do recovered poison pills); the clock is injected.
 public struct OutcomePolicy: Sendable {
+    /// `max_retries` for `retry: true` (`--max-retries`, default 25); an integer `retry` in the payload wins.
     public var maxRetries: Int
+    /// The time written to `failed_at`/`retried_at` and used for retry and dead scores.
     public var clock: WallClock
 
+    /// A policy with Sidekiq's default of 25 retries and the system clock.
     public init(maxRetries: Int = RetrySchedule.defaultMaxRetries, clock: WallClock = .system) {
         self.maxRetries = maxRetries
         self.clock = clock

@@ -7,20 +7,25 @@
 public protocol DispatchMetrics: Sendable {
     /// A job's delivery ended with `outcome` (a `DecisionEvent` raw value); `seconds` nil: the job never ran.
     func jobFinished(queue: String, jobClass: String, outcome: String, seconds: Double?)
+    /// Jobs held after a round trip (`courier_jobs_in_flight`).
     func setInFlight(_ count: Int)
     /// The circuit breaker moved to `state` (closed, open, half_open).
     func breaker(_ state: String)
+    /// An exchange or reconcile with Redis failed (`courier_redis_errors_total`).
     func redisError()
     /// An executor problem by kind: http, unavailable, timeout.
     func executorError(_ kind: String)
+    /// An exchange with Redis completed (`courier_redis_round_trips_total`).
     func roundTrip()
     /// An exhausted-hook call ended: ok, retried, failed.
     func exhaustedHook(_ result: String)
+    /// A cancel request ended: `reason` a `CancelReason` raw value, `result` a `CancelResult.label`.
     func cancel(reason: String, result: String)
 }
 
 /// How a queue's watcher is armed.
 public enum WatchMode: Sendable, Equatable {
+    /// Not armed; nothing waits on the queue.
     case off
     /// Wake the dispatcher when the queue has a job.
     case look
@@ -37,6 +42,7 @@ public struct WatchHandlers: Sendable {
     /// A claim's reply was lost: the job may sit in the in-progress list unseen.
     public var onClaimLost: (@Sendable () -> Void)?
 
+    /// A handler left nil ignores its event.
     public init(onWork: (@Sendable () -> Void)? = nil, onClaim: (@Sendable (FetchedJob) -> Void)? = nil,
                 onClaimLost: (@Sendable () -> Void)? = nil) {
         self.onWork = onWork
@@ -47,11 +53,13 @@ public struct WatchHandlers: Sendable {
 
 /// Blocking watchers on empty queues (see RedisAdapters' `QueueWatchers`).
 public protocol QueueWatching: AnyObject, Sendable {
+    /// Installs the dispatcher's callbacks; the dispatcher's init calls it, before anything is armed.
     func setHandlers(_ handlers: WatchHandlers)
     /// Tokens held by armed claims (not available to fetches).
     var reservedTokens: Int { get }
     /// Whether this queue's watcher holds a token (for per-queue caps).
     func holdsToken(_ queue: String) -> Bool
+    /// Arms the watcher of `queue` (`.off` does nothing; a look does not weaken an armed claim); does not wait.
     func arm(_ queue: String, _ mode: WatchMode)
     /// Disarms every claim (or every watcher); does not wait.
     func disarm(claimsOnly: Bool)

@@ -26,9 +26,13 @@ struct RunningJob: Sendable {
 
 /// What the heartbeat publishes about one busy job.
 public struct BusyJob: Sendable {
+    /// The dispatcher's delivery id; written base-36 as the work entry's field (Sidekiq's thread id).
     public let id: UInt64
+    /// Queue name without the `queue:` prefix.
     public let queue: String
+    /// The job's bytes exactly as fetched; the work entry's `payload` string.
     public let payload: [UInt8]
+    /// When the delivery started, whole epoch seconds (the work entry's `run_at`).
     public let runAt: Int
 }
 

@@ -13,20 +13,28 @@ import SidekiqModel
 
 /// A signal from the Web UI or the API.
 public enum ProcessSignal: String, Sendable {
+    /// Quiet (stop fetching, finish what runs): the Web UI's Quiet button.
     case quiet = "TSTP"
+    /// Stop (shut down gracefully): the Web UI's Stop button.
     case stop = "TERM"
+    /// Log every job in flight: `Sidekiq::Process#dump_threads`.
     case dump = "TTIN"
 }
 
 /// What the process hash says about this process (from the configuration).
 public struct ProcessDescription: Sendable {
+    /// Jobs run at once (`--concurrency`), written to the info and as the hash's own `concurrency` field (8.1.2+ readers).
     public var concurrency: Int
+    /// The queues and their mode; gives the info's `queues`, `weights` and `capsules`.
     public var plan: QueuePlan
     /// Seconds the process hash lives without a beat.
     public var processTTL: Int
+    /// The info's `tag` (Sidekiq's `-g`), shown next to the process on the Busy page.
     public var tag: String
+    /// The info's `labels`; `courier` is always added after these.
     public var labels: [String]
 
+    /// Values from the configuration; the heartbeat turns them into the constant `info` JSON once.
     public init(concurrency: Int, plan: QueuePlan, processTTL: Int, tag: String, labels: [String]) {
         self.concurrency = concurrency
         self.plan = plan
@@ -36,6 +44,8 @@ public struct ProcessDescription: Sendable {
     }
 }
 
+/// Writes this process's hash, work entries and in-progress registry at every beat (5 s by default, sidekiq-compat §2.4)
+/// and takes the process out of the list at exit. Runs on the housekeeping Redis worker, which recovery shares.
 public final class Heartbeat: Sendable {
     private let worker: RedisWorker
     private let keys: SidekiqKeys
@@ -50,6 +60,7 @@ public final class Heartbeat: Sendable {
     /// How long a `courier:cancel` entry asks for its job to be cancelled.
     public static let cancelWindowSeconds = 300.0
 
+    /// Builds the process info once; `startedAt` is the info's `started_at` (epoch seconds), `executionMetrics` nil writes no Metrics-tab data.
     public init(worker: RedisWorker, keys: SidekiqKeys, identity: ProcessIdentity, configuration: ProcessDescription,
                 startedAt: Double, clock: WallClock = .system, executionMetrics: ExecutionMetrics? = nil) {
         self.worker = worker
@@ -79,12 +90,15 @@ public final class Heartbeat: Sendable {
         ].joined(separator: ",") + "}"
     }
 
-    /// Writes one beat; returns the Web UI signals that were waiting.
+    /// What one beat read back: waiting Web UI signals, queue and set sizes for metrics, recent cancel requests.
     public struct BeatResult: Sendable {
         /// Web UI signals that were waiting, oldest first.
         public var signals: [String]
+        /// Live processes (`SCARD processes`, at least 1); the scheduler spreads its polls over them.
         public var processCount: Int
+        /// Jobs waiting per queue (`LLEN`), by queue name without the prefix.
         public var depth: [String: Int]
+        /// Seconds since the oldest waiting job's `enqueued_at`, per queue (0 when empty).
         public var latency: [String: Double]
         /// Sizes of the retry, schedule and dead sets.
         public var sets: [String: Int]

@@ -17,12 +17,16 @@ public struct RecoveryResult: Sendable {
     public var goneProcesses: [String]
 }
 
+/// Recovery of dead processes' in-progress jobs and this process's retirement, each one Lua script.
+/// Courier runs `recoverOrphans` after its first beat and every 2–4 beats after, and `retire` at exit.
 public struct ProcessRecovery: Sendable {
     private let worker: RedisWorker
     private let prefix: String
     private let identity: String
     private let maxRecoveries: Int
 
+    /// `identity` is this process's own (its lists are never recovered by it); a job recovered more than `maxRecoveries`
+    /// times (3 by default) within a day is a poison pill.
     public init(worker: RedisWorker, keys: SidekiqKeys, identity: String, maxRecoveries: Int) {
         self.worker = worker
         self.prefix = keys.key("")

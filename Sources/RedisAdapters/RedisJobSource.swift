@@ -14,6 +14,7 @@ public final class RedisJobSource: JobSource {
     private let plan: QueuePlan
     private let clock: WallClock
 
+    /// `identity` (`hostname:pid:nonce`) names this process's in-progress lists; `worker` is a connection only the dispatcher loop uses.
     public init(worker: RedisWorker, keys: SidekiqKeys, identity: String, plan: QueuePlan, clock: WallClock = .system) {
         self.worker = worker
         self.keys = keys
@@ -22,6 +23,8 @@ public final class RedisJobSource: JobSource {
         self.clock = clock
     }
 
+    /// Applies `request.completions`, then moves up to `maxJobs` jobs (within each queue's allowance, in the plan's
+    /// order or by weight) into this process's in-progress lists, in one script call. Called only by the dispatcher loop.
     public func exchange(_ request: ExchangeRequest) async throws -> ExchangeReply {
         let now = clock.now()
         var args: [[UInt8]] = []
@@ -69,6 +72,7 @@ public final class RedisJobSource: JobSource {
         return ExchangeReply(jobs: jobs, emptyQueues: empty.compactMap(\.string))
     }
 
+    /// Pushes back to the head of their queues the in-progress jobs of this process not in `running`; returns how many.
     public func reconcile(running: [FetchedJob]) async throws -> Int {
         var args: [[UInt8]] = [Array(keys.key("").utf8), Array(identity.utf8)]
         for job in running {

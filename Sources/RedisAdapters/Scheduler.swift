@@ -30,6 +30,8 @@ return moved
 """#)
 }
 
+/// Sidekiq's poller (sidekiq-compat §5): moves due `retry` and `schedule` entries to their queues, up to 100 per script call.
+/// Courier's scheduler loop calls it at `pollInterval` until the process is quiet; an entry that is not a job goes to the dead set.
 public final class Scheduler: Sendable {
     private let worker: RedisWorker
     private let keys: SidekiqKeys
@@ -37,6 +39,7 @@ public final class Scheduler: Sendable {
     private let logger: Logger
     private let batch = 100
 
+    /// `worker` is a connection of its own (polls must not wait behind fetches); `clock` decides what is due.
     public init(worker: RedisWorker, keys: SidekiqKeys, clock: WallClock = .system, logger: Logger) {
         self.worker = worker
         self.keys = keys

@@ -11,6 +11,8 @@ public struct RedisTimeouts: Sendable, Equatable {
     /// How long any non-blocking command may wait for its reply.
     public var command: Duration
 
+    /// Defaults: 2 s to connect, 5 s per command; `--redis-timeout-ms` sets the command
+    /// timeout and caps the connect timeout at 2 s.
     public init(connect: Duration = .seconds(2), command: Duration = .seconds(5)) {
         self.connect = connect
         self.command = command
@@ -23,6 +25,7 @@ public struct RedisTimeouts: Sendable, Equatable {
 public final class RedisConnection {
     private let context: UnsafeMutablePointer<redisContext>
     private let timeouts: RedisTimeouts
+    /// True after an I/O error or timeout; every later call throws `.connectionLost`, and the owning `RedisWorker` drops it.
     public private(set) var isBroken = false
     /// SHA-1 of each script this connection has loaded, by script name.
     private var scriptSHAs: [String: [UInt8]] = [:]
@@ -170,9 +173,12 @@ private func timeval(_ d: Duration) -> Glibc.timeval {
 
 /// A Lua script, sent once per connection and run by SHA afterwards.
 public struct RedisScript: Sendable {
+    /// Short name for logs and errors, unique per script (the SHA cache is keyed by it).
     public let name: String
+    /// The Lua source.
     public let source: String
 
+    /// A script; nothing is sent until the first `RedisConnection.evaluate`.
     public init(name: String, source: String) {
         self.name = name
         self.source = source

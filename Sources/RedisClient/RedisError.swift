@@ -2,6 +2,7 @@
 // connection is to blame (the caller then reconnects).
 /// An error from the Redis layer, with what was being done when it happened.
 public struct RedisError: Error, Sendable, CustomStringConvertible {
+    /// What went wrong; `isConnectionProblem` groups the codes the caller retries after reconnecting.
     public enum Code: Sendable, Equatable {
         /// REDIS_URL could not be understood.
         case invalidURL
@@ -16,9 +17,12 @@ public struct RedisError: Error, Sendable, CustomStringConvertible {
         /// Still backing off after a failed connect; not tried this time.
         case backingOff
     }
+    /// What kind of failure it was.
     public let code: Code
+    /// What was being done and what Redis or hiredis said, e.g. `"AUTH for redis://…: WRONGPASS …"`.
     public let message: String
 
+    /// An error of `code`; `message` should say what was being done.
     public init(_ code: Code, _ message: String) {
         self.code = code
         self.message = message
@@ -29,5 +33,6 @@ public struct RedisError: Error, Sendable, CustomStringConvertible {
         code == .connectFailed || code == .connectionLost || code == .backingOff
     }
 
+    /// `Redis <code>: <message>`, for logs.
     public var description: String { "Redis \(code): \(message)" }
 }

@@ -4,11 +4,16 @@ import CHiredis
 
 /// A Redis reply copied out of hiredis's memory into Swift values.
 public enum RedisReply: Sendable, Equatable {
+    /// A bulk string, as raw bytes (job payloads are not decoded).
     case bulk([UInt8])
+    /// A simple status such as `OK` or `QUEUED`.
     case status(String)
     case integer(Int)
+    /// A multi-bulk reply; nil elements come back as `.null`.
     case array([RedisReply])
+    /// A nil bulk or nil array (a missing key, a timed-out `BRPOP`).
     case null
+    /// An error reply's text, e.g. `NOSCRIPT …`; `orThrow` turns it into a `RedisError`.
     case error(String)
 
     /// Copies a hiredis reply tree (the caller frees it).
@@ -35,11 +40,13 @@ public enum RedisReply: Sendable, Equatable {
         }
     }
 
+    /// A bulk string's bytes; nil for any other kind (even a status).
     public var bytes: [UInt8]? {
         if case let .bulk(b) = self { return b }
         return nil
     }
 
+    /// A bulk string decoded as UTF-8, or a status's text; nil otherwise.
     public var string: String? {
         switch self {
         case let .bulk(b): return String(decoding: b, as: UTF8.self)
@@ -48,6 +55,7 @@ public enum RedisReply: Sendable, Equatable {
         }
     }
 
+    /// An integer reply, or a bulk string holding a decimal integer (as `HGET` returns counters); nil otherwise.
     public var int: Int? {
         switch self {
         case let .integer(i): return i
@@ -56,11 +64,13 @@ public enum RedisReply: Sendable, Equatable {
         }
     }
 
+    /// The elements of an array reply; nil otherwise.
     public var array: [RedisReply]? {
         if case let .array(a) = self { return a }
         return nil
     }
 
+    /// True for a nil reply (a missing key or a blocking pop that timed out).
     public var isNull: Bool { self == .null }
 
     /// Throws when the reply is an error reply.

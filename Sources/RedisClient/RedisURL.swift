@@ -3,15 +3,21 @@
 
 /// Where and how to connect to Redis.
 public struct RedisEndpoint: Sendable, Equatable {
+    /// A TCP host and port, or a unix socket path.
     public enum Address: Sendable, Equatable {
         case tcp(host: String, port: Int)
         case unix(path: String)
     }
+    /// Where the server is.
     public var address: Address
+    /// The ACL user (Redis 6+), or nil for the default user.
     public var username: String?
+    /// Sent with `AUTH` after connecting; nil sends no `AUTH`.
     public var password: String?
+    /// The database number to `SELECT` after connecting (0, the default, sends no `SELECT`).
     public var database: Int
 
+    /// An endpoint from parts; the URL parser below is the usual way in.
     public init(address: Address, username: String? = nil, password: String? = nil, database: Int = 0) {
         self.address = address
         self.username = username

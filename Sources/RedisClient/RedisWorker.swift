@@ -12,6 +12,7 @@ import Logging
 /// exponential backoff between failed connects so a Redis outage is not
 /// hammered; calls during the backoff fail fast with `.backingOff`.
 public actor RedisWorker {
+    /// Names the worker in logs and its dispatch queue (`courier.redis.NAME`), e.g. `"cancel"`.
     public nonisolated let name: String
     private let endpoint: RedisEndpoint
     private let timeouts: RedisTimeouts
@@ -22,8 +23,10 @@ public actor RedisWorker {
     private var retryAt: ContinuousClock.Instant?
     private var downSince: ContinuousClock.Instant?
 
+    /// The worker's own dispatch queue, so `run`'s blocking hiredis calls never take a cooperative-pool thread.
     public nonisolated var unownedExecutor: UnownedSerialExecutor { executor.asUnownedSerialExecutor() }
 
+    /// Nothing connects until the first `run`; each worker has its own connection and queue.
     public init(name: String, endpoint: RedisEndpoint, timeouts: RedisTimeouts = RedisTimeouts(), logger: Logger) {
         self.name = name
         self.endpoint = endpoint

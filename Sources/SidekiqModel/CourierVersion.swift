@@ -3,6 +3,7 @@
 
 /// Courier's own version.
 public enum CourierVersion {
+    /// Courier's release version; `courier --version` prints it.
     public static let version = "0.1.0"
     /// What the `version` field of the process info says (the Web UI shows it).
     public static let sidekiqVersionString = "courier \(version)"

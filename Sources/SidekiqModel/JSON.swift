@@ -12,6 +12,7 @@ public enum JSONValue: Sendable, Equatable {
     case array([JSONValue])
     case object([(String, JSONValue)])
 
+    /// Compares by value: numbers by their double (`1 == 1.0`), objects member by member in order.
     public static func == (a: JSONValue, b: JSONValue) -> Bool {
         switch (a, b) {
         case (.null, .null): return true
@@ -24,13 +25,17 @@ public enum JSONValue: Sendable, Equatable {
         }
     }
 
+    /// An object's member by key (the last one if the key repeats, as Ruby does); nil when missing or not an object.
     public subscript(key: String) -> JSONValue? {
         guard case let .object(members) = self else { return nil }
         return members.last { $0.0 == key }?.1
     }
 
+    /// The string, or nil for any other kind.
     public var stringValue: String? { if case let .string(s) = self { return s }; return nil }
+    /// The number as a double, or nil for any other kind.
     public var doubleValue: Double? { if case let .number(d, _) = self { return d }; return nil }
+    /// The number when it is whole and below 9e15 in magnitude (exact as a Double), else nil; `2.0` passes too, see `isIntegerLiteral`.
     public var intValue: Int? {
         guard case let .number(d, _) = self, d.rounded() == d, abs(d) < 9e15 else { return nil }
         return Int(d)
@@ -46,8 +51,11 @@ public enum JSONValue: Sendable, Equatable {
         case .object: "object"
         }
     }
+    /// The boolean, or nil for any other kind (`null` is not `false`).
     public var boolValue: Bool? { if case let .bool(b) = self { return b }; return nil }
+    /// The elements, or nil for any other kind.
     public var arrayValue: [JSONValue]? { if case let .array(a) = self { return a }; return nil }
+    /// True for an explicit JSON `null` (a missing member is nil, not `.null`).
     public var isNull: Bool { self == .null }
     /// True for a JSON number written without fraction or exponent.
     public var isIntegerLiteral: Bool {
@@ -58,8 +66,11 @@ public enum JSONValue: Sendable, Equatable {
 
 /// Why a JSON text was rejected, with the byte offset.
 public struct JSONError: Error, Sendable, CustomStringConvertible {
+    /// Byte offset into the input where the reader stopped.
     public let offset: Int
+    /// What was wrong there, e.g. `"bad escape"`.
     public let reason: String
+    /// `invalid JSON at byte N: reason`; a malformed job's reason quotes it.
     public var description: String { "invalid JSON at byte \(offset): \(reason)" }
 }
 
@@ -101,6 +112,7 @@ public struct JSONReader {
         }
     }
 
+    /// Parses a complete JSON document from text (as UTF-8).
     public static func parse(_ text: String) throws(JSONError) -> JSONValue { try parse(Array(text.utf8)) }
 
     /// Reads a top-level object, validating every value but decoding none:
@@ -380,6 +392,7 @@ public enum JSONWriter {
         return text.contains(".") || text.contains("e") ? text : text + ".0"
     }
 
+    /// A JSON array of string literals, e.g. the lines inside `error_backtrace` or the `queues` of the process info.
     public static func array(_ items: [String]) -> String { "[" + items.map(string).joined(separator: ",") + "]" }
 
 }

@@ -5,8 +5,11 @@
 
 /// Why a payload cannot be run; such a job goes to the dead set with the reason.
 public struct MalformedJob: Error, Sendable, CustomStringConvertible {
+    /// The reason in words; it becomes the dead entry's `error_message` (error class `Courier::MalformedJob`).
     public let reason: String
+    /// A failure with `reason` as its message.
     public init(_ reason: String) { self.reason = reason }
+    /// The reason, unchanged.
     public var description: String { reason }
 }
 
@@ -36,6 +39,7 @@ public struct JobPayload: Sendable {
         if let queue = self["queue"], queue.stringValue == nil { throw MalformedJob("job \"queue\" is not a string") }
     }
 
+    /// Top-level keys in their order in `raw`, repeats included.
     public var keys: [String] { members.map(\.key) }
 
     /// The decoded value of a top-level member (the last one if repeated, as Ruby does).
@@ -53,10 +57,14 @@ public struct JobPayload: Sendable {
         members.last { $0.key == key }?.range
     }
 
+    /// `jid`: normally 24 hex characters from the client, or nil if missing or not a string.
     public var jid: String? { self["jid"]?.stringValue }
+    /// `class`: the Ruby class Sidekiq runs (ActiveJob's wrapper for ActiveJob jobs); nil if missing or not a string.
     public var className: String? { self["class"]?.stringValue }
+    /// `queue`: the queue name without the `queue:` prefix, as the client wrote it; nil if missing.
     public var queue: String? { self["queue"]?.stringValue }
-    /// The class users know the job by: ActiveJob's `wrapped`, else `class`.
+    /// The class users know the job by: `display_class`, else ActiveJob's `wrapped`, else `class`
+    /// (Sidekiq 6's log context); "unknown" when none is a string.
     public var displayClass: String {
         self["display_class"]?.stringValue ?? self["wrapped"]?.stringValue ?? className ?? "unknown"
     }
@@ -138,5 +146,6 @@ public struct JobPayload: Sendable {
         return lowerBound
     }
 
+    /// The payload as a string (UTF-8), for logs and tests.
     public var text: String { String(decoding: raw, as: UTF8.self) }
 }

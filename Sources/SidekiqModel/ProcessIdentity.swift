@@ -5,10 +5,14 @@ import Glibc
 /// A process identity in Sidekiq's form, `hostname:pid:nonce` with a 12-hex
 /// nonce, so the Web UI and `Sidekiq::ProcessSet` list courier processes.
 public struct ProcessIdentity: Sendable, Equatable, CustomStringConvertible {
+    /// `$DYNO` or the host name; the first part of the identity and the info's `hostname`.
     public let hostname: String
+    /// The process id, the info's `pid`.
     public let pid: Int
+    /// 12 lowercase hex digits, random per start, so a restarted process with the same pid is a new identity.
     public let nonce: String
 
+    /// This process's identity, with a fresh random nonce unless `nonce` (12 hex digits) is given.
     public init(hostname: String = ProcessIdentity.currentHostname(), pid: Int = Int(getpid()), nonce: String? = nil) {
         self.hostname = hostname
         self.pid = pid
@@ -18,6 +22,7 @@ public struct ProcessIdentity: Sendable, Equatable, CustomStringConvertible {
         }.joined()
     }
 
+    /// `hostname:pid:nonce`, the key of the process hash and the member of `processes`.
     public var description: String { "\(hostname):\(pid):\(nonce)" }
 
     /// `$DYNO` or the host name, as Sidekiq does.

@@ -7,11 +7,14 @@
 
 /// One configured queue.
 public struct QueueSpec: Sendable, Equatable {
+    /// Queue name without the `queue:` prefix.
     public var name: String
+    /// Sidekiq's fetch weight: 0 when none was given; any weight > 0 makes the whole plan weighted.
     public var weight: Int
     /// At most this many jobs of this queue in flight at once (nil: only the global limit).
     public var limit: Int?
 
+    /// By default no weight and no cap of its own.
     public init(name: String, weight: Int = 0, limit: Int? = nil) {
         self.name = name
         self.weight = weight
@@ -34,18 +37,27 @@ public struct QueueSpec: Sendable, Equatable {
     }
 }
 
+/// A queue configuration that cannot be used; `message` names the queue and what is wrong with it.
 public struct QueuePlanError: Error, Sendable, CustomStringConvertible {
+    /// The message shown at start-up.
     public let message: String
+    /// A failure with `message` as its text.
     public init(_ message: String) { self.message = message }
+    /// The message, unchanged.
     public var description: String { message }
 }
 
 /// The validated queue configuration.
 public struct QueuePlan: Sendable, Equatable {
+    /// `strict`: always the configured order; `weighted`: each fetch prefers a queue in
+    /// proportion to its weight. The raw value is the `mode` the process info's `capsules` show.
     public enum Mode: String, Sendable { case strict, weighted }
+    /// In configured order, no name twice.
     public let queues: [QueueSpec]
+    /// Weighted as soon as any queue has a weight > 0 (Sidekiq 6.4.1's rule).
     public let mode: Mode
 
+    /// Validates `specs`: at least one queue, no name twice, caps ≥ 1.
     public init(_ specs: [QueueSpec]) throws(QueuePlanError) {
         guard !specs.isEmpty else { throw QueuePlanError("no queues configured") }
         var seen = Set<String>()
@@ -59,6 +71,7 @@ public struct QueuePlan: Sendable, Equatable {
         mode = specs.contains { $0.weight > 0 } ? .weighted : .strict
     }
 
+    /// Queue names in configured order (the process info's `queues`).
     public var names: [String] { queues.map(\.name) }
 
     /// Applies `NAME=N` per-queue caps.

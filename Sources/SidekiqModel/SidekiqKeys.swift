@@ -3,32 +3,49 @@
 // under `courier:` so nothing Sidekiq or Sidekiq Pro owns is touched. An
 // optional namespace prefixes every key, as redis-namespace does.
 
+/// Every Redis key Courier uses, in Sidekiq's layout (sidekiq-compat §2.1), with the optional namespace in front.
 public struct SidekiqKeys: Sendable, Equatable {
+    /// The redis-namespace prefix without its colon (Sidekiq 6 only), or nil for none.
     public let namespace: String?
     private let prefix: String
 
+    /// Keys under `namespace:` (an empty namespace means none).
     public init(namespace: String? = nil) {
         let ns = namespace.flatMap { $0.isEmpty ? nil : $0 }
         self.namespace = ns
         self.prefix = ns.map { "\($0):" } ?? ""
     }
 
+    /// Any key with the namespace applied; `key("")` is the bare prefix the Lua scripts add themselves.
     public func key(_ name: String) -> String { prefix + name }
 
+    /// The list a queue's jobs wait in: `queue:NAME` (`name` without the prefix).
     public func queue(_ name: String) -> String { prefix + "queue:" + name }
+    /// Set of every queue name clients have pushed to (the Web UI's queue list).
     public var queues: String { prefix + "queues" }
+    /// Sorted set of scheduled jobs, score = run time in epoch seconds.
     public var schedule: String { prefix + "schedule" }
+    /// Sorted set of jobs waiting to be retried, score = retry time in epoch seconds.
     public var retry: String { prefix + "retry" }
+    /// Sorted set of dead jobs (the morgue), score = death time in epoch seconds.
     public var dead: String { prefix + "dead" }
+    /// Set of process identities (added at every beat); the Web UI's Busy page lists them.
     public var processes: String { prefix + "processes" }
+    /// All-time processed count (`stat:processed`), only ever added to with INCRBY.
     public var processed: String { prefix + "stat:processed" }
+    /// All-time failed count (`stat:failed`), only ever added to with INCRBY.
     public var failed: String { prefix + "stat:failed" }
+    /// Daily processed counter; `day` is `YYYY-MM-DD` in UTC (`WallClock.utcDay`).
     public func processed(day: String) -> String { prefix + "stat:processed:" + day }
+    /// Daily failed counter; `day` is `YYYY-MM-DD` in UTC (`WallClock.utcDay`).
     public func failed(day: String) -> String { prefix + "stat:failed:" + day }
+    /// The process hash (`info`, `busy`, `beat`, …) of `identity` (sidekiq-compat §2.2).
     public func process(_ identity: String) -> String { prefix + identity }
     /// Work entries: `:workers` for Sidekiq ≤ 6.4.1 readers, `:work` for 6.4.2+.
     public func workers(_ identity: String) -> String { prefix + identity + ":workers" }
+    /// See `workers(_:)`: the same entries under the 6.4.2+ name.
     public func work(_ identity: String) -> String { prefix + identity + ":work" }
+    /// The list the Web UI pushes Quiet/Stop (`TSTP`/`TERM`) and `TTIN` signals to.
     public func signals(_ identity: String) -> String { prefix + identity + "-signals" }
 
     /// Set of process identities that may own in-progress lists.

@@ -5,10 +5,13 @@ import Glibc
 /// Wall-clock time as Sidekiq stores it: float epoch seconds. Injected, so
 /// tests can pin "now".
 public struct WallClock: Sendable {
+    /// Returns the current time in epoch seconds.
     public let now: @Sendable () -> Double
 
+    /// A clock that reads `now`; tests pass a fixed or stepped time.
     public init(now: @escaping @Sendable () -> Double) { self.now = now }
 
+    /// `CLOCK_REALTIME` in epoch seconds.
     public static let system = WallClock {
         var ts = timespec()
         clock_gettime(CLOCK_REALTIME, &ts)
