@@ -18,11 +18,13 @@ let package = Package(
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-log", from: "1.6.0"),
+        .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
     ],
     targets: [
         .systemLibrary(name: "CHiredis", pkgConfig: "hiredis", providers: [.apt(["libhiredis-dev"])]),
         .systemLibrary(name: "CCurl", pkgConfig: "libcurl", providers: [.apt(["libcurl4-openssl-dev"])]),
         .systemLibrary(name: "CCrypto", pkgConfig: "libcrypto", providers: [.apt(["libssl-dev"])]),
+        .systemLibrary(name: "CYAML", pkgConfig: "yaml-0.1", providers: [.apt(["libyaml-dev"])]),
         .systemLibrary(name: "CZlib", pkgConfig: "zlib", providers: [.apt(["zlib1g-dev"])]),
         // libcurl's setopt/getinfo are variadic, which Swift cannot call: typed C wrappers.
         .target(name: "CurlShim", dependencies: ["CCurl"]),
@@ -35,8 +37,9 @@ let package = Package(
         .target(name: "RedisAdapters", dependencies: ["CourierSupport", "JobDispatch", "RedisClient", "SidekiqModel", logging]),
         .target(name: "ExecutorClient", dependencies: ["CCurl", "CurlShim", "CCrypto", "ExecutorProtocol", "SidekiqModel", "CourierSupport"]),
         .target(name: "MiniHTTP", dependencies: ["CourierSupport"]),
-        .target(name: "Ops", dependencies: ["JobDispatch", "MiniHTTP", "SidekiqModel", "CourierSupport", logging]),
-        .target(name: "Config", dependencies: ["JobDispatch", "RedisClient", "ExecutorClient", "SidekiqModel", "Ops", "CourierSupport", logging]),
+        .target(name: "Ops", dependencies: ["JobDispatch", "MiniHTTP", "SidekiqModel", "CourierSupport", logging,
+                                           .product(name: "Prometheus", package: "swift-prometheus")]),
+        .target(name: "Config", dependencies: ["CYAML", "JobDispatch", "RedisClient", "ExecutorClient", "SidekiqModel", "Ops", "CourierSupport", logging]),
         .target(name: "CourierService", dependencies: ["Config", "JobDispatch", "RedisAdapters", "RedisClient", "ExecutorClient",
                                                        "ExecutorProtocol", "Ops", "SidekiqModel", logging]),
         .executableTarget(name: "courier", dependencies: ["CourierService", "Config", "Ops", "RedisClient", "SidekiqModel",

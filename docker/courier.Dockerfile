@@ -30,7 +30,7 @@ FROM ${SWIFT_IMAGE} AS build
 # exact revisions would break at every point release.
 # hadolint ignore=DL3008
 RUN apt-get update \
- && apt-get install -y --no-install-recommends libhiredis-dev libcurl4-openssl-dev libssl-dev zlib1g-dev pkg-config \
+ && apt-get install -y --no-install-recommends libhiredis-dev libcurl4-openssl-dev libssl-dev zlib1g-dev libyaml-dev pkg-config \
  && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
 # Package.swift names the test target's folder, so Tests/ comes along (it is
@@ -47,13 +47,13 @@ RUN --mount=type=cache,target=/src/.build,id=courier-swift-release \
  && /out/courier --version
 
 FROM ${RUNTIME_IMAGE} AS runtime
-# libhiredis0.14 (Debian 12's soname), libcurl4 (+ its libssl3, zlib1g);
+# libhiredis0.14 (Debian 12's soname), libcurl4 (+ its libssl3, zlib1g), libyaml-0-2 (sidekiq.yml);
 # curl only for the HEALTHCHECK; ca-certificates for an https executor URL.
 # DL3008 (pin apt versions) ignored: the base image's Debian release fixes them;
 # exact revisions would break at every point release.
 # hadolint ignore=DL3008
 RUN apt-get update \
- && apt-get install -y --no-install-recommends libhiredis0.14 libcurl4 zlib1g ca-certificates curl \
+ && apt-get install -y --no-install-recommends libhiredis0.14 libcurl4 zlib1g libyaml-0-2 ca-certificates curl \
  && rm -rf /var/lib/apt/lists/* \
  && groupadd --gid 10001 courier \
  && useradd --no-log-init --uid 10001 --gid courier --home-dir /nonexistent --shell /usr/sbin/nologin courier

@@ -81,9 +81,24 @@ final class ConfigurationTests: XCTestCase {
         XCTAssertEqual(erb.concurrency, 6)
         XCTAssertEqual(erb.timeout, 9)
         // Symbols, as Psych loads them, are their names to Sidekiq.
-        let symbols = try SidekiqConfigFile(path: "s.yml", text: ":queues:\n  - :critical\n  - [:low, 1]\n:tag: :app\n", environment: [:])
-        XCTAssertEqual(symbols.queues?.map(\.name), ["critical", "low"])
+        // `- [:low, 1]` is refused, as by Psych (libyaml 0.2.5 takes every ':' inside [...] for a
+        // value indicator): block lists and !ruby/symbol work.
+        let symbols = try SidekiqConfigFile(path: "s.yml", text: ":queues:\n  - :critical\n  - - :low\n    - 1\n  - [!ruby/symbol mid, 2]\n:tag: :app\n",
+                                            environment: [:])
+        XCTAssertEqual(symbols.queues?.map(\.name), ["critical", "low", "mid"])
+        XCTAssertEqual(symbols.queues?.map(\.weight), [0, 1, 2])
         XCTAssertEqual(symbols.tag, "app")
+        XCTAssertThrowsError(try SidekiqConfigFile(path: "s.yml", text: ":queues:\n  - [:low, 1]\n", environment: [:]))
+    }
+
+    /// Numbers and names read as Psych (and so Sidekiq) reads them.
+    func testPsychTypedOptions() throws {
+        let file = try SidekiqConfigFile(path: "p.yml", text: ":concurrency: 0x10\n:timeout: 1_000\n:tag: yes\n:queues:\n- 010\n- :'ab'\n- \"c\"\n- !ruby/symbol d\n",
+                                         environment: [:])
+        XCTAssertEqual(file.concurrency, 16)
+        XCTAssertEqual(file.timeout, 1000)
+        XCTAssertEqual(file.tag, "true")
+        XCTAssertEqual(file.queues?.map(\.name), ["8", "ab", "c", "d"])
     }
 
     /// `--help` documents every flag with its environment variable; `--version`

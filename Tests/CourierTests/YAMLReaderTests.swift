@@ -1,9 +1,5 @@
+// The YAML reader against Ruby's own Psych (what Sidekiq loads sidekiq.yml with), case by case.
 @testable import Config
-@testable import CourierService
-@testable import ExecutorProtocol
-@testable import JobDispatch
-@testable import Ops
-@testable import RedisAdapters
 import Foundation
 import XCTest
 
@@ -89,6 +85,53 @@ final class YAMLReaderTests: XCTestCase {
         "--- &root\n:concurrency: 4\n",
         "jobs:\n  - \"name\": x\n    weight: 2\n:labels: [don't, x]\n",
         ":concurrency: 3\r\n:queues:\r\n  - a\r\n  - b\r\n",
+        // Psych's YAML 1.1 typing of plain scalars (ScalarScanner#tokenize), and tags.
+        """
+        a: yes
+        b: No
+        c: ON
+        d: off
+        e: 0x1F
+        f: 010
+        g: 1,000
+        h: 1:30:00
+        i: 0o17
+        j: 08
+        k: 1.5e+3
+        l: 1.5e3
+        m: nULL
+        n: :"quoted symbol"
+        o: !!str 5
+        p: !ruby/symbol low
+        q: !!int "7"
+        r: 1_
+        s: .5
+        t: -.inf
+        u: 1:30
+        v: "yes"
+        """,
+        // Psych's merges: merged keys override earlier ones, a list merges first-wins, a non-mapping is a plain key.
+        """
+        base: &base {a: 1, b: 2}
+        over:
+          a: 0
+          <<: *base
+          c: 3
+        list:
+          <<: [{a: 1}, {a: 2, b: 2}]
+        scalar:
+          <<: 5
+        quoted:
+          "<<": *base
+        own: &own
+          a: 1
+          <<: *own
+          inner: {<<: *own, b: 2}
+        """,
+        // Anchors inside flow collections, complex keys, block scalar chomping, folded plain scalars.
+        "x: [&a 1, *a]\n? y\n: 2\nkeep: |+\n  k\n\nstrip: >-\n  s\n  t\nplain: one\n  two\n",
+        // Only the first document is read, as YAML.load does.
+        "a: 1\n---\nb: 2\n",
     ]
 
     func testReadsWhatPsychReads() throws {
@@ -99,7 +142,25 @@ final class YAMLReaderTests: XCTestCase {
         }
     }
 
-    func testRefusesWhatItCannotRead() {
+    /// Nothing, comments only, or a bare `---`: no document (Psych's load gives its fallback or nil).
+    func testEmptyDocuments() throws {
+        for text in ["", "# only a comment\n", "---\n", "--- # comment\n", "\u{FEFF}", "\n\n"] {
+            XCTAssertNil(try YAMLReader.read(text), text.debugDescription)
+        }
+        XCTAssertEqual(try YAMLReader.read("~\n"), .null)
+        XCTAssertEqual(try YAMLReader.read("''\n"), .scalar("", quoted: true))
+    }
+
+    func testErrorsNameTheLine() {
+        for (text, line) in [("a: 1\nb: [1, 2\n", 3), ("a: 1\n  b: 2\n", 2), ("a: 1\nb: *nope\n", 2), ("a: 1\nb: 0x_\n", 2),
+                             ("a: 1\n\nb: \u{7}\n", 3), ("a: &x [*x]\n", 1)] {
+            XCTAssertThrowsError(try YAMLReader.read(text), text) { error in
+                XCTAssertEqual((error as? YAMLError)?.line, line, "\(text.debugDescription): \(error)")
+            }
+        }
+    }
+
+    func testRefusesWhatItCannotRead() throws {
         let bad = [
             "a: [1, 2\n",
             "a: 'open\n",
@@ -114,6 +175,8 @@ final class YAMLReaderTests: XCTestCase {
                 XCTAssertTrue("\(error)".hasPrefix("line "), "\(error)")
             }
         }
+        // Psych refuses each of them too.
+        XCTAssertEqual(try psychBatch(bad), Array(repeating: "error", count: bad.count))
     }
 
     /// A canonical JSON-like rendering with Ruby's scalar typing (symbols become their names).
@@ -122,11 +185,10 @@ final class YAMLReaderTests: XCTestCase {
         case .null: return "null"
         case let .scalar(text, quoted):
             if quoted { return quote(text) }
-            if text == "true" || text == "false" { return text }
+            if let b = node.bool { return String(b) }
             if let n = node.int { return String(n) }
-            if let d = node.double { return String(d) }
-            if text.hasPrefix(":") && text.count > 1 { return quote(String(text.dropFirst())) }
-            return quote(text)
+            if let d = node.double { return d.isNaN ? "NaN" : d.isInfinite ? (d < 0 ? "-Infinity" : "Infinity") : String(d) }
+            return quote(node.rubyText ?? text)  // a Symbol's name: `:"a b"` is `a b`
         case let .sequence(items): return "[" + items.map(canonical).joined(separator: ",") + "]"
         case let .mapping(pairs):
             let keys = pairs.map { (key: $0.key.hasPrefix(":") ? String($0.key.dropFirst()) : $0.key, value: $0.value) }
