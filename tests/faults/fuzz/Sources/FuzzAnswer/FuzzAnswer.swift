@@ -3,7 +3,8 @@
 // answers (a buggy one, a proxy in between, a job's own hook values such as
 // sidekiq_retry_in), classifying it must not crash the dispatcher.
 // Input: byte 0 picks the HTTP status, byte 1 the batch size, the rest is
-// the body; the first 16 body bytes double as a Retry-After header.
+// the body; the first 16 body bytes double as a Retry-After header. The body
+// is also read as a streamed answer (/v1/jobs/stream lines, StreamAnswer.swift).
 import ExecutorProtocol
 import SidekiqModel
 
@@ -35,5 +36,17 @@ public func fuzzAnswer(_ data: UnsafePointer<UInt8>?, _ size: Int) -> CInt {
     guard outcomes.count == batch else { fatalError("batchOutcomes gave \(outcomes.count) outcomes for \(batch) jobs") }
     _ = OutcomeClassifier.batchOutcomes(of: .response(status: status, body: body, retryAfter: retryAfter), count: batch,
                                         jobTimeout: .seconds(600))
+    // The same bytes as a streamed answer, split into lines at a boundary the input picks.
+    var splitter = LineSplitter(maxLineBytes: 256)
+    let cut = batch * 7 % (body.count + 1)
+    for part in [body[..<cut], body[cut...]] {
+        Array(part).withUnsafeBytes { raw in
+            splitter.feed(raw) { line in
+                if case let .job(index, _) = StreamProtocol.read(line: line), index < 0 { fatalError("negative index \(index)") }
+            }
+        }
+    }
+    _ = StreamProtocol.unanswered(result: .response(status: status, body: body, retryAfter: retryAfter), complete: batch % 2 == 0,
+                                  jobTimeout: .seconds(600))
     return 0
 }
