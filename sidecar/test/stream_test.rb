@@ -473,7 +473,7 @@ class StreamTest < CourierTest::Case
       assert_equal [200, {"done" => true, "count" => 1}], [lines.first.first["code"], lines.last.first]
       assert_equal "200", post_signed(port, "/v1/jobs", push(RecordJob, "plain")).code
       text = File.read(log)
-      assert_match(/stream client went away with 4 of 4 answers unsent: 3 jobs not started, 1 running/, text)
+      assert_match(/stream client went away with 4 of 4 jobs unanswered: 3 not started, 1 running/, text)
       refute_match(/internal error|Error:|Exception/, text.lines.grep_v(/WARN|INFO/).join)
     ensure
       stop(pid)

@@ -40,21 +40,15 @@ module Courier
       end
 
       # The signature was checked (App#post); refuses a bad envelope whole,
-      # else queues every job and answers with the Run as the streamed body.
+      # else answers each refused entry and streams the Run as the body. The
+      # jobs are queued once Puma begins to write it (Run#each).
       def call(body, env)
         entries = Envelope.jobs(body, @max_jobs, "stream")
         return Response.refused(entries.code, entries.reason) if entries.is_a?(Envelope::Refusal)
 
         run = Run.new(entries.size, running: @running, socket: env["puma.socket"], context: @context, logger: @logger)
-        # Every refusal is answered before the first job is queued, so its
-        # line comes before any job's.
         valid = entries.each_with_index.filter_map { |entry, index| accept(run, index, entry) }
-        begin
-          valid.each { |index, job, queue| submit(run, index, job, queue) }
-        rescue Exception # rubocop:disable Lint/RescueException -- the jobs queued so far must not start unanswered
-          run.close
-          raise
-        end
+        run.on_start { valid.each { |index, job, queue| submit(run, index, job, queue) } }
         [200, {"Content-Type" => CONTENT_TYPE}, run]
       end
 
@@ -133,9 +127,15 @@ module Courier
           @socket = socket.is_a?(::BasicSocket) ? socket : nil
           @lock = Mutex.new
           @arrived = ConditionVariable.new
+          @start = nil # queues the jobs (Stream#call), until #each calls it
           @abandoned = false
           @drained = false
           @finished = false
+        end
+
+        # What #each calls to queue the jobs, once.
+        def on_start(&block)
+          @start = block
         end
 
         def track(index, slot)
@@ -164,9 +164,16 @@ module Courier
         end
 
         # One JSON line per job, in the order they end, then the final line.
+        # The refusals go out before the jobs are queued: once job threads
+        # run, this thread may wait a whole GVL time slice (100 ms) to write.
         def each
           prepare_socket
           push # Puma 5 has already written the headers: send them now
+          while (line = ready_line)
+            yield line
+            push
+          end
+          start
           while (line = next_line)
             yield line
             push
@@ -187,6 +194,20 @@ module Courier
         end
 
         private
+
+        def ready_line
+          @lock.synchronize { @lines.shift }
+        end
+
+        # Queues the jobs unless the client went away first (then none starts).
+        def start
+          start = @lock.synchronize do
+            next nil if @abandoned
+
+            @start.tap { @start = nil }
+          end
+          start&.call
+        end
 
         # The next answer, waiting as long as jobs run; nil once all are sent.
         # Checks for a stop at every line, for a gone client when idle (a
@@ -216,16 +237,17 @@ module Courier
         # The client went away (or Puma could not write): no queued job of
         # this stream starts; running ones finish, unanswered.
         def abandon
-          slots = @lock.synchronize do
+          queued, slots = @lock.synchronize do
             @abandoned = true
-            @slots.dup
+            [!@start.nil?, @slots.dup].tap { @start = nil }
           end
-          not_started = slots.count { |_, slot| @running.drop(slot) }
+          dropped = slots.count { |_, slot| @running.drop(slot) }
           due = @lock.synchronize { @due }
           return if due.zero?
 
-          @logger.warn("courier-sidecar: stream client went away with #{due} of #{@count} answers unsent: " \
-                       "#{not_started} jobs not started, #{due - not_started} running (they finish, unanswered)")
+          not_started = queued ? due : dropped
+          @logger.warn("courier-sidecar: stream client went away with #{due} of #{@count} jobs unanswered: " \
+                       "#{not_started} not started, #{due - not_started} running (they finish, unanswered)")
         end
 
         # EOF or a reset on the client's socket; a peek never consumes a byte.
