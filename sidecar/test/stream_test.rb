@@ -276,6 +276,7 @@ class StreamTest < CourierTest::Case
       JSON.parse(Rack::MockRequest.new(Courier::Sidecar::Boot.build_app(self.class.options(**options), logger: LOGGER)).get("/v1/health").body)
     end
     assert_equal [6, 40, 10], health.call(job_threads: 3, workers: 2, max_batch_jobs: 40).values_at("capacity", "max_stream_jobs", "request_threads")
+    assert_equal 2, health.call(job_threads: 3, workers: 2, max_batch_jobs: 40)["processes"]
     assert_equal 7, health.call(max_stream_jobs: 7)["max_stream_jobs"]
   end
 

@@ -107,10 +107,11 @@ module Courier
       # What the dispatcher sizes its streams by: "capacity" jobs at once in
       # all the streams of this executor (job threads × workers), at most
       # "max_stream_jobs" per stream; each open stream holds one of the
-      # "request_threads" (the rest serve /v1/jobs, cancels, health).
+      # "request_threads" (the rest serve /v1/jobs, cancels, health). "processes"
+      # (Puma workers): streams are spread over them, capacity / processes each.
       def capacity_info(options)
         {"capacity" => options.stream_threads * options.workers, "max_stream_jobs" => options.stream_jobs_limit,
-         "request_threads" => options.threads * options.workers}
+         "request_threads" => options.threads * options.workers, "processes" => options.workers}
       end
 
       def health_info(rails)
