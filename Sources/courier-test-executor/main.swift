@@ -186,7 +186,9 @@ let options = parseArguments()
 let recorder = Recorder()
 let sleeps = RunningSleeps()
 let health = "{\"status\":\"ok\",\"protocol\":1,\"features\":[\(options.cancel ? "\"cancel\"" : "")]}"
-let server = try MiniHTTPServer(port: options.port) { request in
+// Several couriers at -c 100 may share one executor in the benchmarks: a
+// connection cap above theirs (the other limits stay MiniHTTP's defaults).
+let server = try MiniHTTPServer(port: options.port, limits: MiniHTTPServer.Limits(maxConnections: 1024)) { request in
     if request.method == "POST", let secret = options.secret, request.path.hasPrefix("/v1/"),
        !signatureValid(request.header("Courier-Signature"), body: request.body, secret: secret) {
         return .json(401, "{\"status\":\"refused\",\"reason\":\"signature does not match the body\"}")
