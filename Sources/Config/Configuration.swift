@@ -43,7 +43,7 @@ public struct CourierConfiguration: Sendable {
     /// When the executor circuit breaker opens and for how long (`--breaker-failures`, `--breaker-cooldown`).
     public var breaker = CircuitBreakerSettings()
     /// Jobs per executor request when several are fetched at once (1 = no batching).
-    public var batchSize = 1
+    public var batch: BatchSetting = .auto
 
     /// The other settings start at their documented defaults; `CourierOptions.load` sets them from flags, environment and `-C`.
     public init(redis: RedisEndpoint, plan: QueuePlan, executor: HTTPExecutorConfiguration) {

@@ -49,7 +49,7 @@ package enum CourierOptions {
         Flag("process-ttl", value: "seconds", kind: .integer, help: "Seconds a process entry lives without a heartbeat; its jobs are recovered after. Env: COURIER_PROCESS_TTL. Default: 60."),
         Flag("breaker-failures", value: "n", kind: .integer, help: "Executor failures in a row that open the circuit breaker. Env: COURIER_BREAKER_FAILURES. Default: 5."),
         Flag("breaker-cooldown", value: "seconds", kind: .number, help: "Seconds the breaker stays open first (doubles per trip, up to 30 × that). Env: COURIER_BREAKER_COOLDOWN. Default: 1."),
-        Flag("batch", value: "n", kind: .integer, help: "Jobs per executor request when several are fetched together, through the protocol's /v1/jobs/batch (1 = one job per request). Env: COURIER_BATCH. Default: 1."),
+        Flag("batch", value: "auto|n", help: "Jobs per executor request when several are fetched together: auto streams them (/v1/jobs/stream, each outcome as it ends) sized from the executor's capacity when it offers streams, else one job per request; N caps a request at N jobs (streams, else /v1/jobs/batch); 1 = one job per request. Env: COURIER_BATCH. Default: auto."),
         Flag("log-format", value: "text|json", help: "Log format: text or json. Env: COURIER_LOG_FORMAT. Default: text."),
         Flag("log-level", value: "level", help: "Log level: debug, info, notice, warning, error. Env: COURIER_LOG_LEVEL. Default: info."),
     ]
@@ -194,8 +194,13 @@ package enum CourierOptions {
             configuration.breaker.cooldown = .milliseconds(Int(seconds * 1000))
             configuration.breaker.maxCooldown = .milliseconds(Int(seconds * 30_000))
         }
-        configuration.batchSize = try flags.int("batch") ?? envInt("COURIER_BATCH") ?? 1
-        guard (1...1000).contains(configuration.batchSize) else { throw fail("--batch/COURIER_BATCH", "must be 1…1000, got \(configuration.batchSize)") }
+        let batchText = flags.string("batch") ?? env["COURIER_BATCH"] ?? "auto"
+        if batchText == "auto" {
+            configuration.batch = .auto
+        } else {
+            guard let n = Int(batchText), (1...1000).contains(n) else { throw fail("--batch/COURIER_BATCH", "must be auto or 1…1000, got '\(batchText)'") }
+            configuration.batch = .fixed(n)
+        }
         let formatText = flags.string("log-format") ?? env["COURIER_LOG_FORMAT"] ?? "text"
         guard let format = CourierLogHandler.Format(rawValue: formatText) else { throw fail("--log-format", "'\(formatText)' must be text or json") }
         let levelText = flags.string("log-level") ?? env["COURIER_LOG_LEVEL"] ?? "info"

@@ -49,7 +49,7 @@ public final class Courier: Sendable {
         let source = RedisJobSource(worker: worker("fetch"), keys: keys, identity: identity.description, plan: configuration.plan)
         dispatcher = Dispatcher(
             settings: DispatcherSettings(concurrency: configuration.concurrency, plan: configuration.plan, breaker: configuration.breaker,
-                                         batchSize: configuration.batchSize),
+                                         batch: configuration.batch),
             source: source, executor: executor, policy: OutcomePolicy(maxRetries: configuration.maxRetries),
             logger: logger, metrics: metrics, watchers: watchers, executionMetrics: executionMetrics)
         heartbeat = Heartbeat(worker: housekeeping, keys: keys, identity: identity,
@@ -217,7 +217,9 @@ public final class Courier: Sendable {
     }
 
     private func finish() async {
-        executor.shutdown()
+        // After the dispatcher, before Redis: every transfer still out (a job pushed back at
+        // the deadline, an exhausted-hook or cancel call) completes now, and the HTTP thread ends.
+        await executor.shutdown()
         ops?.stop()
         // A connection idle since a Redis restart fails once before it reconnects: try a few times.
         for attempt in 1...3 {

@@ -1,4 +1,3 @@
-import CourierSupport
 import Synchronization
 
 /// Wakes one waiting task from any thread. A signal sent while nobody waits

@@ -37,11 +37,12 @@ public struct HTTPExecutorConfiguration: Sendable {
 /// POSTs jobs to the executor through one libcurl multi handle driven by a
 /// dedicated thread: many transfers at once, keep-alive connections reused
 /// across jobs, no blocking call on the cooperative pool. Completions are
-/// reported through the closure given with each job, on that thread.
+/// reported through the closure given with each job, on that thread, exactly
+/// once: `shutdown` completes whatever is still running or queued (see there).
 public final class HTTPExecutor: Sendable {
     public typealias Completion = @Sendable (HTTPResult) -> Void
 
-    private let configuration: HTTPExecutorConfiguration
+    let configuration: HTTPExecutorConfiguration
     private let signer: RequestSigner?
     private let inbox = Mutex<Inbox>(Inbox())
     /// A pipe that wakes the loop out of curl_multi_poll when work arrives.
@@ -51,8 +52,19 @@ public final class HTTPExecutor: Sendable {
     private let wakePending = Atomic<Bool>(false)
 
     private struct Inbox: ~Copyable {
-        var requests: [(ExecutionRequest, Completion)] = []
+        /// Each with the line reader of a streamed answer (nil: the body is read whole).
+        var requests: [(ExecutionRequest, Completion, StreamLines?)] = []
+        /// Set by `shutdown`: no request is accepted any more.
         var stopping = false
+        /// The loop has ended: every completion ran and every curl handle is freed.
+        var finished = false
+        var shutdownWaiters: [CheckedContinuation<Void, Never>] = []
+    }
+
+    /// The transport error of a request `shutdown` ended (`sent`: whether it had left).
+    /// The dispatcher maps it to "executor unavailable": the job goes back to its queue.
+    public static func cancelledAtShutdown(sent: Bool) -> HTTPResult {
+        .transportError(reason: "cancelled at shutdown", sent: sent, timedOut: false)
     }
 
     public init(configuration: HTTPExecutorConfiguration) {
@@ -64,7 +76,14 @@ public final class HTTPExecutor: Sendable {
         self.wakeFD = fds[0]
         self.wakeWriteFD = fds[1]
         CurlGlobal.initialise()
+        // The thread holds `self` until its loop ends, so `deinit` (and the closing of the
+        // pipe) cannot come while a late `wake()` may still write to it.
         startDedicatedThread(name: "courier-http") { [self] in self.eventLoop() }
+    }
+
+    deinit {
+        close(wakeFD)
+        close(wakeWriteFD)
     }
 
     /// Queues one POST of a single job; `completion` runs on the executor thread when it ends.
@@ -157,22 +176,37 @@ public final class HTTPExecutor: Sendable {
 
     /// Queues one request (a POST unless `request.method` says otherwise); `completion` runs on the executor thread when it ends.
     public func post(_ request: ExecutionRequest, completion: @escaping Completion) {
+        post(request, lines: nil, completion: completion)
+    }
+
+    /// As `post`; with `lines`, a `200` answer's body goes to it as it arrives instead of into the result.
+    func post(_ request: ExecutionRequest, lines: StreamLines?, completion: @escaping Completion) {
         let accepted = inbox.withLock { inbox -> Bool in
             guard !inbox.stopping else { return false }
-            inbox.requests.append((request, completion))
+            inbox.requests.append((request, completion, lines))
             return true
         }
         guard accepted else {
-            completion(.transportError(reason: "dispatcher is shutting down", sent: false, timedOut: false))
+            completion(Self.cancelledAtShutdown(sent: false))
             return
         }
         wake()
     }
 
-    /// Stops the loop; transfers still running are abandoned (their jobs are requeued by the caller).
-    public func shutdown() {
-        inbox.withLock { $0.stopping = true }
-        wake()
+    /// Stops the loop and returns once it has ended. Every transfer still running
+    /// and every request queued but not started completes, once, with
+    /// `cancelledAtShutdown` (`sent` says whether the request had left); every curl
+    /// handle is freed and the thread exits. A request made afterwards completes at
+    /// once the same way. Safe to call more than once.
+    public func shutdown() async {
+        await withCheckedContinuation { (waiter: CheckedContinuation<Void, Never>) in
+            let finished = inbox.withLock { inbox -> Bool in
+                inbox.stopping = true
+                if !inbox.finished { inbox.shutdownWaiters.append(waiter) }
+                return inbox.finished
+            }
+            if finished { waiter.resume() } else { wake() }
+        }
     }
 
     private func wake() {
@@ -189,11 +223,8 @@ public final class HTTPExecutor: Sendable {
         _ = courier_multi_set_long(multi, CURLMOPT_MAX_HOST_CONNECTIONS, configuration.maxConnections)
         _ = courier_multi_set_long(multi, CURLMOPT_MAXCONNECTS, configuration.maxConnections)
         var idleHandles: [UnsafeMutableRawPointer] = []
-        var active = 0
-        defer {
-            for handle in idleHandles { curl_easy_cleanup(handle) }
-            curl_multi_cleanup(multi)
-        }
+        /// Easy handles added to `multi`, each holding its Transfer in PRIVATE.
+        var active = Set<UnsafeMutableRawPointer>()
         while true {
             wakePending.store(false, ordering: .sequentiallyConsistent)
             let (requests, stopping) = inbox.withLock { inbox in
@@ -201,14 +232,26 @@ public final class HTTPExecutor: Sendable {
                 inbox.requests.removeAll(keepingCapacity: true)
                 return (taken, inbox.stopping)
             }
-            if stopping { break }
-            for (request, completion) in requests {
+            if stopping {
+                // Nothing is accepted any more (`stopping` was read under the same lock as the
+                // last requests): end every transfer that will not finish, then free every handle.
+                for easy in active {
+                    curl_multi_remove_handle(multi, easy)
+                    Transfer.take(from: easy)?.cancel(easy: easy)
+                    idleHandles.append(easy)
+                }
+                active.removeAll()
+                for (_, completion, _) in requests { completion(Self.cancelledAtShutdown(sent: false)) }
+                break
+            }
+            for (request, completion, lines) in requests {
                 let easy = idleHandles.popLast() ?? makeEasyHandle()
                 let transfer = Transfer(request: request, completion: completion, signer: signer, baseURL: configuration.baseURL,
                                         timeout: configuration.jobTimeout)
+                transfer.lines = lines
                 transfer.attach(to: easy)
                 curl_multi_add_handle(multi, easy)
-                active += 1
+                active.insert(easy)
             }
             var running: Int32 = 0
             curl_multi_perform(multi, &running)
@@ -216,23 +259,25 @@ public final class HTTPExecutor: Sendable {
             while let message = curl_multi_info_read(multi, &left) {
                 guard message.pointee.msg == CURLMSG_DONE, let easy = message.pointee.easy_handle else { continue }
                 let code = message.pointee.data.result
-                var privatePointer: UnsafeMutableRawPointer? = nil
-                _ = courier_easy_get_pointer(easy, CURLINFO_PRIVATE, &privatePointer)
                 curl_multi_remove_handle(multi, easy)
-                active -= 1
-                if let privatePointer {
-                    let transfer = Unmanaged<Transfer>.fromOpaque(privatePointer).takeRetainedValue()
-                    transfer.finish(easy: easy, code: code)
-                }
+                active.remove(easy)
+                Transfer.take(from: easy)?.finish(easy: easy, code: code)
                 idleHandles.append(easy)
             }
             var waitFD = curl_waitfd(fd: wakeFD, events: Int16(CURL_WAIT_POLLIN), revents: 0)
-            curl_multi_poll(multi, &waitFD, 1, active > 0 ? 100 : 1000, nil)
+            curl_multi_poll(multi, &waitFD, 1, active.isEmpty ? 1000 : 100, nil)
             if waitFD.revents != 0 {
                 var drain = [UInt8](repeating: 0, count: 256)
                 while read(wakeFD, &drain, drain.count) == drain.count {}  // a short read emptied it
             }
         }
+        for handle in idleHandles { curl_easy_cleanup(handle) }
+        curl_multi_cleanup(multi)
+        let waiters = inbox.withLock { inbox in
+            inbox.finished = true
+            return inbox.shutdownWaiters
+        }
+        for waiter in waiters { waiter.resume() }
     }
 
     private func makeEasyHandle() -> UnsafeMutableRawPointer {
@@ -246,7 +291,12 @@ public final class HTTPExecutor: Sendable {
         _ = courier_easy_set_long(easy, CURLOPT_TIMEOUT_MS, configuration.jobTimeout.milliseconds)
         _ = courier_easy_set_write_callback(easy) { data, size, count, user in
             let transfer = Unmanaged<Transfer>.fromOpaque(user!).takeUnretainedValue()
-            transfer.response.append(contentsOf: UnsafeRawBufferPointer(start: data, count: size * count))
+            let bytes = UnsafeRawBufferPointer(start: data, count: size * count)
+            if let lines = transfer.lines, transfer.status == 200 {
+                lines.feed(bytes)  // a streamed answer: each line is handled as it arrives
+            } else {
+                transfer.response.append(contentsOf: bytes)
+            }
             return size * count
         }
         _ = courier_easy_set_header_callback(easy) { data, size, count, user in
@@ -266,6 +316,10 @@ private final class Transfer {
     let timeout: Duration
     var response: [UInt8] = []
     var retryAfter: String?
+    /// The status of the answer's status line (0 until it arrived).
+    var status = 0
+    /// Reads a streamed answer's lines (set for `/v1/jobs/stream`).
+    var lines: StreamLines?
     private var headers: UnsafeMutablePointer<curl_slist>?
 
     init(request: ExecutionRequest, completion: @escaping HTTPExecutor.Completion, signer: RequestSigner?, baseURL: String, timeout: Duration) {
@@ -289,6 +343,13 @@ private final class Transfer {
 
     deinit { curl_slist_free_all(headers) }
 
+    /// The transfer attached to `easy`, with the retain `attach` gave it (nil: none attached).
+    static func take(from easy: UnsafeMutableRawPointer) -> Transfer? {
+        var privatePointer: UnsafeMutableRawPointer? = nil
+        _ = courier_easy_get_pointer(easy, CURLINFO_PRIVATE, &privatePointer)
+        return privatePointer.map { Unmanaged<Transfer>.fromOpaque($0).takeRetainedValue() }
+    }
+
     func attach(to easy: UnsafeMutableRawPointer) {
         let me = Unmanaged.passRetained(self).toOpaque()
         _ = url.withCString { courier_easy_set_pointer(easy, CURLOPT_URL, $0) }  // curl copies strings
@@ -308,7 +369,13 @@ private final class Transfer {
     }
 
     func header(_ line: UnsafeRawBufferPointer) {
-        // Only Retry-After matters; header names are case-insensitive.
+        // The status line ("HTTP/1.1 200 OK") decides whether a stream's body is read as lines.
+        if line.count >= 12, line.starts(with: "HTTP/".utf8) {
+            let digits = line.dropFirst(9).prefix(3)
+            status = Int(String(decoding: digits, as: UTF8.self)) ?? 0
+            return
+        }
+        // Otherwise only Retry-After matters; header names are case-insensitive.
         guard line.count > 12 else { return }
         let text = String(decoding: line, as: UTF8.self)
         if text.lowercased().hasPrefix("retry-after:") {
@@ -316,13 +383,28 @@ private final class Transfer {
         }
     }
 
+    /// Curl ended the transfer: report its answer (or error).
     func finish(easy: UnsafeMutableRawPointer, code: CURLcode) {
-        // The transfer's own retain (PRIVATE) was released by the caller; drop curl's other references.
+        let result = result(easy: easy, code: code)
+        detach(from: easy)
+        completion(result)
+    }
+
+    /// Shutdown ends the transfer unfinished (already removed from the multi handle).
+    func cancel(easy: UnsafeMutableRawPointer) {
+        // CURLINFO_REQUEST_SIZE counts the request bytes sent in this transfer (reset when it starts).
+        var requestSize = 0
+        _ = courier_easy_get_long(easy, CURLINFO_REQUEST_SIZE, &requestSize)
+        detach(from: easy)
+        completion(HTTPExecutor.cancelledAtShutdown(sent: requestSize > 0))
+    }
+
+    /// The transfer's own retain (PRIVATE) was taken by `take(from:)`; drop curl's other references to it.
+    private func detach(from easy: UnsafeMutableRawPointer) {
         _ = courier_easy_set_pointer(easy, CURLOPT_WRITEDATA, nil)
         _ = courier_easy_set_pointer(easy, CURLOPT_HEADERDATA, nil)
         _ = courier_easy_set_pointer(easy, CURLOPT_PRIVATE, nil)
         _ = courier_easy_set_pointer(easy, CURLOPT_HTTPHEADER, nil)
-        completion(result(easy: easy, code: code))
     }
 
     private func result(easy: UnsafeMutableRawPointer, code: CURLcode) -> HTTPResult {

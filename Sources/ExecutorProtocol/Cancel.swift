@@ -66,7 +66,6 @@ public enum CancelProtocol {
 
     /// The `features` of a `200` health answer (`[]` when it lists none); nil when there was no such answer.
     public static func features(ofHealth answer: HTTPResult) -> Set<String>? {
-        guard case let .response(200, body, _) = answer, let json = try? JSONReader.parse(body) else { return nil }
-        return Set(json["features"]?.arrayValue?.compactMap(\.stringValue) ?? [])
+        ExecutorHealth(answer: answer)?.features
     }
 }

@@ -24,6 +24,7 @@ final class JobCancels: Sendable {
     private let probing = Atomic<Bool>(false)
     private let outstanding = Atomic<Int>(0)
     private let answered = WakeSignal()
+    private let lastHealth = Mutex<ExecutorHealth?>(nil)
 
     init(executor: JobExecutor, logger: Logger, metrics: any DispatchMetrics) {
         self.executor = executor
@@ -36,14 +37,24 @@ final class JobCancels: Sendable {
     /// No health answer yet (the executor was not up, or answered something else).
     var isUnknown: Bool { support.load(ordering: .relaxed) == Support.unknown.rawValue }
 
+    /// The executor's last health answer (its features and capacity); nil until one was read.
+    var health: ExecutorHealth? { lastHealth.withLock { $0 } }
+
     /// Reads the executor's features again (one request at a time).
     func probe() {
         guard !probing.exchange(true, ordering: .acquiringAndReleasing) else { return }
         executor.get("/v1/health", timeout: Self.healthTimeout) { [self] answer in
             defer { probing.store(false, ordering: .releasing) }
-            guard let features = CancelProtocol.features(ofHealth: answer) else {
+            guard let health = ExecutorHealth(answer: answer) else {
                 logger.debug("executor health not read; cancel support unknown", metadata: ["answer": .string("\(answer)")])
                 return
+            }
+            let features = health.features
+            let before = lastHealth.withLock { last in defer { last = health }; return last }
+            if health.offersStreams && before != health {
+                logger.notice("executor offers streamed batches: jobs fetched together go in streams",
+                              metadata: ["capacity": .string(health.capacity.map(String.init) ?? "?"),
+                                         "jobs_per_stream": .string(String(health.jobsPerStream))])
             }
             let now: Support = features.contains(CancelProtocol.feature) ? .supported : .unsupported
             if support.exchange(now.rawValue, ordering: .relaxed) != now.rawValue {

@@ -29,6 +29,10 @@ extension DispatchCore {
         }
 
         let (maxJobs, allowances) = fetchAllowance(now: now, watchers: watchers, into: &turn)
+        if let until = coalesce(maxJobs: maxJobs, now: now) {
+            turn.step = .wait(until: until)
+            return turn
+        }
         if pending.isEmpty && maxJobs == 0 && !needsReconcile {
             turn.step = idleStep(now: now, watchers: watchers)
             return turn
@@ -66,6 +70,7 @@ extension DispatchCore {
 
         let maxJobs = asked.maxJobs
         guard maxJobs > 0 else { return turn }
+        backlog = jobs.count == maxJobs
         guard let watchers else {
             // A bare dispatcher (no watchers) polls empty queues once a second.
             if jobs.isEmpty { turn.step = .wait(until: now + .seconds(1)) }
@@ -190,7 +195,10 @@ extension DispatchCore {
         // The watcher view was read before this lock was taken: a claim adds to `running`
         // before it gives its token back, so no job is ever neither running nor reserved.
         let reserved = watchers?.reservedTokens ?? 0
-        var maxJobs = max(0, settings.concurrency - running.count - reserved)
+        // A finished job's token is free for the same round trip that records it: the
+        // script acknowledges before it fetches, so the limit holds inside Redis too.
+        let held = running.count - pending.count
+        var maxJobs = max(0, settings.concurrency - held - reserved)
         if let b = breakerAllowance { maxJobs = min(maxJobs, b) }
         if let until = pausedUntil {
             if now < until { maxJobs = 0 } else { pausedUntil = nil }
@@ -199,13 +207,14 @@ extension DispatchCore {
         // take them back, so the next fetch can see whether a backlog is there.
         if claimDelivered {
             claimDelivered = false
-            if maxJobs == 0, reserved > 0, settings.concurrency - running.count > 0, watchers != nil {
+            if maxJobs == 0, reserved > 0, settings.concurrency - held > 0, watchers != nil {
                 turn.actions.append(.disarmClaims)
             }
         }
         var allowances: [String: Int] = [:]
         if settings.plan.queues.contains(where: { $0.limit != nil }) {
-            let perQueue = running.countByQueue()
+            var perQueue = running.countByQueue()
+            for (_, completion) in pending { perQueue[completion.job.queue, default: 0] -= 1 }
             for spec in settings.plan.queues {
                 if let limit = spec.limit {
                     let held = watchers?.holdingQueues.contains(spec.name) == true ? 1 : 0
@@ -214,6 +223,26 @@ extension DispatchCore {
             }
         }
         return (maxJobs, allowances)
+    }
+
+    /// Under a backlog, waits (at most `maxCoalesce`) until enough tokens are free for a
+    /// full request, while jobs still run to free them; returns until when, or nil to go
+    /// ahead. A queue that is not backlogged is never held back: pickup latency stays.
+    private mutating func coalesce(maxJobs: Int, now: ContinuousClock.Instant) -> ContinuousClock.Instant? {
+        let executing = running.count - pending.count
+        guard coalesceTarget > 1, backlog, phase == .running, !needsReconcile, maxJobs < coalesceTarget, executing > 0,
+              maxJobs < settings.concurrency else {
+            coalescingSince = nil
+            return nil
+        }
+        let since = coalescingSince ?? now
+        let until = since + Self.maxCoalesce
+        guard now < until else {
+            coalescingSince = nil
+            return nil
+        }
+        coalescingSince = since
+        return until
     }
 
     /// Nothing to record or fetch: finish at shutdown once nothing is held, else wait for an event or a timer.

@@ -43,6 +43,14 @@ struct DispatchCore: Sendable {
     var claimDelivered = false
     /// The loop's task was cancelled: nothing waits for Redis any more.
     var abandoned = false
+    /// Jobs one request should carry (the delivery plan's size; 1: no coalescing).
+    var coalesceTarget = 1
+    /// The last fetch got all it asked for: the queues likely hold more (a backlog).
+    var backlog = false
+    /// Since when a fetch has been held back to gather tokens for a fuller request.
+    var coalescingSince: ContinuousClock.Instant?
+    /// The longest a fetch (and the completions going with it) is held back for company.
+    static let maxCoalesce: Duration = .milliseconds(3)
 
     init(settings: DispatcherSettings, policy: OutcomePolicy) {
         self.settings = settings

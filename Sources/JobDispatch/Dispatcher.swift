@@ -22,16 +22,15 @@ public struct DispatcherSettings: Sendable {
     public var maxCrashDeliveries: Int
     /// When the executor breaker opens and for how long.
     public var breaker: CircuitBreakerSettings
-    /// Most jobs sent in one `/v1/jobs/batch` request (1: one job per request).
-    /// Only jobs fetched together are batched, so an idle queue's job is never held back.
-    public var batchSize: Int
+    /// How jobs fetched together share requests (`--batch`; DeliveryPlan). Only jobs
+    /// fetched together travel together, so an idle queue's job is never held back.
+    public var batch: BatchSetting
 
-    /// `batchSize` below 1 is taken as 1.
     public init(concurrency: Int, plan: QueuePlan, maxCrashDeliveries: Int = 3, breaker: CircuitBreakerSettings = CircuitBreakerSettings(),
-                batchSize: Int = 1) {
+                batch: BatchSetting = .auto) {
         self.concurrency = concurrency
         self.plan = plan
-        self.batchSize = max(1, batchSize)
+        self.batch = batch
         self.maxCrashDeliveries = maxCrashDeliveries
         self.breaker = breaker
     }
@@ -72,7 +71,9 @@ public final class Dispatcher: Sendable {
     }
 
     private let core: Mutex<DispatchCore>
-    private let batchSize: Int
+    private let batch: BatchSetting
+    /// Queues with a per-queue limit (their watchers' tokens count against it).
+    private let cappedQueues: [String]
     private let source: JobSource
     private let executor: JobExecutor
     private let logger: Logger
@@ -91,7 +92,8 @@ public final class Dispatcher: Sendable {
                 logger: Logger, metrics: any DispatchMetrics, watchers: (any QueueWatching)? = nil,
                 executionMetrics: ExecutionMetrics? = nil, clock: any DispatchClock = SystemDispatchClock()) {
         self.core = Mutex(DispatchCore(settings: settings, policy: policy))
-        self.batchSize = settings.batchSize
+        self.batch = settings.batch
+        self.cappedQueues = settings.plan.queues.filter { $0.limit != nil }.map(\.name)
         self.executionMetrics = executionMetrics
         self.source = source
         self.executor = executor
@@ -225,7 +227,7 @@ public final class Dispatcher: Sendable {
         // Cancels still out get about a second from the deadline (or from now), not more.
         let cancelsSent = core.withLock { $0.shutdownCancelsSent }
         await cancels.drain(until: (cancelsSent ?? clock.now) + JobCancels.requestTimeout)
-        hooks.stop()
+        await hooks.stop()
         if hooks.outstanding > 0 {
             logger.error("exhausted hooks still waiting for the executor are dropped at exit", metadata: ["count": .string(String(hooks.outstanding))])
         }
@@ -237,9 +239,13 @@ public final class Dispatcher: Sendable {
         // Read before the lock: a claim adds to `running` before it gives its token back.
         let view = watchers.map { w in
             WatcherView(reservedTokens: w.reservedTokens, isDisarmed: w.isDisarmed,
-                        holdingQueues: Set(core.withLock { $0.settings.plan.names }.filter { w.holdsToken($0) }))
+                        holdingQueues: cappedQueues.isEmpty ? [] : Set(cappedQueues.filter { w.holdsToken($0) }))
         }
-        let result = core.withLock { core in body(&core, clock.now, view) }
+        let target = DeliveryPlan.perRequest(setting: batch, health: cancels.health)
+        let result = core.withLock { core in
+            core.coalesceTarget = target
+            return body(&core, clock.now, view)
+        }
         for action in result.actions { perform(action) }
         return result.step
     }
@@ -270,19 +276,21 @@ public final class Dispatcher: Sendable {
         }
     }
 
-    /// Hands jobs to the executor: one request each, or batches of jobs fetched together.
+    /// Hands jobs to the executor: one request each, streams (each outcome as it
+    /// arrives), or batches of jobs fetched together, as DeliveryPlan splits them.
     private func deliver(_ deliveries: [Delivery]) {
         if logger.logLevel <= .debug {
             for d in deliveries { logger.debug("start", metadata: ["jid": .string(d.request.jid), "queue": .string(d.request.queue)]) }
         }
-        var index = 0
-        while index < deliveries.count {
-            let chunk = deliveries[index..<min(index + batchSize, deliveries.count)]
-            index += chunk.count
+        for (route, range) in DeliveryPlan.groups(count: deliveries.count, setting: batch, health: cancels.health) {
+            let chunk = deliveries[range]
             let ids = chunk.map(\.id)
-            if chunk.count == 1 {
+            switch route {
+            case .single:
                 executor.submit(chunk.first!.request) { [self] outcome in finished([(ids[0], outcome)]) }
-            } else {
+            case .stream:
+                executor.submitStream(chunk.map(\.request)) { [self] index, outcome in finished([(ids[index], outcome)]) }
+            case .batch:
                 executor.submitBatch(chunk.map(\.request)) { [self] results in finished(Array(zip(ids, results))) }
             }
         }

@@ -12,7 +12,9 @@ import Synchronization
 /// sending: the hooks may have run; 4xx: they never will) is not repeated, so
 /// death handlers run at most once, as in Sidekiq. Pending calls live in this
 /// process only: `stop()` ends the waiting, and the dispatcher logs how many
-/// were still outstanding at exit.
+/// were still outstanding at exit. Each wait for a next attempt is a task this
+/// object keeps until it ends; `stop()` cancels and awaits them, so none
+/// outlives the dispatcher.
 final class ExhaustedHooks: Sendable {
     private let executor: JobExecutor
     private let logger: Logger
@@ -20,7 +22,14 @@ final class ExhaustedHooks: Sendable {
     private let maxAttempts: Int
     private let firstDelay: Duration
     private let outstandingCalls = Atomic<Int>(0)
-    private let stopped = Atomic<Bool>(false)
+    private let waits = Mutex(Waits())
+
+    /// The tasks waiting to make a next attempt, by a number of their own.
+    private struct Waits: ~Copyable {
+        var stopped = false
+        var next = 0
+        var tasks: [Int: Task<Void, Never>] = [:]
+    }
 
     init(executor: JobExecutor, logger: Logger, metrics: any DispatchMetrics, maxAttempts: Int = 20, firstDelay: Duration = .seconds(1)) {
         self.executor = executor
@@ -33,8 +42,19 @@ final class ExhaustedHooks: Sendable {
     /// Calls not finished yet: in flight or waiting for their next attempt.
     var outstanding: Int { outstandingCalls.load(ordering: .relaxed) }
 
-    /// No more attempts: waiting calls give up at their next turn.
-    func stop() { stopped.store(true, ordering: .relaxed) }
+    /// No more attempts: the calls waiting for their next one are cancelled (they stay
+    /// counted in `outstanding`: the dispatcher logs them as dropped at exit) and awaited;
+    /// a call still in flight gives up when its answer comes.
+    func stop() async {
+        let tasks = waits.withLock { w in
+            w.stopped = true
+            return Array(w.tasks.values)
+        }
+        for task in tasks { task.cancel() }
+        for task in tasks { await task.value }
+    }
+
+    private var isStopped: Bool { waits.withLock { $0.stopped } }
 
     func call(_ request: ExecutionRequest) {
         outstandingCalls.add(1, ordering: .relaxed)
@@ -56,7 +76,7 @@ final class ExhaustedHooks: Sendable {
             default:
                 return given(up: request, attempts: number, why: "\(result)")
             }
-            guard number < maxAttempts, !stopped.load(ordering: .relaxed) else {
+            guard number < maxAttempts, !isStopped else {
                 return given(up: request, attempts: number, why: "\(result)")
             }
             metrics.exhaustedHook("retried")
@@ -68,15 +88,27 @@ final class ExhaustedHooks: Sendable {
                     "jid": .string(request.jid), "result": .string("\(result)"), "in_s": .string(String(delay.components.seconds)),
                 ])
             }
-            Task {
-                try? await Task.sleep(for: delay)
-                if self.stopped.load(ordering: .relaxed) {
-                    self.given(up: request, attempts: number, why: "courier is stopping")
-                } else {
-                    self.attempt(request, number: number + 1)
-                }
-            }
+            retry(request, number: number + 1, after: delay, result: result)
         }
+    }
+
+    /// Makes attempt `number` after `delay`, in a task kept in `waits` until it ends.
+    private func retry(_ request: ExecutionRequest, number: Int, after delay: Duration, result: HTTPResult) {
+        let started = waits.withLock { w -> Bool in
+            guard !w.stopped else { return false }
+            let id = w.next
+            w.next += 1
+            // Inserted under the lock, before the task can look for itself to leave.
+            w.tasks[id] = Task { [self] in
+                defer { _ = waits.withLock { $0.tasks.removeValue(forKey: id) } }
+                try? await Task.sleep(for: delay)
+                // Stopped while waiting: dropped, still counted in `outstanding` for the exit line.
+                guard !Task.isCancelled, !isStopped else { return }
+                attempt(request, number: number)
+            }
+            return true
+        }
+        if !started { given(up: request, attempts: number - 1, why: "\(result)") }
     }
 
     private func done() { outstandingCalls.subtract(1, ordering: .relaxed) }

@@ -21,7 +21,8 @@ import Synchronization
 ///
 /// An idle courier costs one command per queue every `blockSeconds`.
 /// Disarming a blocked watcher (quiet, a backlog elsewhere that needs its
-/// token, reconcile) unblocks it with `CLIENT UNBLOCK` from another connection.
+/// token, reconcile) unblocks it with `CLIENT UNBLOCK` from another connection,
+/// sent by a task of `run`'s own, so it ends with the watchers.
 public final class QueueWatchers: QueueWatching {
     typealias Mode = WatchMode
 
@@ -30,6 +31,9 @@ public final class QueueWatchers: QueueWatching {
     private let control: RedisWorker
     private let blockSeconds: Int
     private let handlers = Mutex<WatchHandlers>(WatchHandlers())
+    /// Connection ids `disarm` wants unblocked; `run`'s unblocker sends them.
+    private let unblockIDs = Mutex<Set<Int>>([])
+    private let unblockWanted = WakeSignal()
 
     private final class Watcher: Sendable {
         struct State {
@@ -111,8 +115,21 @@ public final class QueueWatchers: QueueWatching {
         // one whose connection may not use CLIENT (-1) sits out its block.
         let ids = unblock.filter { $0 > 0 }
         guard !ids.isEmpty else { return }
-        let control = control
-        Task {
+        unblockIDs.withLock { $0.formUnion(ids) }
+        unblockWanted.signal()
+    }
+
+    /// Sends the `CLIENT UNBLOCK`s `disarm` asked for, without the caller waiting,
+    /// until the task is cancelled. An unblock that arrives after the watcher blocked
+    /// again only costs it one more BLMOVE.
+    private func unblockLoop() async {
+        while !Task.isCancelled {
+            await unblockWanted.wait()
+            let ids = unblockIDs.withLock { ids in
+                defer { ids.removeAll() }
+                return ids.sorted()
+            }
+            guard !ids.isEmpty, !Task.isCancelled else { continue }
             // Not fatal if it fails: each watcher is back from Redis within blockSeconds anyway.
             _ = try? await control.run { connection throws(RedisError) in
                 try connection.pipeline(ids.map { ["CLIENT", "UNBLOCK", String($0)].map { Array($0.utf8) } })
@@ -133,9 +150,10 @@ public final class QueueWatchers: QueueWatching {
         }
     }
 
-    /// Runs every watcher until the task is cancelled.
+    /// Runs every watcher, and the unblocker that serves `disarm`, until the task is cancelled.
     public func run(logger: Logger) async {
         await withDiscardingTaskGroup { group in
+            group.addTask { await self.unblockLoop() }
             for watcher in order {
                 group.addTask { await self.watch(watcher, logger: logger) }
             }

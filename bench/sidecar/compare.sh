@@ -39,7 +39,7 @@
 #
 # Env knobs (all optional):
 #   BENCH_ROUNDS (3)            interleaved rounds; the summary shows medians
-#   BENCH_YJIT (off,on)         which YJIT settings, comma-separated
+#   BENCH_YJIT (off,on)         which YJIT settings, comma-separated: off, on, default (each side's own: Sidekiq without, the sidecar with YJIT)
 #   BENCH_LOG (default,quiet)   which logging settings
 #   BENCH_PROCESSES / PROCESSES (1)  Ruby processes per side
 #   BENCH_JOBS (20000)          no-op jobs per backlog run (each kind)
@@ -85,7 +85,7 @@ TIMEOUT="${BENCH_TIMEOUT:-300}"
 for v in ROUNDS N MIXED_N MIXED_RATE MIXED_SECONDS MIXED_C IDLE_JOBS PROCS TIMEOUT; do
   [[ "${!v}" =~ ^[1-9][0-9]*$ ]] || { echo "compare.sh: $v must be a positive integer, got '${!v}'" >&2; exit 64; }
 done
-for y in ${YJITS//,/ }; do [[ "$y" == off || "$y" == on ]] || { echo "BENCH_YJIT: off and/or on" >&2; exit 64; }; done
+for y in ${YJITS//,/ }; do [[ "$y" == off || "$y" == on || "$y" == default ]] || { echo "BENCH_YJIT: off, on and/or default" >&2; exit 64; }; done
 for l in ${LOGS//,/ }; do [[ "$l" == default || "$l" == quiet ]] || { echo "BENCH_LOG: default and/or quiet" >&2; exit 64; }; done
 
 if [[ -n "${BENCH_COURIER:-}" ]]; then COURIER="$BENCH_COURIER"
@@ -219,7 +219,13 @@ note() { RES["$1|$2|$3"]+="$4 "; }
 # Environment of the Ruby side processes for a setting: YJIT, log level.
 ruby_env() { # YJIT LOG → RENV array
   local unset=() set=()  # env takes its -u options before any NAME=VALUE
-  if [[ $1 == on ]]; then set+=(RUBYOPT=--yjit); else unset+=(-u RUBYOPT); fi
+  # off: also the sidecar's own default (YJIT where available) off; default: each side's default
+  # (Sidekiq without YJIT, the sidecar with it, capped at 64 MiB of code).
+  case $1 in
+    on) set+=(RUBYOPT=--yjit) ;;
+    off) unset+=(-u RUBYOPT); set+=(COURIER_SIDECAR_YJIT=0) ;;
+    default) unset+=(-u RUBYOPT -u COURIER_SIDECAR_YJIT) ;;
+  esac
   if [[ $2 == quiet ]]; then set+=(SIDEKIQ_LOG_LEVEL=WARN); else unset+=(-u SIDEKIQ_LOG_LEVEL); fi
   RENV=(env "${unset[@]}" "${set[@]}")
 }
@@ -318,8 +324,9 @@ latency() {
   note "$set" "$side" "${fig}_p50" "$p50"; note "$set" "$side" "${fig}_p99" "$p99"
 }
 
-check_yjit() { # EXPECTED: every process that ran a BenchLatencyJob says so
+check_yjit() { # EXPECTED: every process that ran a BenchLatencyJob says so ("default": whatever each side does)
   local got
+  [[ $1 == default ]] && return 0
   got=$(redis-cli -p "$REDIS_PORT" hvals bench:yjit | sort -u | tr '\n' ' ')
   [[ "$got" == "$1 " ]] || warn "YJIT should be $1 in every Ruby process of the side, bench:yjit says: ${got:-nothing}"
 }

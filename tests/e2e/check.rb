@@ -172,6 +172,26 @@ when "cancelled"
   end
   puts "ok cancelled (courier cancel JID and Courier.cancel: interrupted, not retried, not dead)"
 
+when "stream_start"
+  # Fetched together (one push, courier -c 8), so the slow job shares a stream with quick ones.
+  before = Sidekiq::Stats.new.processed
+  # In the middle: an idle queue's watcher claims the first job alone; the fetch after it takes the rest.
+  fast = Array.new(12) { |i| [0.05, "stream-fast-#{i}"] }
+  jids = Sidekiq::Client.push_bulk("class" => SlowJob, "args" => fast[0, 3] + [[3.0, "stream-slow"]] + fast[3..])
+  slow = jids[3]
+  save("stream" => {"slow" => slow, "before" => before, "pushed_at" => Time.now.to_f})
+  eventually("the 12 quick jobs acknowledged", 10) { Sidekiq::Stats.new.processed - before >= 12 }
+  waited = Time.now.to_f - state["stream"]["pushed_at"]
+  check(JobRun.where(arg: "stream-slow").none?, "the slow job still runs")
+  check(waited < 2.5, "the quick jobs' outcomes came #{waited.round(2)} s after the push: they waited for the slow one (3 s)")
+  puts "ok stream_start (12 quick jobs acknowledged #{waited.round(2)} s after the push while a 3 s job of the same fetch still ran)"
+
+when "stream_done"
+  eventually("the slow job to run", 15) { JobRun.where(arg: "stream-slow").count == 1 }
+  eventually("all 13 acknowledged", 10) { Sidekiq::Stats.new.processed - state["stream"]["before"] >= 13 }
+  check(JobRun.where("arg LIKE 'stream-fast-%'").count == 12, "each quick job ran once")
+  puts "ok stream_done"
+
 when "burst"
   n = Integer(ARGV.fetch(1))
   Sidekiq::Client.push_bulk("class" => SlowJob, "args" => Array.new(n) { |i| [0.05, "burst-#{i}"] })

@@ -115,7 +115,7 @@ module Courier
       end
 
       def health_info(rails)
-        info = {"sidekiq" => ::Sidekiq::VERSION, "ruby" => RUBY_VERSION}
+        info = {"sidekiq" => ::Sidekiq::VERSION, "ruby" => RUBY_VERSION, "yjit" => !!(defined?(RubyVM::YJIT) && RubyVM::YJIT.enabled?)}
         return info unless rails
 
         info.merge("rails" => ::Rails.version, "rails_env" => ::Rails.env.to_s, "app" => ::Rails.root.basename.to_s)

@@ -60,6 +60,7 @@ module Courier
           o.on("--max-stream-jobs N", "Most jobs in one stream request (default: --max-batch-jobs)") { |v| @max_stream_jobs = int("--max-stream-jobs", v, 1..10_000) }
           o.on("--secret-file PATH", "File holding the shared secret (else COURIER_SECRET)") { |v| @secret_file = v }
           o.on("--dev", "Development: signatures not required (loud warning)") { @dev = true }
+          o.on("--[no-]yjit", "Ruby's YJIT JIT where this Ruby has it (default on; env COURIER_SIDECAR_YJIT=0 turns it off)") { |v| @yjit = v }
           o.on("-h", "--help", "Show this help") do
             puts o
             exit 0
