@@ -25,35 +25,69 @@ package enum CourierOptions {
 
     /// How to reach Redis: shared by `courier` and `courier cancel` (read by `redisSettings`).
     package static let redisFlags: [Flag] = [
-        Flag("redis-url", value: "url", help: "Redis URL: redis://[user:pass@]host:port/db or unix:///path?db=N. Env: REDIS_URL. Default: redis://127.0.0.1:6379/0."),
+        Flag(
+            "redis-url", value: "url",
+            help: "Redis URL: redis://[user:pass@]host:port/db or unix:///path?db=N. Env: REDIS_URL. Default: redis://127.0.0.1:6379/0."),
         Flag("namespace", value: "prefix", help: "Key prefix of redis-namespace, if the app uses one. Env: COURIER_NAMESPACE."),
-        Flag("redis-timeout-ms", value: "ms", kind: .integer, help: "Milliseconds a Redis command may take. Env: COURIER_REDIS_TIMEOUT_MS. Default: 5000."),
+        Flag(
+            "redis-timeout-ms", value: "ms", kind: .integer,
+            help: "Milliseconds a Redis command may take. Env: COURIER_REDIS_TIMEOUT_MS. Default: 5000."),
     ]
 
-    package static let flags: [Flag] = redisFlags + [
-        Flag("executor-url", value: "url", help: "Base URL of the executor sidecar, e.g. http://127.0.0.1:8088. Env: COURIER_EXECUTOR_URL."),
-        Flag("secret-file", value: "path", help: "File holding the shared request-signing secret. Env: COURIER_SECRET (the secret itself)."),
-        Flag("concurrency", short: "c", value: "n", kind: .integer, help: "Jobs in flight at most. Env: COURIER_CONCURRENCY (then RAILS_MAX_THREADS). Default: 10."),
-        Flag("queue", short: "q", value: "name[,weight]", repeatable: true, help: "Queue to fetch from, as NAME or NAME,WEIGHT; repeat in priority order. Env: COURIER_QUEUES (space-separated). Default: default."),
-        Flag("limit", value: "queue=n", repeatable: true, help: "Per-queue cap on jobs in flight, as QUEUE=N; repeatable. Env: COURIER_QUEUE_LIMITS (comma-separated)."),
-        Flag("config", short: "C", value: "path", help: "An existing config/sidekiq.yml (:concurrency:, :queues:, :timeout:, :limits:)."),
-        Flag("timeout", short: "t", value: "seconds", kind: .integer, help: "Seconds SIGTERM waits for in-flight jobs before pushing them back. Env: COURIER_SHUTDOWN_TIMEOUT. Default: 25."),
-        Flag("job-timeout", value: "seconds", kind: .integer, help: "Seconds one job may run before it counts as timed out. Env: COURIER_JOB_TIMEOUT. Default: 600."),
-        Flag("connect-timeout-ms", value: "ms", kind: .integer, help: "Milliseconds a connect to the executor may take. Env: COURIER_CONNECT_TIMEOUT_MS. Default: 2000."),
-        Flag("ops-port", value: "port|off", help: "Port for /health, /ready and /metrics (0 picks a free port, 'off' disables). Env: COURIER_OPS_PORT. Default: 7433."),
-        Flag("ops-bind", value: "address", help: "Address the ops port binds to. Env: COURIER_OPS_BIND. Default: 0.0.0.0."),
-        Flag("tag", value: "tag", help: "Tag shown in the Sidekiq Web UI. Env: COURIER_TAG."),
-        Flag("label", value: "label", repeatable: true, help: "Label shown in the Sidekiq Web UI; repeatable. Env: COURIER_LABELS (comma-separated)."),
-        Flag("max-retries", value: "n", kind: .integer, help: "Retries for jobs with retry: true. Env: COURIER_MAX_RETRIES. Default: 25."),
-        Flag("poll-interval", value: "seconds", kind: .number, help: "Average seconds between scheduler polls (Sidekiq's poll_interval_average). Env: COURIER_POLL_INTERVAL. Default: 5 × processes."),
-        Flag("process-ttl", value: "seconds", kind: .integer, help: "Seconds a process entry lives without a heartbeat; its jobs are recovered after. Env: COURIER_PROCESS_TTL. Default: 60."),
-        Flag("breaker-failures", value: "n", kind: .integer, help: "Executor failures in a row that open the circuit breaker. Env: COURIER_BREAKER_FAILURES. Default: 5."),
-        Flag("breaker-cooldown", value: "seconds", kind: .number, help: "Seconds the breaker stays open first (doubles per trip, up to 30 × that). Env: COURIER_BREAKER_COOLDOWN. Default: 1."),
-        Flag("batch", value: "auto|n", help: "Jobs per executor request when several are fetched together: auto streams them (/v1/jobs/stream, each outcome as it ends) sized from the executor's capacity when it offers streams, else one job per request; N caps a request at N jobs (streams, else /v1/jobs/batch); 1 = one job per request. Env: COURIER_BATCH. Default: auto."),
-        Flag("log-format", value: "text|json", help: "Log format: text or json. Env: COURIER_LOG_FORMAT. Default: text."),
-        Flag("log-level", value: "level", help: "Log level: debug, info, notice, warning, error. Env: COURIER_LOG_LEVEL. Default: info."),
-    ]
-
+    package static let flags: [Flag] =
+        redisFlags + [
+            Flag("executor-url", value: "url", help: "Base URL of the executor sidecar, e.g. http://127.0.0.1:8088. Env: COURIER_EXECUTOR_URL."),
+            Flag("secret-file", value: "path", help: "File holding the shared request-signing secret. Env: COURIER_SECRET (the secret itself)."),
+            Flag(
+                "concurrency", short: "c", value: "n", kind: .integer,
+                help: "Jobs in flight at most. Env: COURIER_CONCURRENCY (then RAILS_MAX_THREADS). Default: 10."),
+            Flag(
+                "queue", short: "q", value: "name[,weight]", repeatable: true,
+                help:
+                    "Queue to fetch from, as NAME or NAME,WEIGHT; repeat in priority order. Env: COURIER_QUEUES (space-separated). Default: default."),
+            Flag(
+                "limit", value: "queue=n", repeatable: true,
+                help: "Per-queue cap on jobs in flight, as QUEUE=N; repeatable. Env: COURIER_QUEUE_LIMITS (comma-separated)."),
+            Flag("config", short: "C", value: "path", help: "An existing config/sidekiq.yml (:concurrency:, :queues:, :timeout:, :limits:)."),
+            Flag(
+                "timeout", short: "t", value: "seconds", kind: .integer,
+                help: "Seconds SIGTERM waits for in-flight jobs before pushing them back. Env: COURIER_SHUTDOWN_TIMEOUT. Default: 25."),
+            Flag(
+                "job-timeout", value: "seconds", kind: .integer,
+                help: "Seconds one job may run before it counts as timed out. Env: COURIER_JOB_TIMEOUT. Default: 600."),
+            Flag(
+                "connect-timeout-ms", value: "ms", kind: .integer,
+                help: "Milliseconds a connect to the executor may take. Env: COURIER_CONNECT_TIMEOUT_MS. Default: 2000."),
+            Flag(
+                "ops-port", value: "port|off",
+                help: "Port for /health, /ready and /metrics (0 picks a free port, 'off' disables). Env: COURIER_OPS_PORT. Default: 7433."),
+            Flag("ops-bind", value: "address", help: "Address the ops port binds to. Env: COURIER_OPS_BIND. Default: 0.0.0.0."),
+            Flag("tag", value: "tag", help: "Tag shown in the Sidekiq Web UI. Env: COURIER_TAG."),
+            Flag(
+                "label", value: "label", repeatable: true,
+                help: "Label shown in the Sidekiq Web UI; repeatable. Env: COURIER_LABELS (comma-separated)."),
+            Flag("max-retries", value: "n", kind: .integer, help: "Retries for jobs with retry: true. Env: COURIER_MAX_RETRIES. Default: 25."),
+            Flag(
+                "poll-interval", value: "seconds", kind: .number,
+                help: "Average seconds between scheduler polls (Sidekiq's poll_interval_average). Env: COURIER_POLL_INTERVAL. Default: 5 × processes."
+            ),
+            Flag(
+                "process-ttl", value: "seconds", kind: .integer,
+                help: "Seconds a process entry lives without a heartbeat; its jobs are recovered after. Env: COURIER_PROCESS_TTL. Default: 60."),
+            Flag(
+                "breaker-failures", value: "n", kind: .integer,
+                help: "Executor failures in a row that open the circuit breaker. Env: COURIER_BREAKER_FAILURES. Default: 5."),
+            Flag(
+                "breaker-cooldown", value: "seconds", kind: .number,
+                help: "Seconds the breaker stays open first (doubles per trip, up to 30 × that). Env: COURIER_BREAKER_COOLDOWN. Default: 1."),
+            Flag(
+                "batch", value: "auto|n",
+                help:
+                    "Jobs per executor request when several are fetched together: auto streams them (/v1/jobs/stream, each outcome as it ends) sized from the executor's capacity when it offers streams, else one job per request; N caps a request at N jobs (streams, else /v1/jobs/batch); 1 = one job per request. Env: COURIER_BATCH. Default: auto."
+            ),
+            Flag("log-format", value: "text|json", help: "Log format: text or json. Env: COURIER_LOG_FORMAT. Default: text."),
+            Flag("log-level", value: "level", help: "Log level: debug, info, notice, warning, error. Env: COURIER_LOG_LEVEL. Default: info."),
+        ]
 
     /// The validated configuration with the log settings, which only the executable uses.
     package struct Loaded {
@@ -75,9 +109,12 @@ package enum CourierOptions {
         let endpoint: RedisEndpoint
         do { endpoint = try RedisEndpoint(url: redisText) } catch { throw usageError("--redis-url", error.message) }
         let redisMs = try flags.int("redis-timeout-ms") ?? envInt("COURIER_REDIS_TIMEOUT_MS", env) ?? 5000
-        guard (1...3_600_000).contains(redisMs) else { throw usageError("--redis-timeout-ms/COURIER_REDIS_TIMEOUT_MS", "must be 1…3600000, got \(redisMs)") }
-        return RedisSettings(endpoint: endpoint, timeouts: RedisTimeouts(connect: .milliseconds(min(redisMs, 2000)), command: .milliseconds(redisMs)),
-                             namespace: flags.string("namespace") ?? env["COURIER_NAMESPACE"])
+        guard (1...3_600_000).contains(redisMs) else {
+            throw usageError("--redis-timeout-ms/COURIER_REDIS_TIMEOUT_MS", "must be 1…3600000, got \(redisMs)")
+        }
+        return RedisSettings(
+            endpoint: endpoint, timeouts: RedisTimeouts(connect: .milliseconds(min(redisMs, 2000)), command: .milliseconds(redisMs)),
+            namespace: flags.string("namespace") ?? env["COURIER_NAMESPACE"])
     }
 
     package static func usageError(_ setting: String, _ message: String) -> UsageError { UsageError("\(setting): \(message)") }
@@ -110,15 +147,20 @@ package enum CourierOptions {
         }
 
         var specs: [QueueSpec] = []
-        let queueTexts = !flags.strings("queue").isEmpty ? flags.strings("queue") : (env["COURIER_QUEUES"].map { $0.split(separator: " ").map(String.init) } ?? [])
+        let queueTexts =
+            !flags.strings("queue").isEmpty ? flags.strings("queue") : (env["COURIER_QUEUES"].map { $0.split(separator: " ").map(String.init) } ?? [])
         do {
             if !queueTexts.isEmpty { specs = try queueTexts.map(QueueSpec.parse) } else { specs = file?.queues ?? [QueueSpec(name: "default")] }
         } catch { throw fail("-q", error.message) }
         var limitMap = file?.limits ?? [:]
-        let limitTexts = !flags.strings("limit").isEmpty ? flags.strings("limit") : (env["COURIER_QUEUE_LIMITS"].map { $0.split(separator: ",").map(String.init) } ?? [])
+        let limitTexts =
+            !flags.strings("limit").isEmpty
+            ? flags.strings("limit") : (env["COURIER_QUEUE_LIMITS"].map { $0.split(separator: ",").map(String.init) } ?? [])
         for text in limitTexts {
             let parts = text.split(separator: "=", omittingEmptySubsequences: false)
-            guard parts.count == 2, !parts[0].isEmpty, let n = Int(parts[1]), n >= 1 else { throw fail("--limit", "'\(text)' must be QUEUE=N with N ≥ 1") }
+            guard parts.count == 2, !parts[0].isEmpty, let n = Int(parts[1]), n >= 1 else {
+                throw fail("--limit", "'\(text)' must be QUEUE=N with N ≥ 1")
+            }
             limitMap[String(parts[0])] = n
         }
         let plan: QueuePlan
@@ -141,16 +183,21 @@ package enum CourierOptions {
         let concurrency = try flags.int("concurrency") ?? envInt("COURIER_CONCURRENCY") ?? file?.concurrency ?? envInt("RAILS_MAX_THREADS") ?? 10
         guard (1...10_000).contains(concurrency) else { throw fail("-c/COURIER_CONCURRENCY", "concurrency must be 1…10000, got \(concurrency)") }
         let jobTimeout = try flags.int("job-timeout") ?? envInt("COURIER_JOB_TIMEOUT") ?? 600
-        guard (1...604_800).contains(jobTimeout) else { throw fail("--job-timeout/COURIER_JOB_TIMEOUT", "must be 1…604800 seconds, got \(jobTimeout)") }
+        guard (1...604_800).contains(jobTimeout) else {
+            throw fail("--job-timeout/COURIER_JOB_TIMEOUT", "must be 1…604800 seconds, got \(jobTimeout)")
+        }
         let connectMs = try flags.int("connect-timeout-ms") ?? envInt("COURIER_CONNECT_TIMEOUT_MS") ?? 2000
-        guard (1...3_600_000).contains(connectMs) else { throw fail("--connect-timeout-ms/COURIER_CONNECT_TIMEOUT_MS", "must be 1…3600000, got \(connectMs)") }
+        guard (1...3_600_000).contains(connectMs) else {
+            throw fail("--connect-timeout-ms/COURIER_CONNECT_TIMEOUT_MS", "must be 1…3600000, got \(connectMs)")
+        }
         let shutdown = try flags.int("timeout") ?? envInt("COURIER_SHUTDOWN_TIMEOUT") ?? file?.timeout ?? 25
         guard (0...86_400).contains(shutdown) else { throw fail("-t/COURIER_SHUTDOWN_TIMEOUT", "must be 0…86400 seconds, got \(shutdown)") }
 
         var configuration = CourierConfiguration(
             redis: redis.endpoint, plan: plan,
-            executor: HTTPExecutorConfiguration(baseURL: executorText, secret: secret, connectTimeout: .milliseconds(connectMs),
-                                                jobTimeout: .seconds(jobTimeout), maxConnections: concurrency + 4))
+            executor: HTTPExecutorConfiguration(
+                baseURL: executorText, secret: secret, connectTimeout: .milliseconds(connectMs),
+                jobTimeout: .seconds(jobTimeout), maxConnections: concurrency + 4))
         configuration.redisTimeouts = redis.timeouts
         configuration.namespace = redis.namespace
         configuration.concurrency = concurrency
@@ -159,15 +206,21 @@ package enum CourierOptions {
         if portText == "off" {
             configuration.opsPort = nil
         } else {
-            guard let port = Int(portText), (0...65535).contains(port) else { throw fail("--ops-port", "'\(portText)' must be a port number or 'off'") }
+            guard let port = Int(portText), (0...65535).contains(port) else {
+                throw fail("--ops-port", "'\(portText)' must be a port number or 'off'")
+            }
             configuration.opsPort = port
         }
         configuration.opsBind = flags.string("ops-bind") ?? env["COURIER_OPS_BIND"] ?? "0.0.0.0"
         configuration.tag = flags.string("tag") ?? env["COURIER_TAG"] ?? file?.tag ?? ""
-        configuration.labels = !flags.strings("label").isEmpty ? flags.strings("label")
+        configuration.labels =
+            !flags.strings("label").isEmpty
+            ? flags.strings("label")
             : env["COURIER_LABELS"].map { $0.split(separator: ",").map(String.init) } ?? file?.labels ?? []
         configuration.maxRetries = try flags.int("max-retries") ?? envInt("COURIER_MAX_RETRIES") ?? file?.maxRetries ?? 25
-        guard (0...1_000).contains(configuration.maxRetries) else { throw fail("--max-retries/COURIER_MAX_RETRIES", "must be 0…1000, got \(configuration.maxRetries)") }
+        guard (0...1_000).contains(configuration.maxRetries) else {
+            throw fail("--max-retries/COURIER_MAX_RETRIES", "must be 0…1000, got \(configuration.maxRetries)")
+        }
         func envDouble(_ name: String) throws -> Double? {
             guard let text = env[name] else { return nil }
             guard let n = Double(text), n.isFinite else { throw fail(name, "'\(text)' is not a number") }
@@ -198,13 +251,17 @@ package enum CourierOptions {
         if batchText == "auto" {
             configuration.batch = .auto
         } else {
-            guard let n = Int(batchText), (1...1000).contains(n) else { throw fail("--batch/COURIER_BATCH", "must be auto or 1…1000, got '\(batchText)'") }
+            guard let n = Int(batchText), (1...1000).contains(n) else {
+                throw fail("--batch/COURIER_BATCH", "must be auto or 1…1000, got '\(batchText)'")
+            }
             configuration.batch = .fixed(n)
         }
         let formatText = flags.string("log-format") ?? env["COURIER_LOG_FORMAT"] ?? "text"
         guard let format = CourierLogHandler.Format(rawValue: formatText) else { throw fail("--log-format", "'\(formatText)' must be text or json") }
         let levelText = flags.string("log-level") ?? env["COURIER_LOG_LEVEL"] ?? "info"
-        guard let level = Logger.Level(rawValue: levelText) else { throw fail("--log-level", "'\(levelText)' must be trace, debug, info, notice, warning or error") }
+        guard let level = Logger.Level(rawValue: levelText) else {
+            throw fail("--log-level", "'\(levelText)' must be trace, debug, info, notice, warning or error")
+        }
         return Loaded(configuration: configuration, logFormat: format, logLevel: level)
     }
 }

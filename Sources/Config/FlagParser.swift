@@ -119,11 +119,12 @@ package enum FlagParser {
                 // As the common CLI convention: the last one wins.
                 parsed.values[flag.long] = []
             }
-            let wellFormed = switch flag.kind {
-            case .text: true
-            case .integer: Int(value) != nil
-            case .number: Double(value)?.isFinite == true
-            }
+            let wellFormed =
+                switch flag.kind {
+                case .text: true
+                case .integer: Int(value) != nil
+                case .number: Double(value)?.isFinite == true
+                }
             guard wellFormed else {
                 throw UsageError("The value '\(value)' is invalid for '\(flag.spelled(typed))'", help: "\(flag.spelled(typed))  \(flag.help)")
             }
@@ -136,7 +137,8 @@ package enum FlagParser {
     package static func help(command: String, overview: String, discussion: String, flags: [Flag], usage: String? = nil) -> String {
         var out = "OVERVIEW: \(overview)\n\n\(wrap(discussion, width: 80, indent: 0))\n\nUSAGE: \(usage ?? "\(command) <options>")\n\nOPTIONS:\n"
         let column = 26
-        let rows = flags.map { ($0.synopsis + ($0.repeatable ? " ..." : ""), $0.help) }
+        let rows =
+            flags.map { ($0.synopsis + ($0.repeatable ? " ..." : ""), $0.help) }
             + [("--version", "Show the version."), ("-h, --help", "Show help information.")]
         for (synopsis, text) in rows {
             let left = "  " + synopsis

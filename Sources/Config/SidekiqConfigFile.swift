@@ -152,4 +152,3 @@ public struct SidekiqConfigFile: Sendable, Equatable {
 extension String {
     var trimmingColon: String { hasPrefix(":") ? String(dropFirst()) : self }
 }
-

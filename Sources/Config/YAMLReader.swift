@@ -203,7 +203,8 @@ private struct EventReader {
             let value = String(decoding: UnsafeBufferPointer(start: s.value, count: Int(s.length)), as: UTF8.self)
             return Event(kind: .scalar, line: line, anchor: string(s.anchor), tag: string(s.tag), value: value, quoted: s.quoted_implicit != 0)
         case YAML_SEQUENCE_START_EVENT:
-            return Event(kind: .sequenceStart, line: line, anchor: string(event.data.sequence_start.anchor), tag: string(event.data.sequence_start.tag))
+            return Event(
+                kind: .sequenceStart, line: line, anchor: string(event.data.sequence_start.anchor), tag: string(event.data.sequence_start.tag))
         case YAML_SEQUENCE_END_EVENT: return Event(kind: .sequenceEnd, line: line)
         case YAML_MAPPING_START_EVENT:
             return Event(kind: .mappingStart, line: line, anchor: string(event.data.mapping_start.anchor), tag: string(event.data.mapping_start.tag))
@@ -237,8 +238,12 @@ private struct EventReader {
             switch anchors[name] {
             case let .done(built)?:
                 aliasedNodes += built.size
-                guard aliasedNodes <= Self.maxAliasedNodes else { throw YAMLError(line: event.line, message: "aliases expand to more than \(Self.maxAliasedNodes) nodes") }
-                guard depth + built.height <= Self.maxDepth else { throw YAMLError(line: event.line, message: "alias '*\(name)' nests deeper than \(Self.maxDepth) levels") }
+                guard aliasedNodes <= Self.maxAliasedNodes else {
+                    throw YAMLError(line: event.line, message: "aliases expand to more than \(Self.maxAliasedNodes) nodes")
+                }
+                guard depth + built.height <= Self.maxDepth else {
+                    throw YAMLError(line: event.line, message: "alias '*\(name)' nests deeper than \(Self.maxDepth) levels")
+                }
                 return built
             case let .open(_, level)?:
                 // `<<: *self` inside its own mapping merges the keys so far, as Ruby's merge! does.
@@ -311,8 +316,10 @@ private struct EventReader {
     /// (and `!binary`, left base64-encoded); the rest, plain or with any other tag, are typed by `tokenize`.
     private func scalar(_ event: Event) throws(YAMLError) -> YAMLNode {
         if event.quoted { return .scalar(event.value, quoted: true) }
-        if let tag = event.tag, tag == "tag:yaml.org,2002:str" || tag == "!str" || tag.hasPrefix("!str:") || tag == "!ruby/string"
-            || tag.hasPrefix("!ruby/string:") || tag.hasPrefix("!ruby/sym") || tag == "!binary" || tag == "tag:yaml.org,2002:binary" {
+        if let tag = event.tag,
+            tag == "tag:yaml.org,2002:str" || tag == "!str" || tag.hasPrefix("!str:") || tag == "!ruby/string"
+                || tag.hasPrefix("!ruby/string:") || tag.hasPrefix("!ruby/sym") || tag == "!binary" || tag == "tag:yaml.org,2002:binary"
+        {
             return .scalar(event.value, quoted: true)
         }
         switch PlainScalar(event.value) {
@@ -366,7 +373,9 @@ enum PlainScalar: Equatable {
         let s = Array(text.unicodeScalars)
         guard let first = s.first else { self = .null; return }
         // %r{^[^\d.:-]?[[:alpha:]_\s!@#$%\^&*(){}<>|/\\~;=]+}, or any newline: a word, not a number.
-        func wordy(_ c: Unicode.Scalar) -> Bool { c.properties.isAlphabetic || "_ \t\n\r\u{0B}\u{0C}!@#$%^&*(){}<>|/\\~;=".unicodeScalars.contains(c) }
+        func wordy(_ c: Unicode.Scalar) -> Bool {
+            c.properties.isAlphabetic || "_ \t\n\r\u{0B}\u{0C}!@#$%^&*(){}<>|/\\~;=".unicodeScalars.contains(c)
+        }
         if s.contains("\n") || wordy(first) || (!"0123456789.:-".unicodeScalars.contains(first) && s.count > 1 && wordy(s[1])) {
             self = Self.word(s)
             return
@@ -387,7 +396,9 @@ enum PlainScalar: Equatable {
         guard s.count <= 5 else { return .string }
         let lines = s.split(separator: "\n", omittingEmptySubsequences: false).map { String(String.UnicodeScalarView($0)).lowercased() }
         // /^[^ytonf~]/i: a line starting otherwise (an empty line starts with its "\n") makes it a string.
-        let otherStart = lines.indices.contains { i in lines[i].unicodeScalars.first.map { !"ytonf~".unicodeScalars.contains($0) } ?? (i < lines.count - 1) }
+        let otherStart = lines.indices.contains { i in
+            lines[i].unicodeScalars.first.map { !"ytonf~".unicodeScalars.contains($0) } ?? (i < lines.count - 1)
+        }
         if otherStart { return .string }
         if s == ["~"] || lines.contains("null") { return .null }
         if lines.contains(where: { ["yes", "true", "on"].contains($0) }) { return .bool(true) }
@@ -446,7 +457,13 @@ enum PlainScalar: Equatable {
         func digits() {
             var previousDigit = false
             while let c = rest.first {
-                if isDigit(c) { out.append(c); previousDigit = true } else if c == UInt8(ascii: "_"), previousDigit, let n = rest.dropFirst().first, isDigit(n) { previousDigit = false } else { break }
+                if isDigit(c) {
+                    out.append(c); previousDigit = true
+                } else if c == UInt8(ascii: "_"), previousDigit, let n = rest.dropFirst().first, isDigit(n) {
+                    previousDigit = false
+                } else {
+                    break
+                }
                 rest = rest.dropFirst()
             }
         }
@@ -466,7 +483,9 @@ enum PlainScalar: Equatable {
         if i < b.count, b[i] == UInt8(ascii: "-") || b[i] == UInt8(ascii: "+") { i += 1 }
         var mantissaDigits = 0
         if i < b.count, isDigit(b[i]) {
-            while i < b.count, isDigit(b[i]) || b[i] == UInt8(ascii: "_") || b[i] == UInt8(ascii: ",") { if isDigit(b[i]) { mantissaDigits += 1 }; i += 1 }
+            while i < b.count, isDigit(b[i]) || b[i] == UInt8(ascii: "_") || b[i] == UInt8(ascii: ",") {
+                if isDigit(b[i]) { mantissaDigits += 1 }; i += 1
+            }
         }
         guard i < b.count, b[i] == UInt8(ascii: ".") else { return nil }
         i += 1

@@ -41,22 +41,26 @@ public final class Courier: Sendable {
         func worker(_ name: String) -> RedisWorker { RedisWorker(name: name, endpoint: endpoint, timeouts: timeouts, logger: logger) }
         housekeeping = worker("housekeeping")
         recovery = ProcessRecovery(worker: housekeeping, keys: keys, identity: identity.description, maxRecoveries: configuration.maxRecoveries)
-        watchers = QueueWatchers(queues: configuration.plan.names, keys: keys, identity: identity.description, control: housekeeping,
-                                 makeWorker: worker)
+        watchers = QueueWatchers(
+            queues: configuration.plan.names, keys: keys, identity: identity.description, control: housekeeping,
+            makeWorker: worker)
         var executorConfiguration = configuration.executor
         executorConfiguration.maxConnections = max(executorConfiguration.maxConnections, configuration.concurrency + 4)
         executor = HTTPExecutor(configuration: executorConfiguration)
         let source = RedisJobSource(worker: worker("fetch"), keys: keys, identity: identity.description, plan: configuration.plan)
         dispatcher = Dispatcher(
-            settings: DispatcherSettings(concurrency: configuration.concurrency, plan: configuration.plan, breaker: configuration.breaker,
-                                         batch: configuration.batch),
+            settings: DispatcherSettings(
+                concurrency: configuration.concurrency, plan: configuration.plan, breaker: configuration.breaker,
+                batch: configuration.batch),
             source: source, executor: executor, policy: OutcomePolicy(maxRetries: configuration.maxRetries),
             logger: logger, metrics: metrics, watchers: watchers, executionMetrics: executionMetrics)
-        heartbeat = Heartbeat(worker: housekeeping, keys: keys, identity: identity,
-                              configuration: ProcessDescription(concurrency: configuration.concurrency, plan: configuration.plan,
-                                                                processTTL: configuration.processTTL, tag: configuration.tag,
-                                                                labels: configuration.labels),
-                              startedAt: WallClock.system.now(), executionMetrics: executionMetrics)
+        heartbeat = Heartbeat(
+            worker: housekeeping, keys: keys, identity: identity,
+            configuration: ProcessDescription(
+                concurrency: configuration.concurrency, plan: configuration.plan,
+                processTTL: configuration.processTTL, tag: configuration.tag,
+                labels: configuration.labels),
+            startedAt: WallClock.system.now(), executionMetrics: executionMetrics)
         scheduler = Scheduler(worker: worker("scheduler"), keys: keys, logger: logger)
         if let port = configuration.opsPort {
             let (dispatcher, healthy) = (dispatcher, redisHealthy)
@@ -84,12 +88,14 @@ public final class Courier: Sendable {
     /// Runs until stopped.
     public func run() async throws {
         try await checkRedis()
-        logger.notice("courier starting", metadata: [
-            "identity": "\(identity)", "queues": "\(configuration.plan.names.joined(separator: ","))",
-            "mode": "\(configuration.plan.mode.rawValue)", "concurrency": "\(configuration.concurrency)",
-            "executor": "\(configuration.executor.baseURL)", "redis": "\(configuration.redis.redacted)",
-            "namespace": "\(configuration.namespace ?? "")", "ops_port": "\(opsPort.map(String.init) ?? "off")",
-        ])
+        logger.notice(
+            "courier starting",
+            metadata: [
+                "identity": "\(identity)", "queues": "\(configuration.plan.names.joined(separator: ","))",
+                "mode": "\(configuration.plan.mode.rawValue)", "concurrency": "\(configuration.concurrency)",
+                "executor": "\(configuration.executor.baseURL)", "redis": "\(configuration.redis.redacted)",
+                "namespace": "\(configuration.namespace ?? "")", "ops_port": "\(opsPort.map(String.init) ?? "off")",
+            ])
         await beatOnce()  // the process hash must exist before any job is fetched
         await recoverOrphans()
         await withTaskGroup(of: Void.self) { group in
@@ -155,8 +161,12 @@ public final class Courier: Sendable {
         let busy = dispatcher.busyJobs()
         logger.notice("jobs in flight", metadata: ["count": "\(busy.count)"])
         for job in busy {
-            logger.notice("busy job", metadata: ["queue": "\(job.queue)", "run_at": "\(job.runAt)",
-                                                 "payload": "\(String(decoding: job.payload.prefix(500), as: UTF8.self))"])
+            logger.notice(
+                "busy job",
+                metadata: [
+                    "queue": "\(job.queue)", "run_at": "\(job.runAt)",
+                    "payload": "\(String(decoding: job.payload.prefix(500), as: UTF8.self))",
+                ])
         }
     }
 
@@ -179,8 +189,9 @@ public final class Courier: Sendable {
             let result = try await recovery.recoverOrphans()
             if result.recovered > 0 || !result.goneProcesses.isEmpty {
                 metrics.recovered(result.recovered)
-                logger.notice("recovered jobs of processes that died",
-                              metadata: ["count": "\(result.recovered)", "processes": "\(result.goneProcesses.joined(separator: ","))"])
+                logger.notice(
+                    "recovered jobs of processes that died",
+                    metadata: ["count": "\(result.recovered)", "processes": "\(result.goneProcesses.joined(separator: ","))"])
             }
             let limit = configuration.maxRecoveries
             let policy = OutcomePolicy(maxRetries: configuration.maxRetries)
@@ -188,7 +199,8 @@ public final class Courier: Sendable {
                 let reason = "recovered from dead courier processes more than \(limit) times: a poison pill that kills its process"
                 let decision: Decision
                 if let payload = try? JobPayload(raw: job.original) {
-                    decision = policy.jobFailed(job, payload: payload, failure: JobFailure(errorClass: "Courier::PoisonPill", errorMessage: reason, retryAction: "kill"))
+                    decision = policy.jobFailed(
+                        job, payload: payload, failure: JobFailure(errorClass: "Courier::PoisonPill", errorMessage: reason, retryAction: "kill"))
                 } else {
                     decision = policy.malformed(job, payload: nil, reason: reason)
                 }
@@ -211,8 +223,10 @@ public final class Courier: Sendable {
             } catch {
                 logger.warning("scheduler poll failed", metadata: ["error": "\(error)"])
             }
-            try? await Task.sleep(for: Scheduler.pollInterval(processCount: processCount.load(ordering: .relaxed),
-                                                              average: configuration.pollIntervalAverage))
+            try? await Task.sleep(
+                for: Scheduler.pollInterval(
+                    processCount: processCount.load(ordering: .relaxed),
+                    average: configuration.pollIntervalAverage))
         }
     }
 

@@ -15,12 +15,14 @@ public func startDedicatedThread(name: String, _ body: @escaping @Sendable () ->
     }
     let context = Unmanaged.passRetained(Box(name, body)).toOpaque()
     var thread = pthread_t()
-    let rc = pthread_create(&thread, nil, { raw in
-        let box = Unmanaged<Box>.fromOpaque(raw!).takeRetainedValue()
-        nameThisThread(box.name)
-        box.body()
-        return nil
-    }, context)
+    let rc = pthread_create(
+        &thread, nil,
+        { raw in
+            let box = Unmanaged<Box>.fromOpaque(raw!).takeRetainedValue()
+            nameThisThread(box.name)
+            box.body()
+            return nil
+        }, context)
     precondition(rc == 0, "pthread_create failed: \(rc)")
     pthread_detach(thread)
 }

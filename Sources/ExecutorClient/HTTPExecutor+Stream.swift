@@ -46,8 +46,9 @@ extension HTTPExecutor {
                 break
             }
         }
-        let stream = ExecutionRequest(path: StreamProtocol.path, body: StreamProtocol.body(requests),
-                                      jid: requests.map(\.jid).joined(separator: ","), queue: requests[0].queue, attempt: 1, timeout: timeout)
+        let stream = ExecutionRequest(
+            path: StreamProtocol.path, body: StreamProtocol.body(requests),
+            jid: requests.map(\.jid).joined(separator: ","), queue: requests[0].queue, attempt: 1, timeout: timeout)
         post(stream, lines: lines) { result in
             let (unanswered, complete) = progress.finish()
             guard !unanswered.isEmpty else { return }

@@ -23,8 +23,10 @@ public struct HTTPExecutorConfiguration: Sendable {
     /// `--max-batch-body`, leaving room for the escaping of each payload).
     public var maxBatchBytes: Int
 
-    public init(baseURL: String, secret: [UInt8]? = nil, connectTimeout: Duration = .seconds(2),
-                jobTimeout: Duration = .seconds(600), maxConnections: Int = 10, maxBatchBytes: Int = 8 << 20) {
+    public init(
+        baseURL: String, secret: [UInt8]? = nil, connectTimeout: Duration = .seconds(2),
+        jobTimeout: Duration = .seconds(600), maxConnections: Int = 10, maxBatchBytes: Int = 8 << 20
+    ) {
         self.baseURL = baseURL.hasSuffix("/") ? String(baseURL.dropLast()) : baseURL
         self.secret = secret
         self.connectTimeout = connectTimeout
@@ -141,8 +143,9 @@ public final class HTTPExecutor: Sendable {
         }
         body.append(contentsOf: Array("]}".utf8))
         let timeout = configuration.jobTimeout * requests.count
-        let batch = ExecutionRequest(path: "/v1/jobs/batch", body: body, jid: requests.map(\.jid).joined(separator: ","),
-                                     queue: requests[0].queue, attempt: 1, timeout: timeout)
+        let batch = ExecutionRequest(
+            path: "/v1/jobs/batch", body: body, jid: requests.map(\.jid).joined(separator: ","),
+            queue: requests[0].queue, attempt: 1, timeout: timeout)
         let count = requests.count
         post(batch) { result in completion(OutcomeClassifier.batchOutcomes(of: result, count: count, jobTimeout: timeout)) }
     }
@@ -246,8 +249,9 @@ public final class HTTPExecutor: Sendable {
             }
             for (request, completion, lines) in requests {
                 let easy = idleHandles.popLast() ?? makeEasyHandle()
-                let transfer = Transfer(request: request, completion: completion, signer: signer, baseURL: configuration.baseURL,
-                                        timeout: configuration.jobTimeout)
+                let transfer = Transfer(
+                    request: request, completion: completion, signer: signer, baseURL: configuration.baseURL,
+                    timeout: configuration.jobTimeout)
                 transfer.lines = lines
                 transfer.attach(to: easy)
                 curl_multi_add_handle(multi, easy)
@@ -415,13 +419,16 @@ private final class Transfer {
         }
         var requestSize = 0
         _ = courier_easy_get_long(easy, CURLINFO_REQUEST_SIZE, &requestSize)
-        return .transportError(reason: String(cString: curl_easy_strerror(code)), sent: requestSize > 0,
-                               timedOut: code == CURLE_OPERATION_TIMEDOUT)
+        return .transportError(
+            reason: String(cString: curl_easy_strerror(code)), sent: requestSize > 0,
+            timedOut: code == CURLE_OPERATION_TIMEDOUT)
     }
 }
 
 enum CurlGlobal {
-    private static let once: Void = { curl_global_init(Int(CURL_GLOBAL_DEFAULT)) ; return () }()
+    private static let once: Void = {
+        curl_global_init(Int(CURL_GLOBAL_DEFAULT)); return ()
+    }()
     static func initialise() { _ = once }
 }
 

@@ -64,8 +64,9 @@ public enum OutcomeClassifier {
             return classify(status: status, body: body, retryAfter: retryAfter)
         case let .transportError(reason, sent, timedOut):
             if timedOut {
-                return sent ? .timedOut(after: jobTimeout)
-                            : .executorUnavailable(reason: "executor connect timed out: \(reason)", retryAfter: nil, mayHaveRun: false)
+                return sent
+                    ? .timedOut(after: jobTimeout)
+                    : .executorUnavailable(reason: "executor connect timed out: \(reason)", retryAfter: nil, mayHaveRun: false)
             }
             return .executorUnavailable(reason: "executor unreachable: \(reason)", retryAfter: nil, mayHaveRun: sent)
         }
@@ -80,10 +81,14 @@ public enum OutcomeClassifier {
                 switch single {
                 case let .refused(_, reason):
                     // The envelope, not a job, was refused (e.g. over --max-batch-jobs): not the jobs' fault.
-                    return Array(repeating: .executorUnavailable(reason: "executor refused the batch: \(reason)", retryAfter: nil, mayHaveRun: false), count: count)
+                    return Array(
+                        repeating: .executorUnavailable(reason: "executor refused the batch: \(reason)", retryAfter: nil, mayHaveRun: false),
+                        count: count)
                 default:
                     if status == 404 {
-                        return Array(repeating: .executorUnavailable(reason: "executor has no /v1/jobs/batch endpoint: use --batch 1", retryAfter: nil, mayHaveRun: false), count: count)
+                        return Array(
+                            repeating: .executorUnavailable(
+                                reason: "executor has no /v1/jobs/batch endpoint: use --batch 1", retryAfter: nil, mayHaveRun: false), count: count)
                     }
                     return Array(repeating: single, count: count)
                 }
@@ -91,7 +96,9 @@ public enum OutcomeClassifier {
             return Array(repeating: outcome(of: result, jobTimeout: jobTimeout), count: count)
         }
         guard let results = (try? JSONReader.parse(body))?["results"]?.arrayValue, results.count == count else {
-            return Array(repeating: .executorUnavailable(reason: "executor's batch answer does not have \(count) results", retryAfter: nil, mayHaveRun: true), count: count)
+            return Array(
+                repeating: .executorUnavailable(reason: "executor's batch answer does not have \(count) results", retryAfter: nil, mayHaveRun: true),
+                count: count)
         }
         return results.map { item in
             classify(status: item["code"]?.intValue ?? 500, json: item, retryAfter: nil)
@@ -100,8 +107,9 @@ public enum OutcomeClassifier {
 
     /// The outcome of one HTTP answer; `retryAfter` is the raw `Retry-After` header, if any.
     public static func classify(status: Int, body: [UInt8], retryAfter: String?) -> ExecutionOutcome {
-        classify(status: status, json: (status == 422 || status == 400 || status == 413 || status == 409) ? (try? JSONReader.parse(body)) : nil,
-                 rawBody: body, retryAfter: retryAfter)
+        classify(
+            status: status, json: (status == 422 || status == 400 || status == 413 || status == 409) ? (try? JSONReader.parse(body)) : nil,
+            rawBody: body, retryAfter: retryAfter)
     }
 
     static func classify(status: Int, json: JSONValue?, rawBody: [UInt8] = [], retryAfter: String?) -> ExecutionOutcome {
@@ -120,8 +128,9 @@ public enum OutcomeClassifier {
             let reason = json?["reason"]?.stringValue ?? String(decoding: rawBody.prefix(500), as: UTF8.self)
             return .refused(status: status, reason: "executor refused the job (HTTP \(status)): \(reason)")
         case 401:
-            return .executorUnavailable(reason: "executor rejected the request signature (HTTP 401): check COURIER_SECRET on both sides",
-                                        retryAfter: nil, mayHaveRun: false)
+            return .executorUnavailable(
+                reason: "executor rejected the request signature (HTTP 401): check COURIER_SECRET on both sides",
+                retryAfter: nil, mayHaveRun: false)
         case 429, 503:
             return .executorUnavailable(reason: "executor busy (HTTP \(status))", retryAfter: parseRetryAfter(retryAfter), mayHaveRun: false)
         default:
@@ -134,8 +143,9 @@ public enum OutcomeClassifier {
 
     static func parseFailure(_ json: JSONValue?, rawBody: [UInt8]) -> JobFailure {
         guard let json else {
-            return JobFailure(errorClass: "Courier::BadExecutorAnswer",
-                              errorMessage: "executor answered 422 with a body that is not JSON: \(String(decoding: rawBody.prefix(200), as: UTF8.self))")
+            return JobFailure(
+                errorClass: "Courier::BadExecutorAnswer",
+                errorMessage: "executor answered 422 with a body that is not JSON: \(String(decoding: rawBody.prefix(200), as: UTF8.self))")
         }
         var retryIn: Int? = nil
         // Capped (a job may answer 10**21 or 1e400, and Int(Double) traps on
@@ -160,7 +170,8 @@ public enum OutcomeClassifier {
 
 extension String {
     package func trimmingCharacters() -> String {
-        String(drop { $0 == " " || $0 == "\t" || $0 == "\r" || $0 == "\n" }
-            .reversed().drop { $0 == " " || $0 == "\t" || $0 == "\r" || $0 == "\n" }.reversed())
+        String(
+            drop { $0 == " " || $0 == "\t" || $0 == "\r" || $0 == "\n" }
+                .reversed().drop { $0 == " " || $0 == "\t" || $0 == "\r" || $0 == "\n" }.reversed())
     }
 }

@@ -26,8 +26,9 @@ public struct ExecutorHealth: Sendable, Equatable {
     public init?(answer: HTTPResult) {
         guard case let .response(200, body, _) = answer, let json = try? JSONReader.parse(body) else { return nil }
         func positive(_ key: String) -> Int? { json[key]?.intValue.flatMap { $0 > 0 ? $0 : nil } }
-        self.init(features: Set(json["features"]?.arrayValue?.compactMap(\.stringValue) ?? []), capacity: positive("capacity"),
-                  maxStreamJobs: positive("max_stream_jobs"), processes: positive("processes"))
+        self.init(
+            features: Set(json["features"]?.arrayValue?.compactMap(\.stringValue) ?? []), capacity: positive("capacity"),
+            maxStreamJobs: positive("max_stream_jobs"), processes: positive("processes"))
     }
 
     /// Streams are offered and sized.

@@ -50,17 +50,24 @@ final class JobCancels: Sendable {
                 return
             }
             let features = health.features
-            let before = lastHealth.withLock { last in defer { last = health }; return last }
+            let before = lastHealth.withLock { last in
+                defer { last = health }; return last
+            }
             if health.offersStreams && before != health {
-                logger.notice("executor offers streamed batches: jobs fetched together go in streams",
-                              metadata: ["capacity": .string(health.capacity.map(String.init) ?? "?"),
-                                         "jobs_per_stream": .string(String(health.jobsPerStream))])
+                logger.notice(
+                    "executor offers streamed batches: jobs fetched together go in streams",
+                    metadata: [
+                        "capacity": .string(health.capacity.map(String.init) ?? "?"),
+                        "jobs_per_stream": .string(String(health.jobsPerStream)),
+                    ])
             }
             let now: Support = features.contains(CancelProtocol.feature) ? .supported : .unsupported
             if support.exchange(now.rawValue, ordering: .relaxed) != now.rawValue {
-                logger.notice(now == .supported ? "executor supports cancel: running jobs given up on are interrupted there"
-                                                : "executor does not support cancel: jobs given up on keep running there",
-                              metadata: ["features": .string(features.sorted().joined(separator: ","))])
+                logger.notice(
+                    now == .supported
+                        ? "executor supports cancel: running jobs given up on are interrupted there"
+                        : "executor does not support cancel: jobs given up on keep running there",
+                    metadata: ["features": .string(features.sorted().joined(separator: ","))])
             }
         }
     }
@@ -72,13 +79,15 @@ final class JobCancels: Sendable {
         guard isSupported else {
             metrics.cancel(reason: reason.rawValue, result: CancelResult.unsupported.label)
             let level: Logger.Level = reason == .cancel ? .warning : .debug
-            logger.log(level: level, "cancel not sent: the executor does not advertise the cancel feature; the job keeps running there", metadata: metadata)
+            logger.log(
+                level: level, "cancel not sent: the executor does not advertise the cancel feature; the job keeps running there", metadata: metadata)
             return
         }
         outstanding.add(1, ordering: .relaxed)
         logger.notice("asking the executor to cancel the job", metadata: metadata)
-        let request = ExecutionRequest(path: CancelProtocol.path, body: CancelProtocol.body(jid: jid, reason: reason), jid: jid, queue: queue,
-                                       attempt: attempt, timeout: Self.requestTimeout)
+        let request = ExecutionRequest(
+            path: CancelProtocol.path, body: CancelProtocol.body(jid: jid, reason: reason), jid: jid, queue: queue,
+            attempt: attempt, timeout: Self.requestTimeout)
         executor.post(request) { [self] answer in
             let result = CancelProtocol.result(of: answer)
             metrics.cancel(reason: reason.rawValue, result: result.label)
@@ -105,7 +114,9 @@ final class JobCancels: Sendable {
         while outstanding.load(ordering: .relaxed) > 0 {
             let left = deadline - .now
             if left <= .zero {
-                logger.notice("exiting without the executor's answer to some cancels", metadata: ["count": .string(String(outstanding.load(ordering: .relaxed)))])
+                logger.notice(
+                    "exiting without the executor's answer to some cancels",
+                    metadata: ["count": .string(String(outstanding.load(ordering: .relaxed)))])
                 return
             }
             await answered.wait(timeout: left)

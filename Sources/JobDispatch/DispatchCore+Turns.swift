@@ -105,16 +105,21 @@ extension DispatchCore {
         redisFailures += 1
         turn.actions.append(.roundTripFailed)
         if redisFailures == 1 || redisFailures % 50 == 0 {
-            turn.actions.append(.log(.error, "redis round trip failed; outcomes kept and retried", [
-                "error": "\(error)", "pending": "\(pending.count)", "attempt": "\(redisFailures)",
-            ]))
+            turn.actions.append(
+                .log(
+                    .error, "redis round trip failed; outcomes kept and retried",
+                    [
+                        "error": "\(error)", "pending": "\(pending.count)", "attempt": "\(redisFailures)",
+                    ]))
         }
         needsReconcile = true
         if case let .stopping(deadline) = phase, abandoned || now > deadline + .seconds(10) {
             // Nothing is lost: what is left stays in this process's in-progress
             // lists, and a survivor pushes it back once this heartbeat expires.
-            turn.actions.append(.log(.error, "giving up on Redis at shutdown; unacknowledged jobs stay in the in-progress list for recovery",
-                                     ["jobs": "\(running.count)"]))
+            turn.actions.append(
+                .log(
+                    .error, "giving up on Redis at shutdown; unacknowledged jobs stay in the in-progress list for recovery",
+                    ["jobs": "\(running.count)"]))
             turn.step = .finish
             return turn
         }
@@ -145,8 +150,10 @@ extension DispatchCore {
                 let until = now + retryAfter
                 if pausedUntil.map({ $0 < until }) ?? true {
                     pausedUntil = until
-                    turn.actions.append(.log(.warning, "executor asked to wait (Retry-After); fetching paused",
-                                             ["seconds": "\(retryAfter.components.seconds)"]))
+                    turn.actions.append(
+                        .log(
+                            .warning, "executor asked to wait (Retry-After); fetching paused",
+                            ["seconds": "\(retryAfter.components.seconds)"]))
                 }
             }
             turn.actions.append(.report(JobReport(entry: entry, outcome: outcome, decision: decision, seconds: (now - entry.startedAt).inSeconds)))
@@ -163,9 +170,10 @@ extension DispatchCore {
         for (job, decision) in jobs {
             let payload = try? JobPayload(raw: job.original)
             let jobClass = payload?.displayClass ?? "unknown"
-            let entry = RunningJob(job: job, payload: payload, jid: payload?.jid ?? "", jobClass: jobClass,
-                                   metricsClass: payload?.metricsClass(displayClass: jobClass) ?? jobClass, attempt: 0,
-                                   tenant: payload?.tenant, startedAtWall: policy.clock.now(), startedAt: now, phase: .finished)
+            let entry = RunningJob(
+                job: job, payload: payload, jid: payload?.jid ?? "", jobClass: jobClass,
+                metricsClass: payload?.metricsClass(displayClass: jobClass) ?? jobClass, attempt: 0,
+                tenant: payload?.tenant, startedAtWall: policy.clock.now(), startedAt: now, phase: .finished)
             let id = takeID()
             running.insert(id, entry)
             turn.actions.append(.report(JobReport(entry: entry, outcome: nil, decision: decision, seconds: 0)))
@@ -187,8 +195,10 @@ extension DispatchCore {
     }
 
     /// How many jobs may be fetched now, overall and per capped queue.
-    private mutating func fetchAllowance(now: ContinuousClock.Instant, watchers: WatcherView?,
-                                         into turn: inout Turn) -> (Int, [String: Int]) {
+    private mutating func fetchAllowance(
+        now: ContinuousClock.Instant, watchers: WatcherView?,
+        into turn: inout Turn
+    ) -> (Int, [String: Int]) {
         guard phase == .running && !needsReconcile else { return (0, [:]) }
         let (breakerAllowance, t) = breaker.allowance(now: now)
         if let t { turn.actions.append(.breakerChanged(t)) }
@@ -231,7 +241,8 @@ extension DispatchCore {
     private mutating func coalesce(maxJobs: Int, now: ContinuousClock.Instant) -> ContinuousClock.Instant? {
         let executing = running.count - pending.count
         guard coalesceTarget > 1, backlog, phase == .running, !needsReconcile, maxJobs < coalesceTarget, executing > 0,
-              maxJobs < settings.concurrency else {
+            maxJobs < settings.concurrency
+        else {
             coalescingSince = nil
             return nil
         }

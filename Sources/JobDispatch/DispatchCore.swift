@@ -112,16 +112,18 @@ struct DispatchCore: Sendable {
         guard case let .success(payload) = parsed.payload else {
             guard case let .failure(problem) = parsed.payload else { return nil }
             var decision = policy.malformed(job, payload: problem.parsed, reason: problem.reason)
-            decision.error = "malformed job: \(decision.error ?? problem.reason); payload: \(String(decoding: job.original.prefix(200), as: UTF8.self))"
+            decision.error =
+                "malformed job: \(decision.error ?? problem.reason); payload: \(String(decoding: job.original.prefix(200), as: UTF8.self))"
             adopt(job, decision: decision)
             return nil
         }
         let retryCount = payload["retry_count"]?.intValue
         let jobClass = payload.displayClass
-        let entry = RunningJob(job: job, payload: payload, jid: payload.jid ?? "", jobClass: jobClass,
-                               metricsClass: payload.metricsClass(displayClass: jobClass),
-                               attempt: retryCount.map { $0 + 2 } ?? 1, tenant: payload.tenant,
-                               startedAtWall: policy.clock.now(), startedAt: now, phase: .executing)
+        let entry = RunningJob(
+            job: job, payload: payload, jid: payload.jid ?? "", jobClass: jobClass,
+            metricsClass: payload.metricsClass(displayClass: jobClass),
+            attempt: retryCount.map { $0 + 2 } ?? 1, tenant: payload.tenant,
+            startedAtWall: policy.clock.now(), startedAt: now, phase: .executing)
         let id = takeID()
         running.insert(id, entry)
         return Delivery(id: id, request: ExecutionRequest(body: job.original, jid: entry.jid, queue: job.queue, attempt: entry.attempt))
@@ -143,8 +145,9 @@ struct DispatchCore: Sendable {
             crashCounts[key, default: 0] += 1
             if crashCounts[key]! >= settings.maxCrashDeliveries {
                 crashCounts[key] = nil
-                let failure = JobFailure(errorClass: "Courier::ExecutorCrashed",
-                                         errorMessage: "the executor connection broke during this job \(settings.maxCrashDeliveries) times in a row (\(reason))")
+                let failure = JobFailure(
+                    errorClass: "Courier::ExecutorCrashed",
+                    errorMessage: "the executor connection broke during this job \(settings.maxCrashDeliveries) times in a row (\(reason))")
                 return policy.jobFailed(entry.job, payload: payload, failure: failure)
             }
         } else if !entry.jid.isEmpty {

@@ -26,8 +26,10 @@ public struct DispatcherSettings: Sendable {
     /// fetched together travel together, so an idle queue's job is never held back.
     public var batch: BatchSetting
 
-    public init(concurrency: Int, plan: QueuePlan, maxCrashDeliveries: Int = 3, breaker: CircuitBreakerSettings = CircuitBreakerSettings(),
-                batch: BatchSetting = .auto) {
+    public init(
+        concurrency: Int, plan: QueuePlan, maxCrashDeliveries: Int = 3, breaker: CircuitBreakerSettings = CircuitBreakerSettings(),
+        batch: BatchSetting = .auto
+    ) {
         self.concurrency = concurrency
         self.plan = plan
         self.batch = batch
@@ -88,9 +90,11 @@ public final class Dispatcher: Sendable {
 
     /// Wires the ports together and installs the watchers' handlers; nothing runs until `run`.
     /// `executionMetrics` nil counts no Sidekiq 7 execution metrics.
-    public init(settings: DispatcherSettings, source: JobSource, executor: JobExecutor, policy: OutcomePolicy,
-                logger: Logger, metrics: any DispatchMetrics, watchers: (any QueueWatching)? = nil,
-                executionMetrics: ExecutionMetrics? = nil, clock: any DispatchClock = SystemDispatchClock()) {
+    public init(
+        settings: DispatcherSettings, source: JobSource, executor: JobExecutor, policy: OutcomePolicy,
+        logger: Logger, metrics: any DispatchMetrics, watchers: (any QueueWatching)? = nil,
+        executionMetrics: ExecutionMetrics? = nil, clock: any DispatchClock = SystemDispatchClock()
+    ) {
         self.core = Mutex(DispatchCore(settings: settings, policy: policy))
         self.batch = settings.batch
         self.cappedQueues = settings.plan.queues.filter { $0.limit != nil }.map(\.name)
@@ -103,13 +107,14 @@ public final class Dispatcher: Sendable {
         self.clock = clock
         self.hooks = ExhaustedHooks(executor: executor, logger: logger, metrics: metrics)
         self.cancels = JobCancels(executor: executor, logger: logger, metrics: metrics)
-        watchers?.setHandlers(WatchHandlers(
-            onWork: { [wake] in wake.signal() },
-            onClaim: { [weak self] job in self?.claimed(job) },
-            onClaimLost: { [weak self] in
-                self?.core.withLock { $0.claimLost() }
-                self?.wake.signal()
-            }))
+        watchers?.setHandlers(
+            WatchHandlers(
+                onWork: { [wake] in wake.signal() },
+                onClaim: { [weak self] job in self?.claimed(job) },
+                onClaimLost: { [weak self] in
+                    self?.core.withLock { $0.claimLost() }
+                    self?.wake.signal()
+                }))
     }
 
     // MARK: - Control (any thread)
@@ -229,7 +234,8 @@ public final class Dispatcher: Sendable {
         await cancels.drain(until: (cancelsSent ?? clock.now) + JobCancels.requestTimeout)
         await hooks.stop()
         if hooks.outstanding > 0 {
-            logger.error("exhausted hooks still waiting for the executor are dropped at exit", metadata: ["count": .string(String(hooks.outstanding))])
+            logger.error(
+                "exhausted hooks still waiting for the executor are dropped at exit", metadata: ["count": .string(String(hooks.outstanding))])
         }
         logger.notice("dispatcher stopped")
     }
@@ -238,8 +244,9 @@ public final class Dispatcher: Sendable {
     private func turn(_ body: (inout DispatchCore, ContinuousClock.Instant, WatcherView?) -> Turn) -> DispatchStep {
         // Read before the lock: a claim adds to `running` before it gives its token back.
         let view = watchers.map { w in
-            WatcherView(reservedTokens: w.reservedTokens, isDisarmed: w.isDisarmed,
-                        holdingQueues: cappedQueues.isEmpty ? [] : Set(cappedQueues.filter { w.holdsToken($0) }))
+            WatcherView(
+                reservedTokens: w.reservedTokens, isDisarmed: w.isDisarmed,
+                holdingQueues: cappedQueues.isEmpty ? [] : Set(cappedQueues.filter { w.holdsToken($0) }))
         }
         let target = DeliveryPlan.perRequest(setting: batch, health: cancels.health)
         let result = core.withLock { core in
@@ -305,16 +312,20 @@ public final class Dispatcher: Sendable {
     /// Logs, counts and runs the exhausted hooks for one decision.
     private func report(_ report: JobReport) {
         let (entry, outcome, decision, seconds) = (report.entry, report.outcome, report.decision, report.seconds)
-        metrics.jobFinished(queue: entry.job.queue, jobClass: entry.jobClass, outcome: decision.event.rawValue,
-                            seconds: outcome == nil ? nil : seconds)
-        if case let .executorUnavailable(reason, _, _) = outcome { metrics.executorError(reason.hasPrefix("executor answered") ? "http" : "unavailable") }
+        metrics.jobFinished(
+            queue: entry.job.queue, jobClass: entry.jobClass, outcome: decision.event.rawValue,
+            seconds: outcome == nil ? nil : seconds)
+        if case let .executorUnavailable(reason, _, _) = outcome {
+            metrics.executorError(reason.hasPrefix("executor answered") ? "http" : "unavailable")
+        }
         if case .timedOut = outcome { metrics.executorError("timeout") }
         if let executionMetrics, let outcome { countExecution(entry, outcome: outcome, decision: decision, seconds: seconds, into: executionMetrics) }
-        let level: Logger.Level = switch decision.event {
-        case .done: .info
-        case .retry, .requeued, .cancelled: .warning
-        case .dead, .discarded, .failed: .error
-        }
+        let level: Logger.Level =
+            switch decision.event {
+            case .done: .info
+            case .retry, .requeued, .cancelled: .warning
+            case .dead, .discarded, .failed: .error
+            }
         if logger.logLevel <= level {  // the metadata is built per job only when the line is written
             var metadata = entry.logMetadata
             metadata["duration_ms"] = .string(String(Int(seconds * 1000)))
@@ -330,8 +341,10 @@ public final class Dispatcher: Sendable {
 
     /// Sidekiq 7's metrics count only jobs that ran: a success (with its time), a
     /// failure or a timeout. A job refused, never delivered, or pushed back did not run, or ran for a time nobody knows.
-    private func countExecution(_ entry: RunningJob, outcome: ExecutionOutcome, decision: Decision, seconds: Double,
-                                into executionMetrics: ExecutionMetrics) {
+    private func countExecution(
+        _ entry: RunningJob, outcome: ExecutionOutcome, decision: Decision, seconds: Double,
+        into executionMetrics: ExecutionMetrics
+    ) {
         switch outcome {
         case .succeeded:
             executionMetrics.succeeded(jobClass: entry.metricsClass, milliseconds: Int(seconds * 1000))
@@ -349,6 +362,10 @@ public final class Dispatcher: Sendable {
         metrics.breaker(t.to.rawValue)
         if t.to == .closed { cancels.probe() }  // the executor may be another one now
         let metadata: Logger.Metadata = ["from": "\(t.from.rawValue)", "to": "\(t.to.rawValue)", "reason": "\(t.reason)"]
-        if t.to == .open { logger.error("circuit breaker opened", metadata: metadata) } else { logger.notice("circuit breaker \(t.to.rawValue)", metadata: metadata) }
+        if t.to == .open {
+            logger.error("circuit breaker opened", metadata: metadata)
+        } else {
+            logger.notice("circuit breaker \(t.to.rawValue)", metadata: metadata)
+        }
     }
 }

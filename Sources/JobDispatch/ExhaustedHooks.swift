@@ -67,7 +67,9 @@ final class ExhaustedHooks: Sendable {
             switch result {
             case let .response(status, _, _) where (200..<300).contains(status):
                 metrics.exhaustedHook("ok")
-                if number > 1 { logger.notice("exhausted hooks ran after retrying", metadata: ["jid": .string(request.jid), "attempts": .string(String(number))]) }
+                if number > 1 {
+                    logger.notice("exhausted hooks ran after retrying", metadata: ["jid": .string(request.jid), "attempts": .string(String(number))])
+                }
                 return done()
             case let .response(status, _, header) where status == 429 || status == 503:
                 retryAfter = OutcomeClassifier.parseRetryAfter(header)
@@ -84,9 +86,11 @@ final class ExhaustedHooks: Sendable {
             if delay > .seconds(60) { delay = .seconds(60) }
             if let retryAfter, retryAfter > delay { delay = retryAfter }
             if number == 1 {
-                logger.warning("exhausted hooks not taken by the executor; retrying", metadata: [
-                    "jid": .string(request.jid), "result": .string("\(result)"), "in_s": .string(String(delay.components.seconds)),
-                ])
+                logger.warning(
+                    "exhausted hooks not taken by the executor; retrying",
+                    metadata: [
+                        "jid": .string(request.jid), "result": .string("\(result)"), "in_s": .string(String(delay.components.seconds)),
+                    ])
             }
             retry(request, number: number + 1, after: delay, result: result)
         }
@@ -115,9 +119,11 @@ final class ExhaustedHooks: Sendable {
 
     private func given(up request: ExecutionRequest, attempts: Int, why: String) {
         metrics.exhaustedHook("failed")
-        logger.error("exhausted hooks did not run", metadata: [
-            "jid": .string(request.jid), "attempts": .string(String(attempts)), "result": .string(why),
-        ])
+        logger.error(
+            "exhausted hooks did not run",
+            metadata: [
+                "jid": .string(request.jid), "attempts": .string(String(attempts)), "result": .string(why),
+            ])
         done()
     }
 }

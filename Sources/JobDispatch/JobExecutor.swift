@@ -18,7 +18,6 @@ public protocol JobExecutor: Sendable {
     func get(_ path: String, timeout: Duration, completion: @escaping @Sendable (HTTPResult) -> Void)
 }
 
-
 extension JobExecutor {
     /// An executor without streams answers a stream's jobs all at once, as a batch.
     public func submitStream(_ requests: [ExecutionRequest], outcome: @escaping @Sendable (Int, ExecutionOutcome) -> Void) {

@@ -66,7 +66,8 @@ public struct OutcomePolicy: Sendable {
         let hex = String(a, radix: 16), tail = String(b >> 32, radix: 16)
         let jid = String(repeating: "0", count: 16 - hex.count) + hex + String(repeating: "0", count: 8 - tail.count) + tail
         let raw = String(decoding: job.original, as: UTF8.self)
-        let text = "{\"class\":\"Courier::MalformedJob\",\"args\":[\(JSONWriter.string(raw))],\"queue\":\(JSONWriter.string(job.queue))"
+        let text =
+            "{\"class\":\"Courier::MalformedJob\",\"args\":[\(JSONWriter.string(raw))],\"queue\":\(JSONWriter.string(job.queue))"
             + ",\"jid\":\"\(jid)\",\"retry\":false,\"error_class\":\"Courier::MalformedJob\",\"error_message\":\(JSONWriter.string(reason))"
             + ",\"failed_at\":\(JSONWriter.float(now)),\"retry_count\":0}"
         return Array(text.utf8)
@@ -97,8 +98,9 @@ public struct OutcomePolicy: Sendable {
         case let .executorUnavailable(reason, _, _):
             return Decision(action: .requeue, event: .requeued, error: reason)
         case let .timedOut(after):
-            let failure = JobFailure(errorClass: "Courier::JobTimeout",
-                                     errorMessage: "no answer from the executor within \(after.components.seconds) s; the job may have run")
+            let failure = JobFailure(
+                errorClass: "Courier::JobTimeout",
+                errorMessage: "no answer from the executor within \(after.components.seconds) s; the job may have run")
             return jobFailed(job, payload: payload, failure: failure)
         case let .failed(failure):
             return jobFailed(job, payload: payload, failure: failure)
@@ -121,12 +123,14 @@ public struct OutcomePolicy: Sendable {
             if let n = value.intValue, value.isIntegerLiteral { maxAttempts = n }
         }
         let queue = payload["retry_queue"]?.stringValue ?? job.queue
-        let edited = failureFields(payload, errorClass: failure.errorClass, message: failure.errorMessage,
-                                   backtrace: failure.backtrace, queue: queue, now: now)
+        let edited = failureFields(
+            payload, errorClass: failure.errorClass, message: failure.errorMessage,
+            backtrace: failure.backtrace, queue: queue, now: now)
         guard retriesEnabled else {
             // As Sidekiq's global retry handler: death handlers run, the job goes to neither set.
-            return Decision(action: .acknowledgeFailed, event: .failed, notifyExhausted: edited.payload.raw, error: message,
-                            deathHandlersOnly: true)
+            return Decision(
+                action: .acknowledgeFailed, event: .failed, notifyExhausted: edited.payload.raw, error: message,
+                deathHandlersOnly: true)
         }
         if failure.retryAction == "discard" {
             return Decision(action: .acknowledgeFailed, event: .discarded, error: message)
@@ -153,8 +157,10 @@ public struct OutcomePolicy: Sendable {
 
     /// Sets Sidekiq's error fields, keeping the payload's timestamp format
     /// (float seconds for 6.x/7.x jobs, integer milliseconds for 8.x jobs).
-    func failureFields(_ payload: JobPayload, errorClass: String, message: String, backtrace: [String],
-                       queue: String, now: Double) -> EditedFailure {
+    func failureFields(
+        _ payload: JobPayload, errorClass: String, message: String, backtrace: [String],
+        queue: String, now: Double
+    ) -> EditedFailure {
         let millis = payload["created_at"]?.isIntegerLiteral == true
         let stamp = millis ? String(Int(now * 1000)) : JSONWriter.float(now)
         var changes: [(String, String)] = [

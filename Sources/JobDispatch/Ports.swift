@@ -43,8 +43,10 @@ public struct WatchHandlers: Sendable {
     public var onClaimLost: (@Sendable () -> Void)?
 
     /// A handler left nil ignores its event.
-    public init(onWork: (@Sendable () -> Void)? = nil, onClaim: (@Sendable (FetchedJob) -> Void)? = nil,
-                onClaimLost: (@Sendable () -> Void)? = nil) {
+    public init(
+        onWork: (@Sendable () -> Void)? = nil, onClaim: (@Sendable (FetchedJob) -> Void)? = nil,
+        onClaimLost: (@Sendable () -> Void)? = nil
+    ) {
         self.onWork = onWork
         self.onClaim = onClaim
         self.onClaimLost = onClaimLost

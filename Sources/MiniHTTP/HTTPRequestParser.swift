@@ -102,8 +102,9 @@ public enum HTTPRequestParser {
 
         guard let lineEnd = find(crlf, in: b, from: start) else {
             if let error = refusePartialRequestLine(b, from: start) { return .rejected(error) }
-            return b.count >= limits.maxHeadBytes ? .rejected(HTTPRequestError(status: 431, reason: "request head too large"))
-                                                  : .needMore(atLeast: b.count + 1)
+            return b.count >= limits.maxHeadBytes
+                ? .rejected(HTTPRequestError(status: 431, reason: "request head too large"))
+                : .needMore(atLeast: b.count + 1)
         }
         let requestLine: (method: String, target: String, version: String)
         switch parseRequestLine(b, start..<lineEnd) {
@@ -116,8 +117,9 @@ public enum HTTPRequestParser {
         if let blank = find(crlfcrlf, in: b, from: lineEnd) {
             headEnd = blank + 4
         } else {
-            return b.count >= limits.maxHeadBytes ? .rejected(HTTPRequestError(status: 431, reason: "request head too large"))
-                                                  : .needMore(atLeast: b.count + 1)
+            return b.count >= limits.maxHeadBytes
+                ? .rejected(HTTPRequestError(status: 431, reason: "request head too large"))
+                : .needMore(atLeast: b.count + 1)
         }
         if headEnd > limits.maxHeadBytes { return .rejected(HTTPRequestError(status: 431, reason: "request head too large")) }
 
@@ -149,8 +151,9 @@ public enum HTTPRequestParser {
 
         let total = headEnd + (contentLength ?? 0)
         guard b.count >= total else { return .needMore(atLeast: total) }
-        let request = HTTPRequest(method: requestLine.method, path: requestLine.target, version: requestLine.version,
-                                  headers: headers, body: Array(b[headEnd..<total]))
+        let request = HTTPRequest(
+            method: requestLine.method, path: requestLine.target, version: requestLine.version,
+            headers: headers, body: Array(b[headEnd..<total]))
         return .request(request, consumed: total)
     }
 
@@ -164,9 +167,9 @@ public enum HTTPRequestParser {
     static func isToken(_ c: UInt8) -> Bool {
         switch c {
         case UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "A")...UInt8(ascii: "Z"), UInt8(ascii: "0")...UInt8(ascii: "9"),
-             UInt8(ascii: "!"), UInt8(ascii: "#"), UInt8(ascii: "$"), UInt8(ascii: "%"), UInt8(ascii: "&"), UInt8(ascii: "'"),
-             UInt8(ascii: "*"), UInt8(ascii: "+"), UInt8(ascii: "-"), UInt8(ascii: "."), UInt8(ascii: "^"), UInt8(ascii: "_"),
-             UInt8(ascii: "`"), UInt8(ascii: "|"), UInt8(ascii: "~"):
+            UInt8(ascii: "!"), UInt8(ascii: "#"), UInt8(ascii: "$"), UInt8(ascii: "%"), UInt8(ascii: "&"), UInt8(ascii: "'"),
+            UInt8(ascii: "*"), UInt8(ascii: "+"), UInt8(ascii: "-"), UInt8(ascii: "."), UInt8(ascii: "^"), UInt8(ascii: "_"),
+            UInt8(ascii: "`"), UInt8(ascii: "|"), UInt8(ascii: "~"):
             return true
         default:
             return false
@@ -197,7 +200,8 @@ public enum HTTPRequestParser {
     }
 
     private static func parseRequestLine(_ b: UnsafeBufferPointer<UInt8>, _ range: Range<Int>)
-        -> Result<(method: String, target: String, version: String), HTTPRequestError> {
+        -> Result<(method: String, target: String, version: String), HTTPRequestError>
+    {
         let line = b[range]
         let parts = line.split(separator: sp, maxSplits: 3, omittingEmptySubsequences: false)
         guard parts.count == 3, !parts[0].isEmpty, parts[0].allSatisfy(isToken), !parts[1].isEmpty, parts[1].allSatisfy(isVisible) else {
@@ -216,7 +220,8 @@ public enum HTTPRequestParser {
     private static func parseHeader(_ b: UnsafeBufferPointer<UInt8>, _ range: Range<Int>) -> Result<(String, String), HTTPRequestError> {
         let line = b[range]
         guard let colon = line.firstIndex(of: UInt8(ascii: ":")), colon > line.startIndex,
-              line[line.startIndex..<colon].allSatisfy(isToken) else {
+            line[line.startIndex..<colon].allSatisfy(isToken)
+        else {
             return .failure(.bad(line.first == sp || line.first == tab ? "folded header line" : "malformed header line"))
         }
         var value = line[(colon + 1)...]

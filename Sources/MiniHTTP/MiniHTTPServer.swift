@@ -70,8 +70,10 @@ public final class MiniHTTPServer: Sendable {
 
         /// The defaults suit the test executors, which take courier's batches
         /// (up to 8 MiB by default) over as many connections as its `-c`.
-        public init(maxConnections: Int = 256, requestTimeout: Duration = .seconds(5), idleTimeout: Duration = .seconds(60),
-                    maxHeadBytes: Int = 16 * 1024, maxBodyBytes: Int = 16 << 20) {
+        public init(
+            maxConnections: Int = 256, requestTimeout: Duration = .seconds(5), idleTimeout: Duration = .seconds(60),
+            maxHeadBytes: Int = 16 * 1024, maxBodyBytes: Int = 16 << 20
+        ) {
             self.maxConnections = maxConnections
             self.requestTimeout = requestTimeout
             self.idleTimeout = idleTimeout
@@ -79,8 +81,9 @@ public final class MiniHTTPServer: Sendable {
         }
 
         /// The ops port: 16 connections, 5 s to send a request and 5 s idle, 16 KiB of head, 1 MiB of body.
-        public static let ops = Limits(maxConnections: 16, requestTimeout: .seconds(5), idleTimeout: .seconds(5),
-                                       maxHeadBytes: 16 * 1024, maxBodyBytes: 1 << 20)
+        public static let ops = Limits(
+            maxConnections: 16, requestTimeout: .seconds(5), idleTimeout: .seconds(5),
+            maxHeadBytes: 16 * 1024, maxBodyBytes: 1 << 20)
     }
 
     /// The port bound (the one asked for, or a free one for 0).

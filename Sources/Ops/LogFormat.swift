@@ -60,7 +60,11 @@ public struct CourierLogHandler: LogHandler {
                 line += key.utf8
                 line.append(UInt8(ascii: "="))
                 // Quoted when it would not read back as one token: spaces, quotes, '=', '\\', control characters.
-                if text.utf8.contains(where: { $0 <= 32 || $0 == 34 || $0 == 61 || $0 == 92 }) { line += JSONWriter.string(text).utf8 } else { line += text.utf8 }
+                if text.utf8.contains(where: { $0 <= 32 || $0 == 34 || $0 == 61 || $0 == 92 }) {
+                    line += JSONWriter.string(text).utf8
+                } else {
+                    line += text.utf8
+                }
             }
             line.append(10)
         }

@@ -36,7 +36,8 @@ public final class CourierMetrics: DispatchMetrics {
             self.help = help
         }
 
-        static let jobs = Family("courier_jobs_total", "Jobs finished, by queue, class and outcome (done, retry, dead, discarded, failed, requeued, cancelled).")
+        static let jobs = Family(
+            "courier_jobs_total", "Jobs finished, by queue, class and outcome (done, retry, dead, discarded, failed, requeued, cancelled).")
         static let duration = Family("courier_job_duration_seconds", "Time from POST to the executor's answer.")
         static let inFlight = Family("courier_jobs_in_flight", "Jobs fetched and not yet acknowledged.")
         static let breakerState = Family("courier_breaker_state", "1 for the circuit breaker's current state.")
@@ -48,9 +49,11 @@ public final class CourierMetrics: DispatchMetrics {
         static let setSize = Family("courier_set_size", "Entries in Sidekiq's retry, schedule and dead sets (sampled at each heartbeat).")
         static let recovered = Family("courier_recovered_jobs_total", "Jobs pushed back from processes that died.")
         static let roundTrips = Family("courier_redis_round_trips_total", "Fetch/acknowledge round trips to Redis.")
-        static let exhaustedHooks = Family("courier_exhausted_hooks_total", "Calls of the executor's /v1/jobs/exhausted, by result (ok, retried, failed).")
-        static let cancels = Family("courier_cancels_total",
-                                    "Cancels of running jobs, by reason (shutdown, timeout, cancel) and result (cancelled, not_running, unsupported, failed).")
+        static let exhaustedHooks = Family(
+            "courier_exhausted_hooks_total", "Calls of the executor's /v1/jobs/exhausted, by result (ok, retried, failed).")
+        static let cancels = Family(
+            "courier_cancels_total",
+            "Cancels of running jobs, by reason (shutdown, timeout, cancel) and result (cancelled, not_running, unsupported, failed).")
     }
 
     /// A job's labels; a struct key, so finding its series allocates nothing.
@@ -112,7 +115,8 @@ public final class CourierMetrics: DispatchMetrics {
             if let counter = s.jobs[key] {
                 counter.increment()
             } else {
-                let counter = registry.makeCounter(descriptor: Family.jobs.descriptor, labels: [("queue", queue), ("class", jobClass), ("outcome", outcome)])
+                let counter = registry.makeCounter(
+                    descriptor: Family.jobs.descriptor, labels: [("queue", queue), ("class", jobClass), ("outcome", outcome)])
                 s.jobs[key] = counter
                 counter.increment()
             }
@@ -121,8 +125,9 @@ public final class CourierMetrics: DispatchMetrics {
             if let histogram = s.durations[durationKey] {
                 histogram.record(seconds)
             } else {
-                let histogram = registry.makeValueHistogram(descriptor: Family.duration.descriptor, labels: [("queue", queue), ("class", jobClass)],
-                                                            buckets: Self.durationBuckets)
+                let histogram = registry.makeValueHistogram(
+                    descriptor: Family.duration.descriptor, labels: [("queue", queue), ("class", jobClass)],
+                    buckets: Self.durationBuckets)
                 s.durations[durationKey] = histogram
                 histogram.record(seconds)
             }

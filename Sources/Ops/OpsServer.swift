@@ -11,8 +11,10 @@ public final class OpsServer: Sendable {
     public var port: Int { server.port }
 
     /// Binds `host:port` and serves `metrics` and `readiness` (ready, and why not).
-    public init(host: String, port: Int, metrics: CourierMetrics, limits: MiniHTTPServer.Limits = .ops,
-                readiness: @escaping @Sendable () -> (Bool, String)) throws {
+    public init(
+        host: String, port: Int, metrics: CourierMetrics, limits: MiniHTTPServer.Limits = .ops,
+        readiness: @escaping @Sendable () -> (Bool, String)
+    ) throws {
         server = try MiniHTTPServer(host: host, port: port, limits: limits) { request in
             guard request.method == "GET" || request.method == "HEAD" else { return .text(405, "method not allowed\n") }
             switch request.path.split(separator: "?").first.map(String.init) ?? "" {

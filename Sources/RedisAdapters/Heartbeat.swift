@@ -61,8 +61,10 @@ public final class Heartbeat: Sendable {
     public static let cancelWindowSeconds = 300.0
 
     /// Builds the process info once; `startedAt` is the info's `started_at` (epoch seconds), `executionMetrics` nil writes no Metrics-tab data.
-    public init(worker: RedisWorker, keys: SidekiqKeys, identity: ProcessIdentity, configuration: ProcessDescription,
-                startedAt: Double, clock: WallClock = .system, executionMetrics: ExecutionMetrics? = nil) {
+    public init(
+        worker: RedisWorker, keys: SidekiqKeys, identity: ProcessIdentity, configuration: ProcessDescription,
+        startedAt: Double, clock: WallClock = .system, executionMetrics: ExecutionMetrics? = nil
+    ) {
         self.worker = worker
         self.executionMetrics = executionMetrics
         self.keys = keys
@@ -74,20 +76,22 @@ public final class Heartbeat: Sendable {
         let weights = configuration.plan.effectiveWeights
         let weightJSON = "{" + weights.map { "\(JSONWriter.string($0.0)):\($0.1)" }.joined(separator: ",") + "}"
         // Every field any Sidekiq 6.x–8.x reader looks for (compat §2.2).
-        info = "{" + [
-            "\"hostname\":\(JSONWriter.string(identity.hostname))",
-            "\"started_at\":\(JSONWriter.float(startedAt))",
-            "\"pid\":\(identity.pid)",
-            "\"tag\":\(JSONWriter.string(configuration.tag))",
-            "\"concurrency\":\(configuration.concurrency)",
-            "\"queues\":\(JSONWriter.array(configuration.plan.names))",
-            "\"labels\":\(JSONWriter.array(configuration.labels + ["courier"]))",
-            "\"identity\":\(JSONWriter.string(identity.description))",
-            "\"version\":\(JSONWriter.string(CourierVersion.sidekiqVersionString))",
-            "\"embedded\":false",
-            "\"weights\":[\(weightJSON)]",
-            "\"capsules\":{\"default\":{\"concurrency\":\(configuration.concurrency),\"mode\":\"\(configuration.plan.mode.rawValue)\",\"weights\":\(weightJSON)}}",
-        ].joined(separator: ",") + "}"
+        info =
+            "{"
+            + [
+                "\"hostname\":\(JSONWriter.string(identity.hostname))",
+                "\"started_at\":\(JSONWriter.float(startedAt))",
+                "\"pid\":\(identity.pid)",
+                "\"tag\":\(JSONWriter.string(configuration.tag))",
+                "\"concurrency\":\(configuration.concurrency)",
+                "\"queues\":\(JSONWriter.array(configuration.plan.names))",
+                "\"labels\":\(JSONWriter.array(configuration.labels + ["courier"]))",
+                "\"identity\":\(JSONWriter.string(identity.description))",
+                "\"version\":\(JSONWriter.string(CourierVersion.sidekiqVersionString))",
+                "\"embedded\":false",
+                "\"weights\":[\(weightJSON)]",
+                "\"capsules\":{\"default\":{\"concurrency\":\(configuration.concurrency),\"mode\":\"\(configuration.plan.mode.rawValue)\",\"weights\":\(weightJSON)}}",
+            ].joined(separator: ",") + "}"
     }
 
     /// What one beat read back: waiting Web UI signals, queue and set sizes for metrics, recent cancel requests.
@@ -114,7 +118,8 @@ public final class Heartbeat: Sendable {
         let rss = Self.residentKilobytes()
         var workFields: [[UInt8]] = []
         for job in busy {
-            let value = "{\"queue\":\(JSONWriter.string(job.queue)),\"payload\":\(JSONWriter.string(String(decoding: job.payload, as: UTF8.self))),\"run_at\":\(job.runAt)}"
+            let value =
+                "{\"queue\":\(JSONWriter.string(job.queue)),\"payload\":\(JSONWriter.string(String(decoding: job.payload, as: UTF8.self))),\"run_at\":\(job.runAt)}"
             workFields.append(Array(String(job.id, radix: 36).utf8))
             workFields.append(Array(value.utf8))
         }
@@ -138,9 +143,12 @@ public final class Heartbeat: Sendable {
                     }
                 }
                 commands.append(cmd(["SADD", keys.processes, identity]))
-                commands.append(cmd(["HSET", keys.process(identity), "info", info, "busy", String(busy.count),
-                                     "beat", JSONWriter.float(now), "rtt_us", String(rttMicros), "quiet", quiet ? "true" : "false",
-                                     "rss", String(rss), "concurrency", String(concurrency)]))
+                commands.append(
+                    cmd([
+                        "HSET", keys.process(identity), "info", info, "busy", String(busy.count),
+                        "beat", JSONWriter.float(now), "rtt_us", String(rttMicros), "quiet", quiet ? "true" : "false",
+                        "rss", String(rss), "concurrency", String(concurrency),
+                    ]))
                 commands.append(cmd(["EXPIRE", keys.process(identity), String(ttl)]))
                 commands.append(cmd(["SADD", keys.inProgressOwners, identity]))
                 commands.append(cmd(["SADD", keys.inProgressQueues(identity)] + queues))
@@ -174,15 +182,17 @@ public final class Heartbeat: Sendable {
                     depth[queue] = replies[index].int ?? 0
                     var age = 0.0
                     if let oldest = replies[index + 1].bytes, let payload = try? JobPayload(raw: oldest),
-                       var enqueued = payload["enqueued_at"]?.doubleValue {
+                        var enqueued = payload["enqueued_at"]?.doubleValue
+                    {
                         if payload["enqueued_at"]?.isIntegerLiteral == true, enqueued > 1e11 { enqueued /= 1000 }
                         age = max(0, now - enqueued)
                     }
                     latency[queue] = age
                     index += 2
                 }
-                return BeatResult(signals: signals, processCount: max(1, processCount), depth: depth, latency: latency, sets: sets,
-                                  cancelRequests: cancelRequests)
+                return BeatResult(
+                    signals: signals, processCount: max(1, processCount), depth: depth, latency: latency, sets: sets,
+                    cancelRequests: cancelRequests)
             }
         } catch {
             // Whether the transaction ran cannot be known when the reply is lost; like the
@@ -200,10 +210,11 @@ public final class Heartbeat: Sendable {
         let metricCommands = flushed.commands(now: clock.now(), keys: keys)
         do throws(RedisError) {
             _ = try await worker.run { connection throws(RedisError) in
-                try connection.pipeline(([
-                    ["SREM", keys.processes, identity], ["UNLINK", keys.workers(identity), keys.work(identity)],
-                    ["HSET", keys.process(identity), "quiet", "true", "busy", "0"],
-                ] + metricCommands).map { $0.map { Array($0.utf8) } })
+                try connection.pipeline(
+                    ([
+                        ["SREM", keys.processes, identity], ["UNLINK", keys.workers(identity), keys.work(identity)],
+                        ["HSET", keys.process(identity), "quiet", "true", "busy", "0"],
+                    ] + metricCommands).map { $0.map { Array($0.utf8) } })
             }
         } catch {
             executionMetrics?.restore(flushed)

@@ -50,8 +50,9 @@ public struct ProcessRecovery: Sendable {
             }
             i += 2
         }
-        return RecoveryResult(recovered: parts[0].int ?? 0, poisonPills: poison,
-                              goneProcesses: (parts[2].array ?? []).compactMap(\.string))
+        return RecoveryResult(
+            recovered: parts[0].int ?? 0, poisonPills: poison,
+            goneProcesses: (parts[2].array ?? []).compactMap(\.string))
     }
 
     /// Unregisters this process at exit; returns how many jobs it leaves in its in-progress lists.

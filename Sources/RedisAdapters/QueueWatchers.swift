@@ -63,13 +63,16 @@ public final class QueueWatchers: QueueWatching {
         }
     }
 
-    public init(queues: [String], keys: SidekiqKeys, identity: String, control: RedisWorker, blockSeconds: Int = 2,
-                makeWorker: (String) -> RedisWorker) {
+    public init(
+        queues: [String], keys: SidekiqKeys, identity: String, control: RedisWorker, blockSeconds: Int = 2,
+        makeWorker: (String) -> RedisWorker
+    ) {
         var all: [String: Watcher] = [:]
         var order: [Watcher] = []
         for queue in queues {
-            let watcher = Watcher(queue: queue, key: keys.queue(queue), wipKey: keys.key("courier:wip:\(identity):\(queue)"),
-                                  blockSeconds: blockSeconds, worker: makeWorker("watch-\(queue)"))
+            let watcher = Watcher(
+                queue: queue, key: keys.queue(queue), wipKey: keys.key("courier:wip:\(identity):\(queue)"),
+                blockSeconds: blockSeconds, worker: makeWorker("watch-\(queue)"))
             all[queue] = watcher
             order.append(watcher)
         }

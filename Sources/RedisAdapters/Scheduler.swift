@@ -11,23 +11,25 @@ import SidekiqModel
 enum SchedulerScripts {
     /// ARGV: prefix, now, then groups of (set, original, queue, replacement);
     /// queue "" means the entry is not a job: it goes to the dead set as it is.
-    static let enqueueDue = RedisScript(name: "courier-enqueue-due", source: Scripts.addToDeadSet + #"""
-local prefix, now = ARGV[1], ARGV[2]
-local moved = 0
-for i = 3, #ARGV, 4 do
-  local set, original, queue, replacement = ARGV[i], ARGV[i + 1], ARGV[i + 2], ARGV[i + 3]
-  if redis.call('ZREM', prefix .. set, original) == 1 then
-    if queue == '' then
-      addToDeadSet(prefix, now, original, now)
-    else
-      redis.call('SADD', prefix .. 'queues', queue)
-      redis.call('LPUSH', prefix .. 'queue:' .. queue, replacement)
-      moved = moved + 1
-    end
-  end
-end
-return moved
-"""#)
+    static let enqueueDue = RedisScript(
+        name: "courier-enqueue-due",
+        source: Scripts.addToDeadSet + #"""
+            local prefix, now = ARGV[1], ARGV[2]
+            local moved = 0
+            for i = 3, #ARGV, 4 do
+              local set, original, queue, replacement = ARGV[i], ARGV[i + 1], ARGV[i + 2], ARGV[i + 3]
+              if redis.call('ZREM', prefix .. set, original) == 1 then
+                if queue == '' then
+                  addToDeadSet(prefix, now, original, now)
+                else
+                  redis.call('SADD', prefix .. 'queues', queue)
+                  redis.call('LPUSH', prefix .. 'queue:' .. queue, replacement)
+                  moved = moved + 1
+                end
+              end
+            end
+            return moved
+            """#)
 }
 
 /// Sidekiq's poller (sidekiq-compat §5): moves due `retry` and `schedule` entries to their queues, up to 100 per script call.
@@ -68,8 +70,9 @@ public final class Scheduler: Sendable {
                         args.append(Array((payload.queue ?? "default").utf8))
                         args.append(Self.readyToEnqueue(payload, now: now).raw)
                     } else {
-                        logger.error("entry in \(set) is not a job; moved to the dead set",
-                                     metadata: ["entry": "\(String(decoding: original.prefix(200), as: UTF8.self))"])
+                        logger.error(
+                            "entry in \(set) is not a job; moved to the dead set",
+                            metadata: ["entry": "\(String(decoding: original.prefix(200), as: UTF8.self))"])
                         args.append([])
                         args.append([])
                     }

@@ -116,7 +116,8 @@ private func percentDecoded(_ s: String) -> String {
     var it = Array(s.utf8)[...]
     while let b = it.popFirst() {
         if b == UInt8(ascii: "%"), it.count >= 2,
-           let v = UInt8(String(decoding: it.prefix(2), as: UTF8.self), radix: 16) {
+            let v = UInt8(String(decoding: it.prefix(2), as: UTF8.self), radix: 16)
+        {
             bytes.append(v)
             it = it.dropFirst(2)
         } else {

@@ -88,8 +88,10 @@ public struct JSONReader {
 
     /// Runs `body` with a reader over `data` (or the slice `range` of it); the
     /// buffer only lives inside `withUnsafeBufferPointer`, hence the Result.
-    private static func reading<T>(_ data: [UInt8], range: Range<Int>? = nil,
-                                   _ body: (inout JSONReader) throws(JSONError) -> T) throws(JSONError) -> T {
+    private static func reading<T>(
+        _ data: [UInt8], range: Range<Int>? = nil,
+        _ body: (inout JSONReader) throws(JSONError) -> T
+    ) throws(JSONError) -> T {
         let result: Result<T, JSONError> = data.withUnsafeBufferPointer { whole in
             var reader = JSONReader(range.map { UnsafeBufferPointer(rebasing: whole[$0]) } ?? whole)
             do throws(JSONError) { return .success(try body(&reader)) } catch { return .failure(error) }
@@ -339,7 +341,8 @@ public struct JSONReader {
                 var scalar = hex4(i)
                 i += 4
                 if (0xD800..<0xDC00).contains(scalar), i + 6 <= body.count,
-                   body[i] == UInt8(ascii: "\\"), body[i + 1] == UInt8(ascii: "u") {
+                    body[i] == UInt8(ascii: "\\"), body[i + 1] == UInt8(ascii: "u")
+                {
                     let low = hex4(i + 2)
                     if (0xDC00..<0xE000).contains(low) {
                         scalar = 0x10000 + ((scalar - 0xD800) << 10) + (low - 0xDC00)

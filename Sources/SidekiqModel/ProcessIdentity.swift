@@ -16,10 +16,12 @@ public struct ProcessIdentity: Sendable, Equatable, CustomStringConvertible {
     public init(hostname: String = ProcessIdentity.currentHostname(), pid: Int = Int(getpid()), nonce: String? = nil) {
         self.hostname = hostname
         self.pid = pid
-        self.nonce = nonce ?? (0..<6).map { _ in
-            let b = UInt8.random(in: 0...255)
-            return (b < 16 ? "0" : "") + String(b, radix: 16)
-        }.joined()
+        self.nonce =
+            nonce
+            ?? (0..<6).map { _ in
+                let b = UInt8.random(in: 0...255)
+                return (b < 16 ? "0" : "") + String(b, radix: 16)
+            }.joined()
     }
 
     /// `hostname:pid:nonce`, the key of the process hash and the member of `processes`.

@@ -56,7 +56,8 @@ final class Recorder: Sendable {
 
     func cancelsJSON() -> String {
         state.withLock { s in
-            "[" + s.cancels.map { "{\"jid\":\(JSONWriter.string($0.0)),\"reason\":\(JSONWriter.string($0.1)),\"found\":\($0.2)}" }
+            "["
+                + s.cancels.map { "{\"jid\":\(JSONWriter.string($0.0)),\"reason\":\(JSONWriter.string($0.1)),\"found\":\($0.2)}" }
                 .joined(separator: ",") + "]"
         }
     }
@@ -161,20 +162,25 @@ func runJob(_ request: HTTPRequest, options: Options, recorder: Recorder, sleeps
     }
     recorder.end(interrupted: interruptedBy != nil)
     if let reason = interruptedBy {
-        return .json(409, "{\"status\":\"interrupted\",\"reason\":\(JSONWriter.string(reason)),"
-            + "\"error_class\":\(JSONWriter.string(interruptionClass(reason))),\"error_message\":\"interrupted (\(reason))\","
-            + "\"backtrace\":[\"courier-test-executor\"]}")
+        return .json(
+            409,
+            "{\"status\":\"interrupted\",\"reason\":\(JSONWriter.string(reason)),"
+                + "\"error_class\":\(JSONWriter.string(interruptionClass(reason))),\"error_message\":\"interrupted (\(reason))\","
+                + "\"backtrace\":[\"courier-test-executor\"]}")
     }
     if let message = directive?["fail"]?.stringValue {
-        return .json(422, "{\"status\":\"failed\",\"error_class\":\"TestExecutor::Failure\",\"error_message\":\(JSONWriter.string(message)),"
-            + "\"backtrace\":[\"courier-test-executor\"],\"retry_in\":null,\"retry_action\":null}")
+        return .json(
+            422,
+            "{\"status\":\"failed\",\"error_class\":\"TestExecutor::Failure\",\"error_message\":\(JSONWriter.string(message)),"
+                + "\"backtrace\":[\"courier-test-executor\"],\"retry_in\":null,\"retry_action\":null}")
     }
     return .json(200, "{\"status\":\"ok\"}")
 }
 
 func cancelJob(_ request: HTTPRequest, recorder: Recorder, sleeps: RunningSleeps) -> HTTPResponse {
     guard let body = try? JSONReader.parse(request.body), let jid = body["jid"]?.stringValue,
-          let reason = body["reason"]?.stringValue, ["shutdown", "timeout", "cancel"].contains(reason) else {
+        let reason = body["reason"]?.stringValue, ["shutdown", "timeout", "cancel"].contains(reason)
+    else {
         return .json(400, "{\"status\":\"refused\",\"reason\":\"body must be {\\\"jid\\\":…,\\\"reason\\\":\\\"shutdown|timeout|cancel\\\"}\"}")
     }
     let found = sleeps.interrupt(jid: jid, reason: reason)
@@ -190,7 +196,8 @@ let health = "{\"status\":\"ok\",\"protocol\":1,\"features\":[\(options.cancel ?
 // connection cap above theirs (the other limits stay MiniHTTP's defaults).
 let server = try MiniHTTPServer(port: options.port, limits: MiniHTTPServer.Limits(maxConnections: 1024)) { request in
     if request.method == "POST", let secret = options.secret, request.path.hasPrefix("/v1/"),
-       !signatureValid(request.header("Courier-Signature"), body: request.body, secret: secret) {
+        !signatureValid(request.header("Courier-Signature"), body: request.body, secret: secret)
+    {
         return .json(401, "{\"status\":\"refused\",\"reason\":\"signature does not match the body\"}")
     }
     switch (request.method, request.path) {

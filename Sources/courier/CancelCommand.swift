@@ -30,8 +30,9 @@ enum CancelCommand {
         do {
             switch try FlagParser.parse(arguments, flags: flags, positionals: 1) {
             case .help:
-                print(FlagParser.help(command: "courier cancel", overview: overview, discussion: discussion, flags: flags, usage: usage),
-                      terminator: "")
+                print(
+                    FlagParser.help(command: "courier cancel", overview: overview, discussion: discussion, flags: flags, usage: usage),
+                    terminator: "")
                 return 0
             case .version:
                 print(CourierVersion.version)
@@ -42,10 +43,12 @@ enum CancelCommand {
             CourierMain.usageFailure(error, usage: usage, helpCommand: "courier cancel --help")
         }
         guard let jid = parsed.positionals.first else {
-            CourierMain.usageFailure(UsageError("cancel: missing <jid>: the jid of the job to cancel"), usage: usage, helpCommand: "courier cancel --help")
+            CourierMain.usageFailure(
+                UsageError("cancel: missing <jid>: the jid of the job to cancel"), usage: usage, helpCommand: "courier cancel --help")
         }
         guard !jid.isEmpty, !jid.contains(where: \.isWhitespace) else {
-            CourierMain.usageFailure(UsageError("cancel: '\(jid)' is not a jid (empty or with spaces)"), usage: usage, helpCommand: "courier cancel --help")
+            CourierMain.usageFailure(
+                UsageError("cancel: '\(jid)' is not a jid (empty or with spaces)"), usage: usage, helpCommand: "courier cancel --help")
         }
         let env = processEnvironment().filter { !$0.value.isEmpty }
         let redis: CourierOptions.RedisSettings

@@ -31,8 +31,10 @@ enum CourierMain {
         }
         switch request {
         case .help:
-            print(FlagParser.help(command: "courier", overview: CourierOptions.overview, discussion: CourierOptions.discussion,
-                                  flags: CourierOptions.flags), terminator: "")
+            print(
+                FlagParser.help(
+                    command: "courier", overview: CourierOptions.overview, discussion: CourierOptions.discussion,
+                    flags: CourierOptions.flags), terminator: "")
         case .version:
             print(CourierVersion.version)
         case let .run(parsed):

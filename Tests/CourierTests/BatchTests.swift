@@ -29,14 +29,17 @@ final class BatchTests: XCTestCase {
         /// Answers a batch as the protocol says: one result per job; jobs whose first arg is "fail" raise.
         func answer(_ request: HTTPRequest) -> HTTPResponse {
             guard request.path == "/v1/jobs/batch", let envelope = try? JSONReader.parse(request.body),
-                  let jobs = envelope["jobs"]?.arrayValue else { return .json(404, "{}") }
+                let jobs = envelope["jobs"]?.arrayValue
+            else { return .json(404, "{}") }
             requests.withLock { $0 += 1 }
             var results: [String] = []
             for entry in jobs {
                 let payload = try! JobPayload(raw: Array(entry["payload"]!.stringValue!.utf8))
                 jids.withLock { $0.append(payload.jid ?? "") }
                 if payload["args"]?.arrayValue?.first == .string("fail") {
-                    results.append(#"{"code":422,"status":"failed","error_class":"RuntimeError","error_message":"boom","backtrace":[],"retry_in":null,"retry_action":null}"#)
+                    results.append(
+                        #"{"code":422,"status":"failed","error_class":"RuntimeError","error_message":"boom","backtrace":[],"retry_in":null,"retry_action":null}"#
+                    )
                 } else {
                     results.append(#"{"code":200,"status":"ok"}"#)
                 }
@@ -47,11 +50,13 @@ final class BatchTests: XCTestCase {
 
     func testBatchesCarryEachJobsOutcome() async throws {
         let redis = try RedisServer()
-        let jids = try sidekiqRuby("""
-            ok = Sidekiq::Client.push_bulk('class' => NoopJob, 'args' => (1..95).map { |i| [i] })
-            bad = Sidekiq::Client.push_bulk('class' => NoopJob, 'retry' => false, 'args' => (1..5).map { ['fail'] })
-            ok + bad
-            """, redisURL: redis.url) as! [String]
+        let jids =
+            try sidekiqRuby(
+                """
+                ok = Sidekiq::Client.push_bulk('class' => NoopJob, 'args' => (1..95).map { |i| [i] })
+                bad = Sidekiq::Client.push_bulk('class' => NoopJob, 'retry' => false, 'args' => (1..5).map { ['fail'] })
+                ok + bad
+                """, redisURL: redis.url) as! [String]
         let recorder = BatchRecorder()
         let executor = try RecordingExecutor { recorder.answer($0) }
         var configuration = try testConfiguration(redis: redis, executorURL: executor.url, concurrency: 20)
@@ -74,7 +79,9 @@ final class BatchTests: XCTestCase {
         var configuration = try testConfiguration(redis: redis, executorURL: executor.url, concurrency: 10)
         configuration.batch = .fixed(5)
         let courier = try RunningCourier(configuration)
-        try await waitUntilAsync("breaker opened", timeout: 10) { courier.courier.metrics.render().contains("courier_breaker_state{state=\"open\"} 1") }
+        try await waitUntilAsync("breaker opened", timeout: 10) {
+            courier.courier.metrics.render().contains("courier_breaker_state{state=\"open\"} 1")
+        }
         try await courier.stop()
         XCTAssertEqual(try redis.llen("queue:default"), 30, "every job back in its queue")
         XCTAssertEqual(try redis.command(["ZCARD", "retry"]).int, 0)

@@ -19,30 +19,42 @@ final class CancelTests: XCTestCase {
     // MARK: - Without I/O
 
     func testInterruptedAnswersAndCancelResults() {
-        let body = Array(#"{"status":"interrupted","reason":"cancel","error_class":"Courier::JobCancelled","error_message":"x","backtrace":["a.rb:1"]}"#.utf8)
-        XCTAssertEqual(OutcomeClassifier.classify(status: 409, body: body, retryAfter: nil),
-                       .interrupted(reason: "cancel", failure: JobFailure(errorClass: "Courier::JobCancelled", errorMessage: "x", backtrace: ["a.rb:1"])))
+        let body = Array(
+            #"{"status":"interrupted","reason":"cancel","error_class":"Courier::JobCancelled","error_message":"x","backtrace":["a.rb:1"]}"#.utf8)
+        XCTAssertEqual(
+            OutcomeClassifier.classify(status: 409, body: body, retryAfter: nil),
+            .interrupted(reason: "cancel", failure: JobFailure(errorClass: "Courier::JobCancelled", errorMessage: "x", backtrace: ["a.rb:1"])))
         XCTAssertFalse(OutcomeClassifier.classify(status: 409, body: body, retryAfter: nil).isExecutorFailure)
-        let shutdown = OutcomeClassifier.classify(status: 409, body: Array(#"{"status":"interrupted","reason":"shutdown","error_class":"Sidekiq::Shutdown"}"#.utf8), retryAfter: nil)
+        let shutdown = OutcomeClassifier.classify(
+            status: 409, body: Array(#"{"status":"interrupted","reason":"shutdown","error_class":"Sidekiq::Shutdown"}"#.utf8), retryAfter: nil)
         XCTAssertTrue(shutdown.isExecutorFailure, "an executor interrupting jobs at its own shutdown is going away")
-        if case .executorUnavailable = OutcomeClassifier.classify(status: 409, body: Array(#"{"status":"conflict"}"#.utf8), retryAfter: nil) {} else {
+        if case .executorUnavailable = OutcomeClassifier.classify(status: 409, body: Array(#"{"status":"conflict"}"#.utf8), retryAfter: nil) {
+        } else {
             XCTFail("a 409 that is not an interruption is an unexpected status")
         }
         // In a batch, a job's result can be an interruption too.
-        let batch = HTTPResult.response(status: 200, body: Array(#"{"status":"ok","results":[{"code":200,"status":"ok"},{"code":409,"status":"interrupted","reason":"timeout","error_class":"Courier::JobTimeout","error_message":"t"}]}"#.utf8), retryAfter: nil)
+        let batch = HTTPResult.response(
+            status: 200,
+            body: Array(
+                #"{"status":"ok","results":[{"code":200,"status":"ok"},{"code":409,"status":"interrupted","reason":"timeout","error_class":"Courier::JobTimeout","error_message":"t"}]}"#
+                    .utf8), retryAfter: nil)
         let outcomes = OutcomeClassifier.batchOutcomes(of: batch, count: 2, jobTimeout: .seconds(1))
         XCTAssertEqual(outcomes[0], .succeeded)
         if case .interrupted("timeout", _) = outcomes[1] {} else { XCTFail("\(outcomes[1])") }
 
         XCTAssertEqual(String(decoding: CancelProtocol.body(jid: "ab\"c", reason: .timeout), as: UTF8.self), #"{"jid":"ab\"c","reason":"timeout"}"#)
-        func result(_ status: Int, _ body: String) -> CancelResult { CancelProtocol.result(of: .response(status: status, body: Array(body.utf8), retryAfter: nil)) }
+        func result(_ status: Int, _ body: String) -> CancelResult {
+            CancelProtocol.result(of: .response(status: status, body: Array(body.utf8), retryAfter: nil))
+        }
         XCTAssertEqual(result(200, #"{"status":"cancelled"}"#), .cancelled)
         XCTAssertEqual(result(404, #"{"status":"not_running"}"#), .notRunning)
         XCTAssertEqual(result(404, #"{"status":"refused","reason":"no route"}"#), .unsupported)
         XCTAssertEqual(result(401, "{}").label, "failed")
         XCTAssertEqual(CancelProtocol.result(of: .transportError(reason: "reset", sent: true, timedOut: false)).label, "failed")
 
-        func features(_ status: Int, _ body: String) -> Set<String>? { CancelProtocol.features(ofHealth: .response(status: status, body: Array(body.utf8), retryAfter: nil)) }
+        func features(_ status: Int, _ body: String) -> Set<String>? {
+            CancelProtocol.features(ofHealth: .response(status: status, body: Array(body.utf8), retryAfter: nil))
+        }
         XCTAssertEqual(features(200, #"{"status":"ok","protocol":1,"features":["cancel","batch"]}"#), ["cancel", "batch"])
         XCTAssertEqual(features(200, #"{"status":"ok","protocol":1}"#), [], "an executor from before the feature list")
         XCTAssertNil(features(503, "{}"))
@@ -53,7 +65,8 @@ final class CancelTests: XCTestCase {
         let raw = #"{"class":"A","args":[],"jid":"j1","retry":3}"#
         let job = FetchedJob(queue: "default", original: Array(raw.utf8), fetchedAt: .now)
         let payload = try JobPayload(raw: job.original)
-        let cancelled = ExecutionOutcome.interrupted(reason: "cancel", failure: JobFailure(errorClass: "Courier::JobCancelled", errorMessage: "cancelled"))
+        let cancelled = ExecutionOutcome.interrupted(
+            reason: "cancel", failure: JobFailure(errorClass: "Courier::JobCancelled", errorMessage: "cancelled"))
         let asked = policy.decide(job, payload: payload, outcome: cancelled, cancelRequested: true)
         XCTAssertEqual(asked.action, .acknowledgeFailed, "failed as Sidekiq counts it, neither retried nor dead")
         XCTAssertEqual(asked.event, .cancelled)
@@ -64,7 +77,9 @@ final class CancelTests: XCTestCase {
         let shutdown = ExecutionOutcome.interrupted(reason: "shutdown", failure: JobFailure(errorClass: "Sidekiq::Shutdown", errorMessage: ""))
         XCTAssertEqual(policy.decide(job, payload: payload, outcome: shutdown).action, .requeue)
         let timeout = ExecutionOutcome.interrupted(reason: "timeout", failure: JobFailure(errorClass: "Courier::JobTimeout", errorMessage: "slow"))
-        guard case let .retry(body, _) = policy.decide(job, payload: payload, outcome: timeout, cancelRequested: true).action else { return XCTFail() }
+        guard case let .retry(body, _) = policy.decide(job, payload: payload, outcome: timeout, cancelRequested: true).action else {
+            return XCTFail()
+        }
         XCTAssertEqual(try JobPayload(raw: body)["error_class"]?.stringValue, "Courier::JobTimeout")
     }
 
@@ -84,7 +99,9 @@ final class CancelTests: XCTestCase {
         configuration.executor.jobTimeout = .milliseconds(700)
         configuration.heartbeatInterval = .milliseconds(300)
         let courier = try RunningCourier(configuration)
-        let jid = try sidekiqRuby("Sidekiq::Client.push('class' => 'SlowJob', 'args' => [{'sleep_ms' => 20000}], 'retry' => 3)", redisURL: redis.url) as! String
+        let jid =
+            try sidekiqRuby("Sidekiq::Client.push('class' => 'SlowJob', 'args' => [{'sleep_ms' => 20000}], 'retry' => 3)", redisURL: redis.url)
+            as! String
         try await waitUntilAsync("the executor got a timeout cancel and interrupted the job", timeout: 15) {
             try executor.cancels().contains { $0 == (jid, "timeout", true) } && (executor.stats()["interrupted"] as? Int) == 1
         }
@@ -105,15 +122,18 @@ final class CancelTests: XCTestCase {
         XCTAssertFalse(metrics.contains(#"outcome="cancelled""#), metrics)
         let minute = (try redis.command(["KEYS", "j|*"]).array ?? []).compactMap(\.string)
         let counts = try minute.map { try redis.command(["HMGET", $0, "SlowJob|p", "SlowJob|f"]).array ?? [] }
-        XCTAssertEqual(counts.map { $0.map { Int($0.string ?? "0")! } }.reduce([0, 0]) { [$0[0] + $1[0], $0[1] + $1[1]] }, [1, 1],
-                       "the Metrics tab counts the timed-out job once, as failed")
+        XCTAssertEqual(
+            counts.map { $0.map { Int($0.string ?? "0")! } }.reduce([0, 0]) { [$0[0] + $1[0], $0[1] + $1[1]] }, [1, 1],
+            "the Metrics tab counts the timed-out job once, as failed")
     }
 
     /// SIGTERM with `-t 1` and a long job: the executor gets a `shutdown`
     /// cancel, the job is back in its queue byte for byte, counted once.
     func testShutdownCancelsTheJobAndPushesItBack() async throws {
         let redis = try RedisServer()
-        let jid = try sidekiqRuby("Sidekiq::Client.push('class' => 'LongJob', 'args' => [{'sleep_ms' => 30000}, {'x' => 1.50}])", redisURL: redis.url) as! String
+        let jid =
+            try sidekiqRuby("Sidekiq::Client.push('class' => 'LongJob', 'args' => [{'sleep_ms' => 30000}, {'x' => 1.50}])", redisURL: redis.url)
+            as! String
         let original = try redis.lrange("queue:default")
         let executor = try TestExecutorProcess()
         let courier = try CourierProcess(arguments: ["--redis-url", redis.url, "--executor-url", executor.url, "-t", "1", "--ops-port", "off"])
@@ -177,14 +197,17 @@ final class CancelTests: XCTestCase {
         let courier = try RunningCourier(configuration)
         let now = Date().timeIntervalSince1970
         try redis.command(["ZADD", "courier:cancel", String(now - 400), "expired-request"])
-        let jid = try sidekiqRuby("Sidekiq::Client.push('class' => 'LongJob', 'args' => [{'sleep_ms' => 30000}], 'retry' => 3)", redisURL: redis.url) as! String
+        let jid =
+            try sidekiqRuby("Sidekiq::Client.push('class' => 'LongJob', 'args' => [{'sleep_ms' => 30000}], 'retry' => 3)", redisURL: redis.url)
+            as! String
         try await waitUntilAsync("job running", timeout: 10) { (try executor.stats()["running"] as? Int) == 1 }
 
         let binary = packageRoot().appendingPathComponent(".build/debug/courier").path
         let output = FileManager.default.temporaryDirectory.appendingPathComponent("cancel-\(UUID().uuidString.prefix(8)).log").path
         defer { try? FileManager.default.removeItem(atPath: output) }
-        XCTAssertEqual(try ChildProcess(binary, ["cancel", jid, "--redis-url", redis.url], stdout: output, stderr: output).wait(), 0,
-                       (try? String(contentsOfFile: output, encoding: .utf8)) ?? "")
+        XCTAssertEqual(
+            try ChildProcess(binary, ["cancel", jid, "--redis-url", redis.url], stdout: output, stderr: output).wait(), 0,
+            (try? String(contentsOfFile: output, encoding: .utf8)) ?? "")
         XCTAssertNotNil(try redis.command(["ZSCORE", "courier:cancel", jid]).string)
 
         try await waitUntilAsync("the executor got the cancel and interrupted the job", timeout: 10) {

@@ -13,14 +13,18 @@ import XCTest
 /// Parsing of REDIS_URL, queue options and config/sidekiq.yml, and the CLI's refusal of bad input.
 final class ConfigurationTests: XCTestCase {
     func testRedisURLs() throws {
-        XCTAssertEqual(try RedisEndpoint(url: "redis://127.0.0.1:6380/2"),
-                       RedisEndpoint(address: .tcp(host: "127.0.0.1", port: 6380), database: 2))
-        XCTAssertEqual(try RedisEndpoint(url: "redis://:s3cret@redis"),
-                       RedisEndpoint(address: .tcp(host: "redis", port: 6379), password: "s3cret"))
-        XCTAssertEqual(try RedisEndpoint(url: "redis://app:p%40ss@redis:7000/1"),
-                       RedisEndpoint(address: .tcp(host: "redis", port: 7000), username: "app", password: "p@ss", database: 1))
-        XCTAssertEqual(try RedisEndpoint(url: "unix:///var/run/redis.sock?db=3"),
-                       RedisEndpoint(address: .unix(path: "/var/run/redis.sock"), database: 3))
+        XCTAssertEqual(
+            try RedisEndpoint(url: "redis://127.0.0.1:6380/2"),
+            RedisEndpoint(address: .tcp(host: "127.0.0.1", port: 6380), database: 2))
+        XCTAssertEqual(
+            try RedisEndpoint(url: "redis://:s3cret@redis"),
+            RedisEndpoint(address: .tcp(host: "redis", port: 6379), password: "s3cret"))
+        XCTAssertEqual(
+            try RedisEndpoint(url: "redis://app:p%40ss@redis:7000/1"),
+            RedisEndpoint(address: .tcp(host: "redis", port: 7000), username: "app", password: "p@ss", database: 1))
+        XCTAssertEqual(
+            try RedisEndpoint(url: "unix:///var/run/redis.sock?db=3"),
+            RedisEndpoint(address: .unix(path: "/var/run/redis.sock"), database: 3))
         XCTAssertEqual(try RedisEndpoint(url: "redis://[::1]:6390"), RedisEndpoint(address: .tcp(host: "::1", port: 6390)))
         for bad in ["localhost:6379", "redis://h:99999", "redis://h/x", "rediss://h", "http://h"] {
             XCTAssertThrowsError(try RedisEndpoint(url: bad), bad)
@@ -43,22 +47,22 @@ final class ConfigurationTests: XCTestCase {
 
     func testSidekiqYAML() throws {
         let text = """
-        ---
-        :concurrency: <%= ENV.fetch("WORKERS", 7) %>
-        :timeout: 8
-        :queues:
-          - critical
-          - [default, 2]
-          - <%= ENV['EXTRA'] || 'low' %>
-        :limits:
-          critical: 3
-        :tag: myapp
-        :labels: [blue, eu]
-        :max_retries: 7
-        :poll_interval_average: 2.5
-        production:
-          :concurrency: 30
-        """
+            ---
+            :concurrency: <%= ENV.fetch("WORKERS", 7) %>
+            :timeout: 8
+            :queues:
+              - critical
+              - [default, 2]
+              - <%= ENV['EXTRA'] || 'low' %>
+            :limits:
+              critical: 3
+            :tag: myapp
+            :labels: [blue, eu]
+            :max_retries: 7
+            :poll_interval_average: 2.5
+            production:
+              :concurrency: 30
+            """
         let file = try SidekiqConfigFile(path: "sidekiq.yml", text: text, environment: [:])
         XCTAssertEqual(file.concurrency, 7)
         XCTAssertEqual(file.timeout, 8)
@@ -76,15 +80,17 @@ final class ConfigurationTests: XCTestCase {
         }
         XCTAssertThrowsError(try SidekiqConfigFile(path: "x.yml", text: ":queues: [a, a]\n:x: [", environment: [:]))
         // ERB forms Rails apps use: a block default, and conversions at the end.
-        let erb = try SidekiqConfigFile(path: "e.yml", text: ":concurrency: <%= ENV.fetch(\"RAILS_MAX_THREADS\") { 6 } %>\n:timeout: <%= ENV.fetch('T', 9).to_i %>\n",
-                                        environment: [:])
+        let erb = try SidekiqConfigFile(
+            path: "e.yml", text: ":concurrency: <%= ENV.fetch(\"RAILS_MAX_THREADS\") { 6 } %>\n:timeout: <%= ENV.fetch('T', 9).to_i %>\n",
+            environment: [:])
         XCTAssertEqual(erb.concurrency, 6)
         XCTAssertEqual(erb.timeout, 9)
         // Symbols, as Psych loads them, are their names to Sidekiq.
         // `- [:low, 1]` is refused, as by Psych (libyaml 0.2.5 takes every ':' inside [...] for a
         // value indicator): block lists and !ruby/symbol work.
-        let symbols = try SidekiqConfigFile(path: "s.yml", text: ":queues:\n  - :critical\n  - - :low\n    - 1\n  - [!ruby/symbol mid, 2]\n:tag: :app\n",
-                                            environment: [:])
+        let symbols = try SidekiqConfigFile(
+            path: "s.yml", text: ":queues:\n  - :critical\n  - - :low\n    - 1\n  - [!ruby/symbol mid, 2]\n:tag: :app\n",
+            environment: [:])
         XCTAssertEqual(symbols.queues?.map(\.name), ["critical", "low", "mid"])
         XCTAssertEqual(symbols.queues?.map(\.weight), [0, 1, 2])
         XCTAssertEqual(symbols.tag, "app")
@@ -93,8 +99,9 @@ final class ConfigurationTests: XCTestCase {
 
     /// Numbers and names read as Psych (and so Sidekiq) reads them.
     func testPsychTypedOptions() throws {
-        let file = try SidekiqConfigFile(path: "p.yml", text: ":concurrency: 0x10\n:timeout: 1_000\n:tag: yes\n:queues:\n- 010\n- :'ab'\n- \"c\"\n- !ruby/symbol d\n",
-                                         environment: [:])
+        let file = try SidekiqConfigFile(
+            path: "p.yml", text: ":concurrency: 0x10\n:timeout: 1_000\n:tag: yes\n:queues:\n- 010\n- :'ab'\n- \"c\"\n- !ruby/symbol d\n",
+            environment: [:])
         XCTAssertEqual(file.concurrency, 16)
         XCTAssertEqual(file.timeout, 1000)
         XCTAssertEqual(file.tag, "true")
@@ -106,32 +113,40 @@ final class ConfigurationTests: XCTestCase {
     func testHelpVersionAndFlagForms() throws {
         let help = try CourierProcess(arguments: ["--help"])
         XCTAssertEqual(help.waitForExit(), 0)
-        for flag in ["--redis-url", "--namespace", "--executor-url", "--secret-file", "-c, --concurrency", "-q, --queue", "--limit",
-                     "-C, --config", "-t, --timeout", "--job-timeout", "--connect-timeout-ms", "--redis-timeout-ms", "--ops-port",
-                     "--ops-bind", "--tag", "--label", "--max-retries", "--poll-interval", "--process-ttl", "--breaker-failures",
-                     "--breaker-cooldown", "--batch", "--log-format", "--log-level", "--version", "-h, --help"] {
+        for flag in [
+            "--redis-url", "--namespace", "--executor-url", "--secret-file", "-c, --concurrency", "-q, --queue", "--limit",
+            "-C, --config", "-t, --timeout", "--job-timeout", "--connect-timeout-ms", "--redis-timeout-ms", "--ops-port",
+            "--ops-bind", "--tag", "--label", "--max-retries", "--poll-interval", "--process-ttl", "--breaker-failures",
+            "--breaker-cooldown", "--batch", "--log-format", "--log-level", "--version", "-h, --help",
+        ] {
             XCTAssertTrue(help.log.contains(flag), "--help lists \(flag)")
         }
-        for variable in ["REDIS_URL", "COURIER_EXECUTOR_URL", "COURIER_CONCURRENCY", "COURIER_SECRET", "COURIER_QUEUES", "COURIER_OPS_PORT",
-                         "COURIER_SHUTDOWN_TIMEOUT", "COURIER_LOG_LEVEL", "COURIER_BATCH"] {
+        for variable in [
+            "REDIS_URL", "COURIER_EXECUTOR_URL", "COURIER_CONCURRENCY", "COURIER_SECRET", "COURIER_QUEUES", "COURIER_OPS_PORT",
+            "COURIER_SHUTDOWN_TIMEOUT", "COURIER_LOG_LEVEL", "COURIER_BATCH",
+        ] {
             XCTAssertTrue(help.log.contains(variable), "--help names \(variable)")
         }
         let version = try CourierProcess(arguments: ["--version"])
         XCTAssertEqual(version.waitForExit(), 0)
         XCTAssertEqual(version.log.trimmingCharacters(in: .whitespacesAndNewlines), CourierVersion.version)
         // Value forms: each of these is read, so the run fails later on the bad queue name, not on the form.
-        for arguments in [["--executor-url=http://127.0.0.1:1", "-c5", "-q", "a,x"], ["--executor-url", "http://127.0.0.1:1", "--concurrency=5", "--queue=a,x"]] {
+        for arguments in [
+            ["--executor-url=http://127.0.0.1:1", "-c5", "-q", "a,x"], ["--executor-url", "http://127.0.0.1:1", "--concurrency=5", "--queue=a,x"],
+        ] {
             let child = try CourierProcess(arguments: arguments, environment: ["COURIER_EXECUTOR_URL": "", "REDIS_URL": ""])
             XCTAssertEqual(child.waitForExit(), 64)
             XCTAssertTrue(child.log.contains("-q: queue 'a,x'"), "\(arguments): \(child.log)")
         }
-        for (arguments, message) in [(["-c"], "Missing value for '-c <n>'"), (["-c", "ten"], "The value 'ten' is invalid for '-c <n>'"),
-                                     (["-Z", "1"], "Unknown option '-Z'"), (["stray"], "Unexpected argument 'stray'"),
-                                     (["--namespace", "--tag=web"], "Missing value for '--namespace <prefix>'"),
-                                     (["--version=1"], "'--version' takes no value"),
-                                     (["--executor-url", "http://127.0.0.1:1", "--poll-interval", "1e16"], "--poll-interval"),
-                                     (["--executor-url", "http://127.0.0.1:1", "--job-timeout", "99999999999999999"], "--job-timeout"),
-                                     (["--executor-url", "http://127.0.0.1:1", "--limit", "a==3"], "--limit")] {
+        for (arguments, message) in [
+            (["-c"], "Missing value for '-c <n>'"), (["-c", "ten"], "The value 'ten' is invalid for '-c <n>'"),
+            (["-Z", "1"], "Unknown option '-Z'"), (["stray"], "Unexpected argument 'stray'"),
+            (["--namespace", "--tag=web"], "Missing value for '--namespace <prefix>'"),
+            (["--version=1"], "'--version' takes no value"),
+            (["--executor-url", "http://127.0.0.1:1", "--poll-interval", "1e16"], "--poll-interval"),
+            (["--executor-url", "http://127.0.0.1:1", "--job-timeout", "99999999999999999"], "--job-timeout"),
+            (["--executor-url", "http://127.0.0.1:1", "--limit", "a==3"], "--limit"),
+        ] {
             let child = try CourierProcess(arguments: arguments)
             XCTAssertEqual(child.waitForExit(), 64, "\(arguments)")
             XCTAssertTrue(child.log.contains(message), "\(arguments): \(child.log)")

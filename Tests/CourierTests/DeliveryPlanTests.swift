@@ -19,8 +19,9 @@ final class DeliveryPlanTests: XCTestCase {
         XCTAssertEqual(sizes(3, .auto, sidecar), ["stream:3"])
         XCTAssertEqual(sizes(1, .auto, sidecar), ["single:1"], "light load: one job, one plain request")
         XCTAssertEqual(sizes(0, .auto, sidecar), [])
-        XCTAssertEqual(sizes(6, .auto, ExecutorHealth(features: ["stream"], capacity: 3, maxStreamJobs: 2)), ["stream:2", "stream:2", "stream:2"],
-                       "the executor's own limit")
+        XCTAssertEqual(
+            sizes(6, .auto, ExecutorHealth(features: ["stream"], capacity: 3, maxStreamJobs: 2)), ["stream:2", "stream:2", "stream:2"],
+            "the executor's own limit")
     }
 
     func testWithoutStreamsTheDefaultIsOneJobPerRequest() {

@@ -14,13 +14,16 @@ final class DispatchCoreTests: XCTestCase {
 
     private func core(concurrency: Int = 4, queues: [String] = ["default"], breaker: CircuitBreakerSettings = .init()) throws -> DispatchCore {
         let plan = try QueuePlan(queues.map(QueueSpec.parse))
-        return DispatchCore(settings: DispatcherSettings(concurrency: concurrency, plan: plan, breaker: breaker),
-                            policy: OutcomePolicy(clock: WallClock(now: { 1_700_000_000 })))
+        return DispatchCore(
+            settings: DispatcherSettings(concurrency: concurrency, plan: plan, breaker: breaker),
+            policy: OutcomePolicy(clock: WallClock(now: { 1_700_000_000 })))
     }
 
     private func job(_ n: Int, queue: String = "default") -> ParsedJob {
-        ParsedJob(FetchedJob(queue: queue, original: Array(#"{"class":"NoopJob","args":[],"jid":"jid\#(n)","retry":true,"queue":"\#(queue)"}"#.utf8),
-                             fetchedAt: t0))
+        ParsedJob(
+            FetchedJob(
+                queue: queue, original: Array(#"{"class":"NoopJob","args":[],"jid":"jid\#(n)","retry":true,"queue":"\#(queue)"}"#.utf8),
+                fetchedAt: t0))
     }
 
     private func exchangeRequest(_ turn: Turn, file: StaticString = #filePath, line: UInt = #line) -> ExchangeRequest? {
@@ -107,7 +110,9 @@ final class DispatchCoreTests: XCTestCase {
         let down = ExecutionOutcome.executorUnavailable(reason: "connection refused", retryAfter: nil, mayHaveRun: false)
         core.outcomesArrived(ids.map { ($0, down) })
         let tripped = core.next(now: at(0.2), watchers: nil)
-        let transitions = tripped.actions.compactMap { a -> CircuitBreaker.State? in if case let .breakerChanged(t) = a { return t.to } else { return nil } }
+        let transitions = tripped.actions.compactMap { a -> CircuitBreaker.State? in
+            if case let .breakerChanged(t) = a { return t.to } else { return nil }
+        }
         XCTAssertEqual(transitions, [.open])
         XCTAssertEqual(reports(tripped).map(\.decision.event), [.requeued, .requeued], "not the jobs' fault")
         let request = exchangeRequest(tripped)
@@ -118,8 +123,9 @@ final class DispatchCoreTests: XCTestCase {
         XCTAssertNil(core.claimed(job(9), now: at(0.5)), "no claim is delivered while open")
 
         let probing = core.next(now: at(1.2), watchers: nil)
-        XCTAssertEqual(probing.actions.compactMap { a -> CircuitBreaker.State? in if case let .breakerChanged(t) = a { return t.to } else { return nil } },
-                       [.halfOpen])
+        XCTAssertEqual(
+            probing.actions.compactMap { a -> CircuitBreaker.State? in if case let .breakerChanged(t) = a { return t.to } else { return nil } },
+            [.halfOpen])
         XCTAssertEqual(reports(probing).map(\.decision.error), ["picked up while not accepting work"])
         XCTAssertEqual(exchangeRequest(probing)?.maxJobs, 1, "half-open: one probe job")
         let probe = deliveries(core.exchanged([job(3)], emptyQueues: [], now: at(1.2), watchers: nil))
@@ -134,7 +140,8 @@ final class DispatchCoreTests: XCTestCase {
         let ids = fetch(&core, [job(1)], at: 0)
         core.outcomesArrived([(ids[0], .executorUnavailable(reason: "executor busy (HTTP 429)", retryAfter: .seconds(3), mayHaveRun: false))])
         let paused = core.next(now: at(1), watchers: nil)
-        XCTAssertTrue(paused.actions.contains { if case let .log(_, message, _) = $0 { return message.contains("Retry-After") } else { return false } })
+        XCTAssertTrue(
+            paused.actions.contains { if case let .log(_, message, _) = $0 { return message.contains("Retry-After") } else { return false } })
         XCTAssertEqual(exchangeRequest(paused)?.maxJobs, 0)
         XCTAssertEqual(exchangeRequest(paused)?.completions.map(\.action), [.requeue])
         _ = core.exchanged([], emptyQueues: [], now: at(1), watchers: nil)

@@ -17,16 +17,21 @@ final class FailureSemanticsTests: XCTestCase {
     /// Jobs whose first argument is "fail" raise RuntimeError("boom <second arg>") with a backtrace.
     static let failing: @Sendable (HTTPRequest) -> HTTPResponse = { request in
         guard request.path == "/v1/jobs", let payload = try? JobPayload(raw: request.body),
-              payload["args"]?.arrayValue?.first == .string("fail") else { return .json(200, #"{"status":"ok"}"#) }
+            payload["args"]?.arrayValue?.first == .string("fail")
+        else { return .json(200, #"{"status":"ok"}"#) }
         let detail = payload["args"]?.arrayValue?.dropFirst().first?.stringValue ?? ""
-        return .json(422, #"{"status":"failed","error_class":"RuntimeError","error_message":"boom \#(detail)","backtrace":["app/jobs/x.rb:3:in `perform'","lib/y.rb:9"],"retry_in":null,"retry_action":null}"#)
+        return .json(
+            422,
+            #"{"status":"failed","error_class":"RuntimeError","error_message":"boom \#(detail)","backtrace":["app/jobs/x.rb:3:in `perform'","lib/y.rb:9"],"retry_in":null,"retry_action":null}"#
+        )
     }
 
     func testRetryDeadAndStatsAsSidekiqReadsThem() async throws {
         let redis = try RedisServer()
         let executor = try RecordingExecutor(behaviour: Self.failing)
         let courier = try RunningCourier(testConfiguration(redis: redis, executorURL: executor.url))
-        _ = try sidekiqRuby("""
+        _ = try sidekiqRuby(
+            """
             Sidekiq::Client.push('class' => 'NoopJob', 'args' => ['fail', 'retry3'], 'retry' => 3, 'backtrace' => true)
             Sidekiq::Client.push('class' => 'NoopJob', 'args' => ['fail', 'queue'], 'retry' => 3, 'retry_queue' => 'low')
             Sidekiq::Client.push('class' => 'NoopJob', 'args' => ['fail', 'zero'], 'retry' => 0)
@@ -37,29 +42,31 @@ final class FailureSemanticsTests: XCTestCase {
         try await waitUntilAsync("8 jobs delivered", timeout: 15) { executor.count == 8 }
         try await waitUntilAsync("stats written", timeout: 10) { try redis.command(["GET", "stat:processed"]).int == 8 }
         try await courier.stop()
-        let result = try sidekiqRuby("""
-            r = Sidekiq::RetrySet.new
-            e = r.find { |x| x.args[1] == "retry3" }
-            q = r.find { |x| x.args[1] == "queue" }
-            d = Sidekiq::DeadSet.new
-            z = d.find { |x| x.args[1] == "zero" }
-            s = Sidekiq::Stats.new
-            {"retry_size" => r.size, "dead_size" => d.size, "processed" => s.processed, "failed" => s.failed,
-             "history" => Sidekiq::Stats::History.new(1).processed.values.first,
-             "history_ttl" => Sidekiq.redis { |c| c.ttl("stat:processed:#{Time.now.utc.strftime('%F')}") },
-             "retry_count" => e["retry_count"], "error_class" => e["error_class"], "error_message" => e["error_message"],
-             "failed_at" => e["failed_at"].class.name, "retried_at" => e["retried_at"], "queue" => e.queue,
-             "backtrace" => e.error_backtrace, "delay" => e.score - e["failed_at"],
-             "retry_queue" => q.queue, "dead_retry_count" => z["retry_count"], "dead_error" => z["error_class"],
-             "web_key" => "#{e.score}-#{e.jid}"}
-            """, redisURL: redis.url) as! [String: Any]
-        XCTAssertEqual(result["retry_size"] as? Int, 2)                              // #11, #14
+        let result =
+            try sidekiqRuby(
+                """
+                r = Sidekiq::RetrySet.new
+                e = r.find { |x| x.args[1] == "retry3" }
+                q = r.find { |x| x.args[1] == "queue" }
+                d = Sidekiq::DeadSet.new
+                z = d.find { |x| x.args[1] == "zero" }
+                s = Sidekiq::Stats.new
+                {"retry_size" => r.size, "dead_size" => d.size, "processed" => s.processed, "failed" => s.failed,
+                 "history" => Sidekiq::Stats::History.new(1).processed.values.first,
+                 "history_ttl" => Sidekiq.redis { |c| c.ttl("stat:processed:#{Time.now.utc.strftime('%F')}") },
+                 "retry_count" => e["retry_count"], "error_class" => e["error_class"], "error_message" => e["error_message"],
+                 "failed_at" => e["failed_at"].class.name, "retried_at" => e["retried_at"], "queue" => e.queue,
+                 "backtrace" => e.error_backtrace, "delay" => e.score - e["failed_at"],
+                 "retry_queue" => q.queue, "dead_retry_count" => z["retry_count"], "dead_error" => z["error_class"],
+                 "web_key" => "#{e.score}-#{e.jid}"}
+                """, redisURL: redis.url) as! [String: Any]
+        XCTAssertEqual(result["retry_size"] as? Int, 2)  // #11, #14
         XCTAssertEqual(result["dead_size"] as? Int, 1, "retry 0 → dead; dead:false and retry:false → neither")  // #15, #16
-        XCTAssertEqual(result["processed"] as? Int, 8)                               // #9
+        XCTAssertEqual(result["processed"] as? Int, 8)  // #9
         XCTAssertEqual(result["failed"] as? Int, 5)
-        XCTAssertEqual(result["history"] as? Int, 8)                                 // #10
+        XCTAssertEqual(result["history"] as? Int, 8)  // #10
         XCTAssertGreaterThan(result["history_ttl"] as? Int ?? 0, 157_000_000)
-        XCTAssertEqual(result["retry_count"] as? Int, 0)                             // #11
+        XCTAssertEqual(result["retry_count"] as? Int, 0)  // #11
         XCTAssertEqual(result["error_class"] as? String, "RuntimeError")
         XCTAssertEqual(result["error_message"] as? String, "boom retry3")
         XCTAssertEqual(result["failed_at"] as? String, "Float")
@@ -67,8 +74,8 @@ final class FailureSemanticsTests: XCTestCase {
         XCTAssertEqual(result["queue"] as? String, "default")
         XCTAssertEqual(result["backtrace"] as? [String], ["app/jobs/x.rb:3:in `perform'", "lib/y.rb:9"], "Sidekiq decodes our error_backtrace")
         XCTAssertTrue((15.0...25.0).contains(result["delay"] as? Double ?? 0), "\(result["delay"] ?? "")")  // #12
-        XCTAssertEqual(result["retry_queue"] as? String, "low")                      // #14
-        XCTAssertEqual(result["dead_retry_count"] as? Int, 0)                        // #15
+        XCTAssertEqual(result["retry_queue"] as? String, "low")  // #14
+        XCTAssertEqual(result["dead_retry_count"] as? Int, 0)  // #15
         XCTAssertEqual(result["dead_error"] as? String, "RuntimeError")
     }
 
@@ -126,10 +133,12 @@ final class FailureSemanticsTests: XCTestCase {
         let first = try sidekiqRuby("e = Sidekiq::RetrySet.new.first; e.add_to_queue; e['failed_at']", redisURL: redis.url) as! Double
         try await waitUntilAsync("second failure", timeout: 10) { try executor.count == 2 && redis.command(["ZCARD", "retry"]).int == 1 }
         try await courier.stop()
-        let second = try sidekiqRuby("""
-            e = Sidekiq::RetrySet.new.first
-            [e["retry_count"], e["failed_at"], e["retried_at"].class.name, e.score - e["retried_at"]]
-            """, redisURL: redis.url) as! [Any]
+        let second =
+            try sidekiqRuby(
+                """
+                e = Sidekiq::RetrySet.new.first
+                [e["retry_count"], e["failed_at"], e["retried_at"].class.name, e.score - e["retried_at"]]
+                """, redisURL: redis.url) as! [Any]
         XCTAssertEqual(second[0] as? Int, 1)
         XCTAssertEqual(second[1] as? Double, first)
         XCTAssertEqual(second[2] as? String, "Float")
@@ -141,17 +150,21 @@ final class FailureSemanticsTests: XCTestCase {
         let redis = try RedisServer()
         let executor = try RecordingExecutor()
         let couriers = try (0..<3).map { _ in
-            try CourierProcess(arguments: ["--redis-url", redis.url, "--executor-url", executor.url, "-q", "default",
-                                           "--ops-port", "off", "--poll-interval", "0.3", "--log-level", "warning"])
+            try CourierProcess(arguments: [
+                "--redis-url", redis.url, "--executor-url", executor.url, "-q", "default",
+                "--ops-port", "off", "--poll-interval", "0.3", "--log-level", "warning",
+            ])
         }
-        let jids = try sidekiqRuby("""
-            a = (1..20).map { |i| NoopJob.perform_in(2, i) }
-            b = (1..20).map { |i| NoopJob.perform_at(Time.now.to_f + 3, i) }
-            r = Sidekiq::Client.push('class' => 'NoopJob', 'args' => ['from-retry'], 'at' => Time.now.to_f + 100)
-            job = Sidekiq::ScheduledSet.new.find_job(r)
-            Sidekiq.redis { |c| c.zrem('schedule', job.value); c.zadd('retry', Time.now.to_f - 1, job.value) }
-            a + b + [r]
-            """, redisURL: redis.url) as! [String]
+        let jids =
+            try sidekiqRuby(
+                """
+                a = (1..20).map { |i| NoopJob.perform_in(2, i) }
+                b = (1..20).map { |i| NoopJob.perform_at(Time.now.to_f + 3, i) }
+                r = Sidekiq::Client.push('class' => 'NoopJob', 'args' => ['from-retry'], 'at' => Time.now.to_f + 100)
+                job = Sidekiq::ScheduledSet.new.find_job(r)
+                Sidekiq.redis { |c| c.zrem('schedule', job.value); c.zadd('retry', Time.now.to_f - 1, job.value) }
+                a + b + [r]
+                """, redisURL: redis.url) as! [String]
         XCTAssertEqual(Set(jids).count, 41)
         let scheduledBefore = try redis.command(["ZCARD", "schedule"]).int
         XCTAssertEqual(scheduledBefore, 40)
@@ -168,8 +181,10 @@ final class FailureSemanticsTests: XCTestCase {
     /// breaker's timing itself is stepped without sleeping in DispatchCoreTests.)
     func testExecutorOutageCostsNoRetries() async throws {
         let redis = try RedisServer()
-        let jids = try sidekiqRuby("(1..10000).each_slice(1000).flat_map { |s| Sidekiq::Client.push_bulk('class' => NoopJob, 'args' => s.map { |i| [i] }) }",
-                                   redisURL: redis.url) as! [String]
+        let jids =
+            try sidekiqRuby(
+                "(1..10000).each_slice(1000).flat_map { |s| Sidekiq::Client.push_bulk('class' => NoopJob, 'args' => s.map { |i| [i] }) }",
+                redisURL: redis.url) as! [String]
         let down = OutageSwitch()
         let executor = try RecordingExecutor { request in
             if down.isDown { return .json(503, #"{"status":"unavailable"}"#) }

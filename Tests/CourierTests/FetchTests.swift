@@ -18,7 +18,8 @@ final class FetchTests: XCTestCase {
     /// unknown keys) reaches the executor byte for byte as it was in Redis.
     func testBodiesReachTheExecutorByteForByte() async throws {
         let redis = try RedisServer()
-        _ = try sidekiqRuby("""
+        _ = try sidekiqRuby(
+            """
             NoopJob.perform_async(1, "two", {"three" => 3.25, "nested" => [nil, true]}, "ünïcödé ✓ \\u2028")
             Sidekiq::Client.push_bulk("class" => NoopJob, "args" => [[1], [2], [3]])
             Sidekiq::Client.push("class" => "NoopJob", "args" => [], "bid" => "batch-1", "tags" => ["acme"], "cattr" => {"user" => 7}, "custom_float" => 1.10)
@@ -42,7 +43,8 @@ final class FetchTests: XCTestCase {
     /// Rails 7.2's ActiveJob adapter, inside scripts/debian13's root.
     func testSidekiq7AndRails72BodiesReachTheExecutorByteForByte() async throws {
         let redis = try RedisServer()
-        let pushed = try sidekiq7Ruby("""
+        let pushed = try sidekiq7Ruby(
+            """
             require "active_job"
             require "active_job/queue_adapters/sidekiq_adapter"
             ActiveJob::Base.queue_adapter = :sidekiq
@@ -99,7 +101,8 @@ final class FetchTests: XCTestCase {
     /// Strict order drains `critical` before touching `default`.
     func testStrictOrder() async throws {
         let redis = try RedisServer()
-        _ = try sidekiqRuby("""
+        _ = try sidekiqRuby(
+            """
             Sidekiq::Client.push_bulk('class' => NoopJob, 'args' => (1..50).map { |i| [i] })
             Sidekiq::Client.push_bulk('class' => CriticalJob, 'args' => (1..50).map { |i| [i] })
             """, redisURL: redis.url)
@@ -117,12 +120,14 @@ final class FetchTests: XCTestCase {
     /// Weighted order prefers queues in proportion to their weights.
     func testWeightedOrder() async throws {
         let redis = try RedisServer()
-        _ = try sidekiqRuby("""
+        _ = try sidekiqRuby(
+            """
             Sidekiq::Client.push_bulk('class' => NoopJob, 'args' => (1..400).map { |i| [i] })
             Sidekiq::Client.push_bulk('class' => CriticalJob, 'args' => (1..400).map { |i| [i] })
             """, redisURL: redis.url)
         let executor = try RecordingExecutor()
-        let courier = try RunningCourier(testConfiguration(redis: redis, executorURL: executor.url, queues: ["critical,3", "default,1"], concurrency: 1))
+        let courier = try RunningCourier(
+            testConfiguration(redis: redis, executorURL: executor.url, queues: ["critical,3", "default,1"], concurrency: 1))
         try await waitUntilAsync("400 jobs delivered", timeout: 30) { executor.count >= 400 }
         let first = try executor.jobBodies.prefix(400).map { try JobPayload(raw: $0).queue ?? "" }
         let critical = first.filter { $0 == "critical" }.count
@@ -134,13 +139,16 @@ final class FetchTests: XCTestCase {
     /// `--limit slow=2` caps one queue while others use the rest.
     func testPerQueueLimit() async throws {
         let redis = try RedisServer()
-        _ = try sidekiqRuby("""
+        _ = try sidekiqRuby(
+            """
             Sidekiq::Client.push_bulk('class' => NoopJob, 'queue' => 'slow', 'args' => (1..30).map { |i| [i] })
             Sidekiq::Client.push_bulk('class' => NoopJob, 'args' => (1..60).map { |i| [i] })
             """, redisURL: redis.url)
         let executor = try RecordingExecutor(behaviour: slowOK(ms: 30))
-        let courier = try RunningCourier(testConfiguration(redis: redis, executorURL: executor.url, queues: ["slow", "default"],
-                                                           concurrency: 8, limits: ["slow": 2]))
+        let courier = try RunningCourier(
+            testConfiguration(
+                redis: redis, executorURL: executor.url, queues: ["slow", "default"],
+                concurrency: 8, limits: ["slow": 2]))
         try await waitUntilAsync("90 jobs delivered", timeout: 30) { executor.count == 90 }
         XCTAssertEqual(executor.maxConcurrent(queue: "slow"), 2)
         XCTAssertGreaterThan(executor.maxConcurrent, 2, "other queues use the remaining tokens")
@@ -151,7 +159,9 @@ final class FetchTests: XCTestCase {
     /// With a namespace every key, Courier's and Sidekiq's, carries the prefix.
     func testNamespace() async throws {
         let redis = try RedisServer()
-        try redis.command(["LPUSH", "myapp:queue:default", #"{"class":"NoopJob","args":[1],"jid":"0123456789abcdef01234567","queue":"default","retry":true}"#])
+        try redis.command([
+            "LPUSH", "myapp:queue:default", #"{"class":"NoopJob","args":[1],"jid":"0123456789abcdef01234567","queue":"default","retry":true}"#,
+        ])
         try redis.command(["LPUSH", "queue:default", #"{"class":"NoopJob","args":[2],"jid":"ffffffffffffffffffffffff","queue":"default"}"#])
         let executor = try RecordingExecutor()
         let courier = try RunningCourier(testConfiguration(redis: redis, executorURL: executor.url, namespace: "myapp"))
@@ -191,9 +201,11 @@ final class FetchTests: XCTestCase {
         try await waitUntilAsync("good job delivered", timeout: 10) { executor.count == 1 }
         try await waitUntilAsync("7 dead", timeout: 10) { try redis.command(["ZCARD", "dead"]).int == 7 }
         try await courier.stop()
-        let dead = try sidekiqRuby("""
-            Sidekiq::DeadSet.new.map { |e| [e.value, e.args, e["error_class"], e["error_message"]] }
-            """, redisURL: redis.url) as! [[Any]]
+        let dead =
+            try sidekiqRuby(
+                """
+                Sidekiq::DeadSet.new.map { |e| [e.value, e.args, e["error_class"], e["error_message"]] }
+                """, redisURL: redis.url) as! [[Any]]
         let raw = dead.first { ($0[0] as? String) == "not json" }
         XCTAssertEqual(raw?[1] as? [String], ["not json"], "Sidekiq shows an unparseable job with args == [raw]")
         let noClass = dead.first { ($0[0] as? String)?.contains("aaaa") == true }
@@ -205,8 +217,10 @@ final class FetchTests: XCTestCase {
             let entry = dead.first { ($0[1] as? [String]) == [raw] && ($0[2] as? String) == "Courier::MalformedJob" }
             XCTAssertEqual(entry?[3] as? String, "job is a JSON \(kind), not an object", raw)
         }
-        let pages = try sidekiqRuby(#"require "sidekiq/web"; require "rack/mock"; %w[/morgue].map { Rack::MockRequest.new(Rack::Builder.new { use Rack::Session::Cookie, secret: "s" * 64; run Sidekiq::Web }).get(_1).status }"#,
-                                    redisURL: redis.url) as? [Int]
+        let pages =
+            try sidekiqRuby(
+                #"require "sidekiq/web"; require "rack/mock"; %w[/morgue].map { Rack::MockRequest.new(Rack::Builder.new { use Rack::Session::Cookie, secret: "s" * 64; run Sidekiq::Web }).get(_1).status }"#,
+                redisURL: redis.url) as? [Int]
         XCTAssertEqual(pages, [200], "the Web UI's Dead page reads every entry")
         XCTAssertEqual(try redis.llen("queue:default"), 0)
     }

@@ -93,7 +93,9 @@ final class MetricsExpositionTests: XCTestCase {
         guard let python = try? which("python3") else { throw XCTSkip("no python3") }
         let probe = "import prometheus_client.parser"
         if run(python, ["-c", probe]).status != 0,
-           run(python, ["-m", "pip", "install", "--quiet", "--disable-pip-version-check", "prometheus-client"]).status != 0 || run(python, ["-c", probe]).status != 0 {
+            run(python, ["-m", "pip", "install", "--quiet", "--disable-pip-version-check", "prometheus-client"]).status != 0
+                || run(python, ["-c", probe]).status != 0
+        {
             throw XCTSkip("prometheus_client is not installed and pip could not install it")
         }
         let script = """
@@ -108,10 +110,14 @@ final class MetricsExpositionTests: XCTestCase {
         XCTAssertEqual(result.status, 0, result.output)
         let parsed = try XCTUnwrap(JSONSerialization.jsonObject(with: Data(result.output.utf8)) as? [String: [String: Any]])
         // The parser names a counter's family without `_total`.
-        XCTAssertEqual(Set(parsed.keys), ["courier_jobs", "courier_job_duration_seconds", "courier_jobs_in_flight", "courier_breaker_state",
-                                          "courier_breaker_transitions", "courier_redis_errors", "courier_executor_errors", "courier_queue_depth",
-                                          "courier_queue_latency_seconds", "courier_set_size", "courier_recovered_jobs", "courier_redis_round_trips",
-                                          "courier_exhausted_hooks", "courier_cancels"])
+        XCTAssertEqual(
+            Set(parsed.keys),
+            [
+                "courier_jobs", "courier_job_duration_seconds", "courier_jobs_in_flight", "courier_breaker_state",
+                "courier_breaker_transitions", "courier_redis_errors", "courier_executor_errors", "courier_queue_depth",
+                "courier_queue_latency_seconds", "courier_set_size", "courier_recovered_jobs", "courier_redis_round_trips",
+                "courier_exhausted_hooks", "courier_cancels",
+            ])
         XCTAssertEqual(parsed["courier_jobs"]?["type"] as? String, "counter")
         XCTAssertEqual(parsed["courier_job_duration_seconds"]?["type"] as? String, "histogram")
         XCTAssertEqual(parsed["courier_queue_depth"]?["type"] as? String, "gauge")
@@ -120,7 +126,9 @@ final class MetricsExpositionTests: XCTestCase {
         XCTAssertEqual(weird[1] as? [String: String], ["queue": "critical", "class": "Weird\"Job\\\nEnd", "outcome": "dead"])
         XCTAssertEqual(weird[2] as? Double, 1)
         let histogram = try XCTUnwrap(parsed["courier_job_duration_seconds"]?["samples"] as? [[Any]])
-        let noopSum = histogram.first { ($0[0] as? String) == "courier_job_duration_seconds_sum" && ($0[1] as? [String: String])?["class"] == "NoopJob" }
+        let noopSum = histogram.first {
+            ($0[0] as? String) == "courier_job_duration_seconds_sum" && ($0[1] as? [String: String])?["class"] == "NoopJob"
+        }
         XCTAssertEqual(noopSum?[2] as? Double, 3.2509765625)
         XCTAssertEqual(histogram.count, 2 * 19)
     }

@@ -230,12 +230,14 @@ final class HTTPRequestParserTests: XCTestCase {
         XCTAssertNil(status("POST / HTTP/1.1\r\nContent-Length: 1024\r\n\r\n", limits: .init(maxBodyBytes: 1024)))
         XCTAssertEqual(status("POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n"), 501)
         XCTAssertEqual(status("GET / HTTP/2.0\r\n\r\n"), 505)
-        for bad in ["GET / HTTP/1.1 extra\r\n\r\n", "GET  / HTTP/1.1\r\n\r\n", "G(T / HTTP/1.1\r\n\r\n", "GET / HTTX/1.1\r\n\r\n",
-                    "GET /\u{7F} HTTP/1.1\r\n\r\n", "GET / HTTP/1.1\nHost: a\r\n\r\n", " GET / HTTP/1.1\r\n\r\n",
-                    "GET / HTTP/1.1\r\nHost : a\r\n\r\n", "GET / HTTP/1.1\r\nHost: a\r\n folded\r\n\r\n", "GET / HTTP/1.1\r\n: a\r\n\r\n",
-                    "GET / HTTP/1.1\r\nX: a\u{01}b\r\n\r\n", "GET / HTTP/1.1\r\nX: a\nb\r\n\r\n",
-                    "POST / HTTP/1.1\r\nContent-Length: -1\r\n\r\n", "POST / HTTP/1.1\r\nContent-Length: 1, 1\r\n\r\n",
-                    "POST / HTTP/1.1\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\nab"] {
+        for bad in [
+            "GET / HTTP/1.1 extra\r\n\r\n", "GET  / HTTP/1.1\r\n\r\n", "G(T / HTTP/1.1\r\n\r\n", "GET / HTTX/1.1\r\n\r\n",
+            "GET /\u{7F} HTTP/1.1\r\n\r\n", "GET / HTTP/1.1\nHost: a\r\n\r\n", " GET / HTTP/1.1\r\n\r\n",
+            "GET / HTTP/1.1\r\nHost : a\r\n\r\n", "GET / HTTP/1.1\r\nHost: a\r\n folded\r\n\r\n", "GET / HTTP/1.1\r\n: a\r\n\r\n",
+            "GET / HTTP/1.1\r\nX: a\u{01}b\r\n\r\n", "GET / HTTP/1.1\r\nX: a\nb\r\n\r\n",
+            "POST / HTTP/1.1\r\nContent-Length: -1\r\n\r\n", "POST / HTTP/1.1\r\nContent-Length: 1, 1\r\n\r\n",
+            "POST / HTTP/1.1\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\nab",
+        ] {
             XCTAssertEqual(status(bad), 400, bad.debugDescription)
         }
         // Refused from its first bytes, without waiting for a line end.
@@ -303,7 +305,8 @@ private final class RawClient {
             bytes.append(byte)
             guard bytes.count >= 4, bytes.suffix(4) == [13, 10, 13, 10] else { continue }
             let head = String(decoding: bytes, as: UTF8.self)
-            let length = head.components(separatedBy: "\r\n").first { $0.lowercased().hasPrefix("content-length:") }
+            let length =
+                head.components(separatedBy: "\r\n").first { $0.lowercased().hasPrefix("content-length:") }
                 .flatMap { Int($0.split(separator: ":")[1].trimmingCharacters(in: .whitespaces)) } ?? 0
             var body = [UInt8](repeating: 0, count: length)
             var got = 0

@@ -4,7 +4,8 @@ import XCTest
 
 /// The job payload reader: decoding, validation and byte-preserving edits.
 final class PayloadTests: XCTestCase {
-    let sample = #"{"retry":true,"queue":"default","args":[1,"a",{"x":1.50}],"class":"OkJob","jid":"d48a0000000000000000abcd","created_at":1795339048.9026532,"enqueued_at":1795339048.9030194,"bid":"b-1","custom":{"nested":[true,null]}}"#
+    let sample =
+        #"{"retry":true,"queue":"default","args":[1,"a",{"x":1.50}],"class":"OkJob","jid":"d48a0000000000000000abcd","created_at":1795339048.9026532,"enqueued_at":1795339048.9030194,"bid":"b-1","custom":{"nested":[true,null]}}"#
 
     func testReadsTopLevelFields() throws {
         let payload = try JobPayload(raw: Array(sample.utf8))
@@ -20,8 +21,10 @@ final class PayloadTests: XCTestCase {
     func testEditKeepsEveryOtherByte() throws {
         let payload = try JobPayload(raw: Array(sample.utf8))
         let edited = payload.editing(set: [("queue", "\"low\""), ("retry_count", "0")])
-        XCTAssertEqual(edited.text, sample.replacingOccurrences(of: #""queue":"default""#, with: #""queue":"low""#)
-            .replacingOccurrences(of: #""nested":[true,null]}}"#, with: #""nested":[true,null]},"retry_count":0}"#))
+        XCTAssertEqual(
+            edited.text,
+            sample.replacingOccurrences(of: #""queue":"default""#, with: #""queue":"low""#)
+                .replacingOccurrences(of: #""nested":[true,null]}}"#, with: #""nested":[true,null]},"retry_count":0}"#))
         let removed = payload.editing(set: [], remove: ["bid"])
         XCTAssertEqual(removed.text, sample.replacingOccurrences(of: #","bid":"b-1""#, with: ""))
         XCTAssertNil(removed["bid"])
@@ -67,7 +70,8 @@ final class PayloadTests: XCTestCase {
     }
 
     func testTenantAndDisplayClass() throws {
-        let aj = try JobPayload(raw: Array(#"{"class":"ActiveJob::QueueAdapters::SidekiqAdapter::JobWrapper","wrapped":"MyJob","args":[],"tags":["acme"]}"#.utf8))
+        let aj = try JobPayload(
+            raw: Array(#"{"class":"ActiveJob::QueueAdapters::SidekiqAdapter::JobWrapper","wrapped":"MyJob","args":[],"tags":["acme"]}"#.utf8))
         XCTAssertEqual(aj.displayClass, "MyJob")
         XCTAssertEqual(aj.tenant, "acme")
     }

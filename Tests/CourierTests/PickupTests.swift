@@ -20,7 +20,8 @@ final class PickupTests: XCTestCase {
         let executor = try RecordingExecutor(behaviour: slowOK(ms: 20))
         let courier = try RunningCourier(testConfiguration(redis: redis, executorURL: executor.url, queues: ["a", "b", "c", "d"], concurrency: 2))
         try await waitForBlockedClients(redis, 4)  // every queue found empty, watchers armed
-        _ = try sidekiqRuby("""
+        _ = try sidekiqRuby(
+            """
             %w[a b c d].each { |q| Sidekiq::Client.push_bulk('class' => NoopJob, 'queue' => q, 'args' => (1..15).map { |i| [i] }) }
             """, redisURL: redis.url)
         try await waitUntilAsync("60 jobs delivered", timeout: 30) { executor.count == 60 }
@@ -34,9 +35,11 @@ final class PickupTests: XCTestCase {
     func testBacklogGetsTheTokensHeldForEmptyQueues() async throws {
         let redis = try RedisServer()
         let executor = try RecordingExecutor(behaviour: slowOK(ms: 60))
-        let courier = try RunningCourier(testConfiguration(redis: redis, executorURL: executor.url, queues: ["busy", "idle1", "idle2"], concurrency: 4))
+        let courier = try RunningCourier(
+            testConfiguration(redis: redis, executorURL: executor.url, queues: ["busy", "idle1", "idle2"], concurrency: 4))
         try await waitForBlockedClients(redis, 3)
-        _ = try sidekiqRuby("Sidekiq::Client.push_bulk('class' => NoopJob, 'queue' => 'busy', 'args' => (1..40).map { |i| [i] })", redisURL: redis.url)
+        _ = try sidekiqRuby(
+            "Sidekiq::Client.push_bulk('class' => NoopJob, 'queue' => 'busy', 'args' => (1..40).map { |i| [i] })", redisURL: redis.url)
         try await waitUntilAsync("40 jobs delivered", timeout: 30) { executor.count == 40 }
         XCTAssertEqual(executor.maxConcurrent, 4, "all four tokens work the backlog")
         // The idle queues are still watched afterwards.

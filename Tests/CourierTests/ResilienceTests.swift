@@ -12,9 +12,11 @@ import XCTest
 /// No job is lost: kill -9, several instances, Redis restarts, shutdown deadlines.
 final class ResilienceTests: XCTestCase {
     func pushNoop(_ count: Int, redis: RedisServer) throws -> Set<String> {
-        let jids = try sidekiqRuby("""
-            (1..\(count)).each_slice(1000).flat_map { |s| Sidekiq::Client.push_bulk('class' => NoopJob, 'args' => s.map { |i| [i] }) }
-            """, redisURL: redis.url) as! [String]
+        let jids =
+            try sidekiqRuby(
+                """
+                (1..\(count)).each_slice(1000).flat_map { |s| Sidekiq::Client.push_bulk('class' => NoopJob, 'args' => s.map { |i| [i] }) }
+                """, redisURL: redis.url) as! [String]
         XCTAssertEqual(jids.count, count)
         return Set(jids)
     }
@@ -24,8 +26,10 @@ final class ResilienceTests: XCTestCase {
         let redis = try RedisServer()
         let jids = try pushNoop(5000, redis: redis)
         let executor = try RecordingExecutor(behaviour: slowOK(ms: 5))
-        let arguments = ["--redis-url", redis.url, "--executor-url", executor.url, "-c", "50", "--ops-port", "off",
-                         "--process-ttl", "15", "--log-level", "warning"]
+        let arguments = [
+            "--redis-url", redis.url, "--executor-url", executor.url, "-c", "50", "--ops-port", "off",
+            "--process-ttl", "15", "--log-level", "warning",
+        ]
         let first = try CourierProcess(arguments: arguments)
         try await waitUntilAsync("first courier delivering", timeout: 20) { executor.count >= 500 }
         first.kill9()
@@ -51,13 +55,18 @@ final class ResilienceTests: XCTestCase {
 
     /// Three couriers on one queue of 20,000 jobs: each jid exactly once, never more than 3 × -c at once.
     func testThreeCouriersDeliverExactlyOnce() async throws {
-        try XCTSkipIf(ProcessInfo.processInfo.environment["COURIER_TSAN"] != nil, "under ThreadSanitizer 20,000 jobs through the in-process test executor take ~190 s of the 240 s deadline (its request parser and RecordingExecutor.count's scan dominate); the plain swift tier runs it")
+        try XCTSkipIf(
+            ProcessInfo.processInfo.environment["COURIER_TSAN"] != nil,
+            "under ThreadSanitizer 20,000 jobs through the in-process test executor take ~190 s of the 240 s deadline (its request parser and RecordingExecutor.count's scan dominate); the plain swift tier runs it"
+        )
         let redis = try RedisServer()
         let jids = try pushNoop(20_000, redis: redis)
         let executor = try RecordingExecutor(behaviour: slowOK(ms: 1))
         let couriers = try (0..<3).map { _ in
-            try CourierProcess(arguments: ["--redis-url", redis.url, "--executor-url", executor.url, "-c", "10",
-                                           "--ops-port", "off", "--log-level", "warning"])
+            try CourierProcess(arguments: [
+                "--redis-url", redis.url, "--executor-url", executor.url, "-c", "10",
+                "--ops-port", "off", "--log-level", "warning",
+            ])
         }
         try await waitUntilAsync("20,000 jobs delivered", timeout: 240) { executor.count >= 20_000 }
         try await Task.sleep(for: .milliseconds(500))

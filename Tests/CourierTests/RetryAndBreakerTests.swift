@@ -34,8 +34,11 @@ final class RetryAndBreakerTests: XCTestCase {
 
     func testFirstFailureGoesToRetryWithSidekiqFields() throws {
         let policy = OutcomePolicy(clock: clock)
-        let (fetched, payload) = job(#"{"class":"A","args":[],"jid":"j1","retry":3,"backtrace":true,"queue":"default","retry_queue":"low","created_at":1.5}"#)
-        let decision = policy.decide(fetched, payload: payload, outcome: .failed(JobFailure(errorClass: "RuntimeError", errorMessage: "boom", backtrace: ["a.rb:1", "b.rb:2"])))
+        let (fetched, payload) = job(
+            #"{"class":"A","args":[],"jid":"j1","retry":3,"backtrace":true,"queue":"default","retry_queue":"low","created_at":1.5}"#)
+        let decision = policy.decide(
+            fetched, payload: payload,
+            outcome: .failed(JobFailure(errorClass: "RuntimeError", errorMessage: "boom", backtrace: ["a.rb:1", "b.rb:2"])))
         guard case let .retry(body, at) = decision.action else { return XCTFail("\(decision)") }
         let edited = try JobPayload(raw: body)
         XCTAssertEqual(edited.queue, "low")
@@ -80,7 +83,9 @@ final class RetryAndBreakerTests: XCTestCase {
         // Sidekiq 8 payloads keep integer milliseconds.
         if case let .retry(body, _) = action(#"{"class":"A","args":[],"created_at":1700000000000}"#) {
             XCTAssertEqual(try JobPayload(raw: body).rawValue(of: "failed_at"), "1800000000500")
-        } else { XCTFail() }
+        } else {
+            XCTFail()
+        }
     }
 
     func testJobsOwnRetryAnswers() {
@@ -98,7 +103,8 @@ final class RetryAndBreakerTests: XCTestCase {
     func testExecutorTroubleIsNotTheJobsFault() {
         let policy = OutcomePolicy(clock: clock)
         let (f, p) = job(#"{"class":"A","args":[],"retry":5}"#)
-        XCTAssertEqual(policy.decide(f, payload: p, outcome: .executorUnavailable(reason: "down", retryAfter: nil, mayHaveRun: false)).action, .requeue)
+        XCTAssertEqual(
+            policy.decide(f, payload: p, outcome: .executorUnavailable(reason: "down", retryAfter: nil, mayHaveRun: false)).action, .requeue)
         let timeout = policy.decide(f, payload: p, outcome: .timedOut(after: .seconds(30)))
         guard case let .retry(body, _) = timeout.action else { return XCTFail() }
         XCTAssertEqual(try JobPayload(raw: body)["error_class"]?.stringValue, "Courier::JobTimeout")
@@ -158,20 +164,33 @@ final class RetryAndBreakerTests: XCTestCase {
 
     func testOutcomeClassification() {
         XCTAssertEqual(OutcomeClassifier.classify(status: 200, body: [], retryAfter: nil), .succeeded)
-        let failed = OutcomeClassifier.classify(status: 422, body: Array(#"{"status":"failed","error_class":"ArgumentError","error_message":"x","backtrace":["a"],"retry_in":null,"retry_action":"kill"}"#.utf8), retryAfter: nil)
-        XCTAssertEqual(failed, .failed(JobFailure(errorClass: "ArgumentError", errorMessage: "x", backtrace: ["a"], retryIn: nil, retryAction: "kill")))
+        let failed = OutcomeClassifier.classify(
+            status: 422,
+            body: Array(
+                #"{"status":"failed","error_class":"ArgumentError","error_message":"x","backtrace":["a"],"retry_in":null,"retry_action":"kill"}"#.utf8
+            ), retryAfter: nil)
+        XCTAssertEqual(
+            failed, .failed(JobFailure(errorClass: "ArgumentError", errorMessage: "x", backtrace: ["a"], retryIn: nil, retryAction: "kill")))
         for huge in ["1e21", "1e400", "1000000000000000000000"] {
-            let answer = OutcomeClassifier.classify(status: 422, body: Array(#"{"status":"failed","error_class":"E","error_message":"x","backtrace":[],"retry_in":\#(huge)}"#.utf8), retryAfter: nil)
-            XCTAssertEqual(answer, .failed(JobFailure(errorClass: "E", errorMessage: "x", backtrace: [], retryIn: 1_000_000_000, retryAction: nil)), huge)
+            let answer = OutcomeClassifier.classify(
+                status: 422, body: Array(#"{"status":"failed","error_class":"E","error_message":"x","backtrace":[],"retry_in":\#(huge)}"#.utf8),
+                retryAfter: nil)
+            XCTAssertEqual(
+                answer, .failed(JobFailure(errorClass: "E", errorMessage: "x", backtrace: [], retryIn: 1_000_000_000, retryAction: nil)), huge)
         }
-        if case .refused(400, _) = OutcomeClassifier.classify(status: 400, body: Array(#"{"reason":"no"}"#.utf8), retryAfter: nil) {} else { XCTFail() }
+        if case .refused(400, _) = OutcomeClassifier.classify(status: 400, body: Array(#"{"reason":"no"}"#.utf8), retryAfter: nil) {
+        } else {
+            XCTFail()
+        }
         if case .refused(413, _) = OutcomeClassifier.classify(status: 413, body: [], retryAfter: nil) {} else { XCTFail() }
         for status in [401, 429, 500, 502, 503, 504, 404] {
             XCTAssertTrue(OutcomeClassifier.classify(status: status, body: [], retryAfter: nil).isExecutorFailure, "\(status)")
         }
         if case let .executorUnavailable(_, retryAfter, _) = OutcomeClassifier.classify(status: 429, body: [], retryAfter: "7") {
             XCTAssertEqual(retryAfter, .seconds(7))
-        } else { XCTFail() }
+        } else {
+            XCTFail()
+        }
     }
 
     func testSignatureMatchesTheProtocolExample() {

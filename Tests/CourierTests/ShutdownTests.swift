@@ -22,7 +22,8 @@ final class ShutdownTests: XCTestCase {
     private func openDescriptors() -> Int { ((try? FileManager.default.contentsOfDirectory(atPath: "/proc/self/fd")) ?? []).count }
 
     private func job(_ jid: String) -> ExecutionRequest {
-        ExecutionRequest(path: "/v1/jobs", body: Array(#"{"class":"SlowJob","args":[],"jid":"\#(jid)"}"#.utf8), jid: jid, queue: "default", attempt: 1)
+        ExecutionRequest(
+            path: "/v1/jobs", body: Array(#"{"class":"SlowJob","args":[],"jid":"\#(jid)"}"#.utf8), jid: jid, queue: "default", attempt: 1)
     }
 
     func testShutdownCompletesEveryTransferOnceAndEndsTheThread() async throws {
@@ -115,8 +116,10 @@ final class ShutdownTests: XCTestCase {
         let logger = testLogger()
         let control = RedisWorker(name: "control", endpoint: redis.endpoint, logger: logger)
         // A block far longer than the test waits: only CLIENT UNBLOCK gets the watcher out early.
-        let watchers = QueueWatchers(queues: ["default"], keys: SidekiqKeys(namespace: nil), identity: "test-shutdown", control: control,
-                                     blockSeconds: 30) { RedisWorker(name: $0, endpoint: redis.endpoint, logger: logger) }
+        let watchers = QueueWatchers(
+            queues: ["default"], keys: SidekiqKeys(namespace: nil), identity: "test-shutdown", control: control,
+            blockSeconds: 30
+        ) { RedisWorker(name: $0, endpoint: redis.endpoint, logger: logger) }
         let run = Task { await watchers.run(logger: logger) }
         watchers.arm("default", .look)
         try await waitForBlockedClients(redis, 1)
@@ -144,8 +147,10 @@ private final class RefusingExecutor: JobExecutor {
 
     func post(_ request: ExecutionRequest, completion: @escaping @Sendable (HTTPResult) -> Void) {
         let n = calls.add(1, ordering: .relaxed).newValue
-        completion(n > refusals ? .response(status: 200, body: [], retryAfter: nil)
-                                : .transportError(reason: "Couldn't connect to server", sent: false, timedOut: false))
+        completion(
+            n > refusals
+                ? .response(status: 200, body: [], retryAfter: nil)
+                : .transportError(reason: "Couldn't connect to server", sent: false, timedOut: false))
     }
 
     func submit(_ request: ExecutionRequest, completion: @escaping @Sendable (ExecutionOutcome) -> Void) { fatalError("not used") }

@@ -25,15 +25,17 @@ final class SidekiqAPITests: XCTestCase {
         let courier = try RunningCourier(configuration)
         let identity = courier.courier.identity.description
         try await waitUntilAsync("registered", timeout: 10) { (try sidekiqRuby("Sidekiq::ProcessSet.new.size", redisURL: redis.url) as? Int) == 1 }
-        let process = try sidekiqRuby("""
-            Sidekiq::ProcessSet.new.size
-            p = Sidekiq::ProcessSet.new.first
-            {"size" => Sidekiq::ProcessSet.new.size, "identity" => p.identity, "pid" => p["pid"], "hostname" => p["hostname"],
-             "concurrency" => p["concurrency"], "queues" => p["queues"], "tag" => p.tag, "labels" => p.labels,
-             "busy" => p["busy"], "quiet" => p["quiet"], "stopping" => p.stopping?, "rss" => p["rss"], "rtt" => p["rtt_us"],
-             "beat_age" => Time.now.to_f - p["beat"], "started_at" => p["started_at"].class.name,
-             "ttl" => Sidekiq.redis { |c| c.ttl(p.identity) }, "total" => Sidekiq::ProcessSet.new.total_concurrency}
-            """, redisURL: redis.url) as! [String: Any]
+        let process =
+            try sidekiqRuby(
+                """
+                Sidekiq::ProcessSet.new.size
+                p = Sidekiq::ProcessSet.new.first
+                {"size" => Sidekiq::ProcessSet.new.size, "identity" => p.identity, "pid" => p["pid"], "hostname" => p["hostname"],
+                 "concurrency" => p["concurrency"], "queues" => p["queues"], "tag" => p.tag, "labels" => p.labels,
+                 "busy" => p["busy"], "quiet" => p["quiet"], "stopping" => p.stopping?, "rss" => p["rss"], "rtt" => p["rtt_us"],
+                 "beat_age" => Time.now.to_f - p["beat"], "started_at" => p["started_at"].class.name,
+                 "ttl" => Sidekiq.redis { |c| c.ttl(p.identity) }, "total" => Sidekiq::ProcessSet.new.total_concurrency}
+                """, redisURL: redis.url) as! [String: Any]
         XCTAssertEqual(process["size"] as? Int, 1)
         XCTAssertEqual(process["identity"] as? String, identity)
         XCTAssertNotNil(identity.range(of: #"^.+:\d+:[0-9a-f]{12}$"#, options: .regularExpression))
@@ -56,11 +58,13 @@ final class SidekiqAPITests: XCTestCase {
         try await waitUntilAsync("a beat with the busy job", timeout: 12) {
             (try sidekiqRuby("Sidekiq::Workers.new.size", redisURL: redis.url) as? Int) == 1
         }
-        let workers = try sidekiqRuby("""
-            pid, tid, w = Sidekiq::Workers.new.first
-            {"size" => Sidekiq::Workers.new.size, "busy" => Sidekiq::Stats.new.workers_size, "pid" => pid, "tid" => tid.class.name,
-             "queue" => w["queue"], "jid" => w["payload"]["jid"], "run_at" => w["run_at"].class.name}
-            """, redisURL: redis.url) as! [String: Any]
+        let workers =
+            try sidekiqRuby(
+                """
+                pid, tid, w = Sidekiq::Workers.new.first
+                {"size" => Sidekiq::Workers.new.size, "busy" => Sidekiq::Stats.new.workers_size, "pid" => pid, "tid" => tid.class.name,
+                 "queue" => w["queue"], "jid" => w["payload"]["jid"], "run_at" => w["run_at"].class.name}
+                """, redisURL: redis.url) as! [String: Any]
         XCTAssertEqual(workers["size"] as? Int, 1)
         XCTAssertEqual(workers["busy"] as? Int, 1)
         XCTAssertEqual(workers["pid"] as? String, identity)
@@ -86,8 +90,10 @@ final class SidekiqAPITests: XCTestCase {
             (try sidekiqRuby("Sidekiq::ProcessSet.new.size", redisURL: redis.url) as? Int) == 0
         }
         try await courier.stop()
-        let stats = try sidekiqRuby("s = Sidekiq::Stats.new; [s.processed, s.failed, Sidekiq::Stats::History.new(1).processed.values.first]",
-                                    redisURL: redis.url) as! [Int]
+        let stats =
+            try sidekiqRuby(
+                "s = Sidekiq::Stats.new; [s.processed, s.failed, Sidekiq::Stats::History.new(1).processed.values.first]",
+                redisURL: redis.url) as! [Int]
         XCTAssertEqual(stats, [1, 0, 1])
     }
 
@@ -98,19 +104,24 @@ final class SidekiqAPITests: XCTestCase {
         let courier = try RunningCourier(testConfiguration(redis: redis, executorURL: executor.url, queues: ["critical,2", "default"]))
         let jid = try sidekiqRuby("NoopJob.perform_async('slow')", redisURL: redis.url) as! String
         try await waitUntilAsync("job running", timeout: 10) { executor.count == 1 }
-        try redis.command(["ZADD", "retry", "1900000000.5", #"{"class":"NoopJob","args":[1],"jid":"abcabcabcabcabcabcabcabc","queue":"default","retry_count":0,"error_class":"E","error_message":"m","failed_at":1800000000.25}"#])
+        try redis.command([
+            "ZADD", "retry", "1900000000.5",
+            #"{"class":"NoopJob","args":[1],"jid":"abcabcabcabcabcabcabcabc","queue":"default","retry_count":0,"error_class":"E","error_message":"m","failed_at":1800000000.25}"#,
+        ])
         try await waitUntilAsync("a beat with the busy job", timeout: 12) {
             (try sidekiqRuby("Sidekiq::Workers.new.size", redisURL: redis.url) as? Int) == 1
         }
-        let pages = try sidekiqRuby("""
-            require "sidekiq/web"; require "rack/mock"
-            Sidekiq::Client.push("class" => "NoopJob", "args" => ["x"], "queue" => "unwatched", "at" => Time.now.to_f + 100)
-            e = Sidekiq::RetrySet.new.first
-            %w[/ /busy /queues /retries /morgue /scheduled /stats /queues/default].push("/retries/#{e.score}-#{e.jid}").to_h do |path|
-              r = Rack::MockRequest.new(Sidekiq::Web.new).get(path, "HTTP_HOST" => "localhost", "rack.session" => {})
-              [path, path == "/busy" ? [r.status, r.body.include?("\(jid)"), r.body.include?(Sidekiq::ProcessSet.new.first["hostname"])] : r.status]
-            end
-            """, redisURL: redis.url) as! [String: Any]
+        let pages =
+            try sidekiqRuby(
+                """
+                require "sidekiq/web"; require "rack/mock"
+                Sidekiq::Client.push("class" => "NoopJob", "args" => ["x"], "queue" => "unwatched", "at" => Time.now.to_f + 100)
+                e = Sidekiq::RetrySet.new.first
+                %w[/ /busy /queues /retries /morgue /scheduled /stats /queues/default].push("/retries/#{e.score}-#{e.jid}").to_h do |path|
+                  r = Rack::MockRequest.new(Sidekiq::Web.new).get(path, "HTTP_HOST" => "localhost", "rack.session" => {})
+                  [path, path == "/busy" ? [r.status, r.body.include?("\(jid)"), r.body.include?(Sidekiq::ProcessSet.new.first["hostname"])] : r.status]
+                end
+                """, redisURL: redis.url) as! [String: Any]
         try await courier.stop()
         for (path, answer) in pages where path != "/busy" { XCTAssertEqual(answer as? Int, 200, path) }
         let busy = pages["/busy"] as? [Any] ?? []

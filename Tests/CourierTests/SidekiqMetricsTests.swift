@@ -24,8 +24,10 @@ final class SidekiqMetricsTests: XCTestCase {
     }
 
     func testBucketsAreSidekiqs() {
-        let cases: [(Int, Int)] = [(0, 0), (19, 0), (20, 1), (29, 1), (30, 2), (99, 4), (100, 5), (280, 7), (334, 7), (335, 8),
-                                   (1099, 10), (1100, 11), (334_999, 24), (335_000, 25), (86_400_000, 25)]
+        let cases: [(Int, Int)] = [
+            (0, 0), (19, 0), (20, 1), (29, 1), (30, 2), (99, 4), (100, 5), (280, 7), (334, 7), (335, 8),
+            (1099, 10), (1100, 11), (334_999, 24), (335_000, 25), (86_400_000, 25),
+        ]
         for (ms, bucket) in cases { XCTAssertEqual(SidekiqMetricsLayout.bucket(milliseconds: ms), bucket, "\(ms) ms") }
         XCTAssertEqual(SidekiqMetricsLayout.bucketBounds.count, 26)
     }
@@ -49,16 +51,18 @@ final class SidekiqMetricsTests: XCTestCase {
         let now = epoch(2026, 12, 1, 9, 5, 30)
         let snapshot = metrics.take()
         XCTAssertTrue(metrics.take().isEmpty, "a take starts the counts again")
-        XCTAssertEqual(snapshot.commands(now: now, keys: SidekiqKeys()), [
-            ["HINCRBY", "j|20261201|9:5", "A|p", "3"],
-            ["HINCRBY", "j|20261201|9:5", "A|f", "1"],
-            ["HINCRBY", "j|20261201|9:5", "A|ms", "285"],
-            ["BITFIELD", "A-01-09:5", "OVERFLOW", "SAT", "INCRBY", "u16", "#0", "1", "INCRBY", "u16", "#7", "1"],
-            ["EXPIRE", "A-01-09:5", "28800"],
-            ["HINCRBY", "j|20261201|9:5", "B|p", "1"],
-            ["HINCRBY", "j|20261201|9:5", "B|f", "1"],
-            ["EXPIRE", "j|20261201|9:5", "28800"],
-        ])
+        XCTAssertEqual(
+            snapshot.commands(now: now, keys: SidekiqKeys()),
+            [
+                ["HINCRBY", "j|20261201|9:5", "A|p", "3"],
+                ["HINCRBY", "j|20261201|9:5", "A|f", "1"],
+                ["HINCRBY", "j|20261201|9:5", "A|ms", "285"],
+                ["BITFIELD", "A-01-09:5", "OVERFLOW", "SAT", "INCRBY", "u16", "#0", "1", "INCRBY", "u16", "#7", "1"],
+                ["EXPIRE", "A-01-09:5", "28800"],
+                ["HINCRBY", "j|20261201|9:5", "B|p", "1"],
+                ["HINCRBY", "j|20261201|9:5", "B|f", "1"],
+                ["EXPIRE", "j|20261201|9:5", "28800"],
+            ])
         XCTAssertEqual(snapshot.commands(now: now, keys: SidekiqKeys(namespace: "ns")).first, ["HINCRBY", "ns:j|20261201|9:5", "A|p", "3"])
         XCTAssertEqual(ExecutionMetricsSnapshot().commands(now: now, keys: SidekiqKeys()), [], "nothing counted, nothing written")
         // A failed write puts the counts back, added to whatever came since.
@@ -79,7 +83,8 @@ final class SidekiqMetricsTests: XCTestCase {
         configuration.heartbeatInterval = .milliseconds(300)
         let started = Date()
         let courier = try RunningCourier(configuration)
-        _ = try sidekiqRuby("""
+        _ = try sidekiqRuby(
+            """
             4.times { |i| Sidekiq::Client.push('class' => 'MetricsFast', 'args' => [i]) }
             2.times { Sidekiq::Client.push('class' => 'MetricsSlow', 'args' => [{'sleep_ms' => 250}]) }
             3.times { Sidekiq::Client.push('class' => 'MetricsFailing', 'args' => [{'fail' => 'boom'}], 'retry' => 1) }
@@ -153,14 +158,17 @@ final class SidekiqMetricsTests: XCTestCase {
         XCTAssertEqual(try histogram("MetricsWrapped").reduce(0, +), 1)
 
         // The oracle: Sidekiq 7.3's own query reads the same numbers.
-        guard let answer = try sidekiq7Ruby("""
-            require 'sidekiq/metrics/query'
-            q = Sidekiq::Metrics::Query.new
-            top = q.top_jobs.job_results.transform_values { |r| r.totals.slice('p', 'f', 'ms') }
-            slow = q.for_job('MetricsSlow').job_results['MetricsSlow']
-            hist = slow.hist.values.reduce([0] * 26) { |a, h| a.zip(h).map { |x, y| x + y.to_i } }
-            puts JSON.generate({'top' => top, 'slow_hist' => hist, 'slow_totals' => slow.totals.slice('p', 'f', 'ms')})
-            """, redisURL: redis.url) as? [String: Any] else {
+        guard
+            let answer = try sidekiq7Ruby(
+                """
+                require 'sidekiq/metrics/query'
+                q = Sidekiq::Metrics::Query.new
+                top = q.top_jobs.job_results.transform_values { |r| r.totals.slice('p', 'f', 'ms') }
+                slow = q.for_job('MetricsSlow').job_results['MetricsSlow']
+                hist = slow.hist.values.reduce([0] * 26) { |a, h| a.zip(h).map { |x, y| x + y.to_i } }
+                puts JSON.generate({'top' => top, 'slow_hist' => hist, 'slow_totals' => slow.totals.slice('p', 'f', 'ms')})
+                """, redisURL: redis.url) as? [String: Any]
+        else {
             throw XCTSkip("raw keys checked; Sidekiq 7.3 oracle skipped: scripts/debian13's root is not available here")
         }
         let top = answer["top"] as? [String: [String: Int]] ?? [:]

@@ -9,34 +9,34 @@ import XCTest
 final class YAMLFuzzTests: XCTestCase {
     /// A realistic sidekiq.yml (after ERB) with the constructs Rails apps use.
     static let sidekiqYAML = """
-    # Sidekiq configuration
-    ---
-    defaults: &defaults
-      :concurrency: 5
-      :timeout: 25
-      :queues:
-        - [critical, 3]
-        - default
-        - "low"
-    :verbose: false
-    :pidfile: ./tmp/pids/sidekiq.pid
-    :logfile: ./log/sidekiq.log
-    :max_retries: 0x19
-    :poll_interval_average: 2.5
-    :labels: [blue, 'eu west', :canary]
-    :limits: {critical: 3, default: 10}
-    development:
-      <<: *defaults
-    production:
-      <<: *defaults
-      :concurrency: 20
-      :tag: "prod #1"
-      note: |
-        deployed by
-        capistrano
-    staging: {<<: *defaults, :concurrency: 1_0}
+        # Sidekiq configuration
+        ---
+        defaults: &defaults
+          :concurrency: 5
+          :timeout: 25
+          :queues:
+            - [critical, 3]
+            - default
+            - "low"
+        :verbose: false
+        :pidfile: ./tmp/pids/sidekiq.pid
+        :logfile: ./log/sidekiq.log
+        :max_retries: 0x19
+        :poll_interval_average: 2.5
+        :labels: [blue, 'eu west', :canary]
+        :limits: {critical: 3, default: 10}
+        development:
+          <<: *defaults
+        production:
+          <<: *defaults
+          :concurrency: 20
+          :tag: "prod #1"
+          note: |
+            deployed by
+            capistrano
+        staging: {<<: *defaults, :concurrency: 1_0}
 
-    """
+        """
 
     /// SplitMix64: reproducible randomness, so a failure can be replayed from its iteration.
     struct Random: RandomNumberGenerator {
@@ -132,11 +132,13 @@ final class YAMLFuzzTests: XCTestCase {
         let count = environment["YAML_DIFF_COUNT"].flatMap { Int($0) } ?? 3000
         var random = Random(state: environment["YAML_DIFF_SEED"].flatMap { UInt64($0) } ?? 3)
         let bases = [Self.sidekiqYAML] + YAMLReaderTests.documents
-        let documents = bases + (0..<count).map { _ in
-            var document = bases.randomElement(using: &random)!
-            for _ in 0..<Int.random(in: 1...3, using: &random) { document = Self.mutate(document, &random) }
-            return document
-        }
+        let documents =
+            bases
+            + (0..<count).map { _ in
+                var document = bases.randomElement(using: &random)!
+                for _ in 0..<Int.random(in: 1...3, using: &random) { document = Self.mutate(document, &random) }
+                return document
+            }
         let psych = try psychBatch(documents)
         var (compared, mismatches) = (0, [String]())
         for (document, expected) in zip(documents, psych) where expected != "unsupported" {
@@ -153,31 +155,35 @@ final class YAMLFuzzTests: XCTestCase {
     func testPlainScalarsTypeAsPsychTypesThem() throws {
         var random = Random(state: 4)
         let letters = Array("0123456789_,.:-+xbeEoO~nNuUlLyYsStTrRfFaA \n\"'é")
-        let tricky = ["1:30", "1:30:00", "-1:30", "1:30.5", "1:30.5_5", "1:30._5", "1_0:30.5", "0o17", "010", "08", "0x1F", "0X1F",
-                      "1,000", "1_000", "_1", "1_", "1__0", ".5", "-.5", "1.", "1.e+5", "1.5e3", "1.5e+3", ".e+5", "+.e+5", "0b_", "0x_",
-                      "0b,", "0x,1", "0b101", "-0b101", "0_7", "00", "0", "-0", "+", "-", ".", "+.", "1e+400", "1.0e+400",
-                      "9223372036854775807", "9223372036854775808", "-9223372036854775808", "-9223372036854775809",
-                      "yes", "Yes", "YES", "yEs", "On", "oFF", "No", "nULL", "Null", "~", "y", "n", "null\nx", "x\nno", "n\n\ny",
-                      ":a", ":\"x y\"", ":'a'b'", "::", ":", ":\"x", "é1", "ñ", "a1", "1a", "2024-01-01", "2001-12-14 21:59:43.10 -5",
-                      ".inf", "-.Inf", "+.INF", ".NaN", ".nan", "=", "<<", "true", "FALSE", "trueX", "yesno", "-1_000.5", "1,0.5"]
-        let randomOnes = (0..<4000).map { _ in String((0..<Int.random(in: 1...6, using: &random)).map { _ in letters.randomElement(using: &random)! }) }
+        let tricky = [
+            "1:30", "1:30:00", "-1:30", "1:30.5", "1:30.5_5", "1:30._5", "1_0:30.5", "0o17", "010", "08", "0x1F", "0X1F",
+            "1,000", "1_000", "_1", "1_", "1__0", ".5", "-.5", "1.", "1.e+5", "1.5e3", "1.5e+3", ".e+5", "+.e+5", "0b_", "0x_",
+            "0b,", "0x,1", "0b101", "-0b101", "0_7", "00", "0", "-0", "+", "-", ".", "+.", "1e+400", "1.0e+400",
+            "9223372036854775807", "9223372036854775808", "-9223372036854775808", "-9223372036854775809",
+            "yes", "Yes", "YES", "yEs", "On", "oFF", "No", "nULL", "Null", "~", "y", "n", "null\nx", "x\nno", "n\n\ny",
+            ":a", ":\"x y\"", ":'a'b'", "::", ":", ":\"x", "é1", "ñ", "a1", "1a", "2024-01-01", "2001-12-14 21:59:43.10 -5",
+            ".inf", "-.Inf", "+.INF", ".NaN", ".nan", "=", "<<", "true", "FALSE", "trueX", "yesno", "-1_000.5", "1,0.5",
+        ]
+        let randomOnes = (0..<4000).map { _ in String((0..<Int.random(in: 1...6, using: &random)).map { _ in letters.randomElement(using: &random)! })
+        }
         let inputs = tricky + randomOnes
-        let psych = try psychRun(#"""
-        ss = Psych::ScalarScanner.new(Psych::ClassLoader.new)
-        INPUTS.each do |s|
-          v = begin; ss.tokenize(s); rescue ArgumentError; :__invalid__; end
-          out = case v
-                when :__invalid__ then "invalid"
-                when nil then "null"
-                when true, false then v.to_s
-                when Integer then v.bit_length < 64 ? "int #{v}" : "bigint"
-                when Float then v.nan? ? "nan" : "float #{[v].pack("G").unpack1("H*")}"
-                when Symbol then "symbol #{v}"
-                else "string"  # String, Date, Time
-                end
-          STDOUT.write(out, "\0")
-        end
-        """#, inputs)
+        let psych = try psychRun(
+            #"""
+            ss = Psych::ScalarScanner.new(Psych::ClassLoader.new)
+            INPUTS.each do |s|
+              v = begin; ss.tokenize(s); rescue ArgumentError; :__invalid__; end
+              out = case v
+                    when :__invalid__ then "invalid"
+                    when nil then "null"
+                    when true, false then v.to_s
+                    when Integer then v.bit_length < 64 ? "int #{v}" : "bigint"
+                    when Float then v.nan? ? "nan" : "float #{[v].pack("G").unpack1("H*")}"
+                    when Symbol then "symbol #{v}"
+                    else "string"  # String, Date, Time
+                    end
+              STDOUT.write(out, "\0")
+            end
+            """#, inputs)
         for (input, expected) in zip(inputs, psych) {
             let ours: String
             switch PlainScalar(input) {

@@ -152,8 +152,10 @@ final class YAMLReaderTests: XCTestCase {
     }
 
     func testErrorsNameTheLine() {
-        for (text, line) in [("a: 1\nb: [1, 2\n", 3), ("a: 1\n  b: 2\n", 2), ("a: 1\nb: *nope\n", 2), ("a: 1\nb: 0x_\n", 2),
-                             ("a: 1\n\nb: \u{7}\n", 3), ("a: &x [*x]\n", 1)] {
+        for (text, line) in [
+            ("a: 1\nb: [1, 2\n", 3), ("a: 1\n  b: 2\n", 2), ("a: 1\nb: *nope\n", 2), ("a: 1\nb: 0x_\n", 2),
+            ("a: 1\n\nb: \u{7}\n", 3), ("a: &x [*x]\n", 1),
+        ] {
             XCTAssertThrowsError(try YAMLReader.read(text), text) { error in
                 XCTAssertEqual((error as? YAMLError)?.line, line, "\(text.debugDescription): \(error)")
             }
@@ -197,47 +199,51 @@ final class YAMLReaderTests: XCTestCase {
     }
 
     static func quote(_ s: String) -> String {
-        "\"" + s.unicodeScalars.map { c -> String in
-            switch c {
-            case "\"": return "\\\""
-            case "\\": return "\\\\"
-            case "\n": return "\\n"
-            case "\t": return "\\t"
-            default: return String(c)
-            }
-        }.joined() + "\""
+        "\""
+            + s.unicodeScalars.map { c -> String in
+                switch c {
+                case "\"": return "\\\""
+                case "\\": return "\\\\"
+                case "\n": return "\\n"
+                case "\t": return "\\t"
+                default: return String(c)
+                }
+            }.joined() + "\""
     }
 
     /// The same rendering of what Psych loads.
     private func psychCanonical(_ document: String) throws -> String {
         let ruby = #"""
-        require "yaml"
-        def canon(v)
-          case v
-          when nil then "null"
-          when true, false then v.to_s
-          when Integer then v.to_s
-          when Float then v.to_s
-          when Symbol then canon(v.to_s)
-          when String then '"' + v.gsub("\\") { "\\\\" }.gsub('"') { '\\"' }.gsub("\n", "\\n").gsub("\t", "\\t") + '"'
-          when Array then "[" + v.map { |x| canon(x) }.join(",") + "]"
-          when Hash then "{" + v.map { |k, x| [k.to_s, x] }.sort_by(&:first).map { |k, x| canon(k) + ":" + canon(x) }.join(",") + "}"
-          else raise "unexpected #{v.class}"
-          end
-        end
-        text = STDIN.read
-        data = YAML.respond_to?(:unsafe_load) ? YAML.unsafe_load(text) : YAML.load(text)
-        print canon(data)
-        """#
+            require "yaml"
+            def canon(v)
+              case v
+              when nil then "null"
+              when true, false then v.to_s
+              when Integer then v.to_s
+              when Float then v.to_s
+              when Symbol then canon(v.to_s)
+              when String then '"' + v.gsub("\\") { "\\\\" }.gsub('"') { '\\"' }.gsub("\n", "\\n").gsub("\t", "\\t") + '"'
+              when Array then "[" + v.map { |x| canon(x) }.join(",") + "]"
+              when Hash then "{" + v.map { |k, x| [k.to_s, x] }.sort_by(&:first).map { |k, x| canon(k) + ":" + canon(x) }.join(",") + "}"
+              else raise "unexpected #{v.class}"
+              end
+            end
+            text = STDIN.read
+            data = YAML.respond_to?(:unsafe_load) ? YAML.unsafe_load(text) : YAML.load(text)
+            print canon(data)
+            """#
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("yaml-\(UUID().uuidString.prefix(8))")
         try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(at: dir) }
-        let (input, output, errors) = (dir.appendingPathComponent("in.yml").path, dir.appendingPathComponent("out").path, dir.appendingPathComponent("err").path)
+        let (input, output, errors) = (
+            dir.appendingPathComponent("in.yml").path, dir.appendingPathComponent("out").path, dir.appendingPathComponent("err").path
+        )
         try document.write(toFile: input, atomically: true, encoding: .utf8)
         let script = dir.appendingPathComponent("canon.rb").path
         try ruby.write(toFile: script, atomically: true, encoding: .utf8)
-        let child = try ChildProcess(try which("ruby"), ["-e", "STDIN.reopen(ARGV[1]); load ARGV[0]", script, input],
-                                     environment: ProcessInfo.processInfo.environment, stdout: output, stderr: errors)
+        let child = try ChildProcess(
+            try which("ruby"), ["-e", "STDIN.reopen(ARGV[1]); load ARGV[0]", script, input],
+            environment: ProcessInfo.processInfo.environment, stdout: output, stderr: errors)
         guard child.wait() == 0 else { throw TestFailure("psych failed: \((try? String(contentsOfFile: errors, encoding: .utf8)) ?? "")") }
         return try String(contentsOfFile: output, encoding: .utf8)
     }

@@ -9,8 +9,10 @@ final class ChildProcess: @unchecked Sendable {
     private var status: Int32?
 
     /// Starts `path` with `arguments`; output goes to files (or /dev/null), never to pipes that could fill up.
-    init(_ path: String, _ arguments: [String], environment: [String: String]? = nil,
-         stdout: String = "/dev/null", stderr: String = "/dev/null") throws {
+    init(
+        _ path: String, _ arguments: [String], environment: [String: String]? = nil,
+        stdout: String = "/dev/null", stderr: String = "/dev/null"
+    ) throws {
         var actions = posix_spawn_file_actions_t()
         posix_spawn_file_actions_init(&actions)
         defer { posix_spawn_file_actions_destroy(&actions) }

@@ -11,11 +11,14 @@ import RedisClient
 import SidekiqModel
 
 /// Builds a configuration for a test courier.
-func testConfiguration(redis: RedisServer, executorURL: String, queues: [String] = ["default"], concurrency: Int = 10,
-                       namespace: String? = nil, limits: [String: Int] = [:]) throws -> CourierConfiguration {
+func testConfiguration(
+    redis: RedisServer, executorURL: String, queues: [String] = ["default"], concurrency: Int = 10,
+    namespace: String? = nil, limits: [String: Int] = [:]
+) throws -> CourierConfiguration {
     let plan = try QueuePlan(queues.map(QueueSpec.parse)).withLimits(limits)
-    var configuration = CourierConfiguration(redis: redis.endpoint, plan: plan,
-                                             executor: HTTPExecutorConfiguration(baseURL: executorURL, jobTimeout: .seconds(30)))
+    var configuration = CourierConfiguration(
+        redis: redis.endpoint, plan: plan,
+        executor: HTTPExecutorConfiguration(baseURL: executorURL, jobTimeout: .seconds(30)))
     configuration.concurrency = concurrency
     configuration.namespace = namespace
     configuration.opsPort = 0

@@ -26,8 +26,10 @@ final class RecordingExecutor: Sendable {
     private let server: MiniHTTPServer
     var url: String { "http://127.0.0.1:\(server.port)" }
 
-    init(healthFeatures: [String] = [],
-         behaviour: @escaping @Sendable (HTTPRequest) -> HTTPResponse = { _ in .json(200, "{\"status\":\"ok\"}") }) throws {
+    init(
+        healthFeatures: [String] = [],
+        behaviour: @escaping @Sendable (HTTPRequest) -> HTTPResponse = { _ in .json(200, "{\"status\":\"ok\"}") }
+    ) throws {
         let state = StateBox()
         let health = "{\"status\":\"ok\",\"protocol\":1,\"features\":[" + healthFeatures.map { "\"\($0)\"" }.joined(separator: ",") + "]}"
         server = try MiniHTTPServer { request in
@@ -72,5 +74,7 @@ final class RecordingExecutor: Sendable {
 
 /// Sleeps `ms` then answers 200: a job that takes time.
 func slowOK(ms: UInt32) -> @Sendable (HTTPRequest) -> HTTPResponse {
-    { _ in usleep(ms * 1000); return .json(200, "{\"status\":\"ok\"}") }
+    { _ in
+        usleep(ms * 1000); return .json(200, "{\"status\":\"ok\"}")
+    }
 }

@@ -25,10 +25,12 @@ final class RedisServer: @unchecked Sendable {
     var endpoint: RedisEndpoint { try! RedisEndpoint(url: url) }
 
     func start() throws {
-        process = try ChildProcess(try which("redis-server"), [
-            "--port", "\(port)", "--bind", "127.0.0.1", "--dir", directory.path, "--save", "",
-            "--appendonly", appendOnly ? "yes" : "no", "--appendfsync", "always", "--logfile", "redis.log",
-        ] + (password.map { ["--requirepass", $0] } ?? []))
+        process = try ChildProcess(
+            try which("redis-server"),
+            [
+                "--port", "\(port)", "--bind", "127.0.0.1", "--dir", directory.path, "--save", "",
+                "--appendonly", appendOnly ? "yes" : "no", "--appendfsync", "always", "--logfile", "redis.log",
+            ] + (password.map { ["--requirepass", $0] } ?? []))
         try waitUntil("redis-server on \(port) answers PING", timeout: 10) { (try? self.command(["PING"])) != nil }
     }
 
@@ -68,7 +70,9 @@ func freePort() throws -> Int {
     address.sin_family = sa_family_t(AF_INET)
     address.sin_addr.s_addr = inet_addr("127.0.0.1")
     address.sin_port = 0
-    _ = withUnsafePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) } }
+    _ = withUnsafePointer(to: &address) {
+        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+    }
     var length = socklen_t(MemoryLayout<sockaddr_in>.size)
     _ = withUnsafeMutablePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &length) } }
     return Int(UInt16(bigEndian: address.sin_port))

@@ -33,13 +33,15 @@ func sidekiq7Ruby(_ code: String, redisURL: String) throws -> Any? {
     defer { try? FileManager.default.removeItem(atPath: outPath); try? FileManager.default.removeItem(atPath: errPath) }
     // `path` names the root without building it: a missing root would take minutes to make.
     guard try ChildProcess(script, ["path"], stdout: outPath, stderr: errPath).wait() == 0,
-          let root = (try? String(contentsOfFile: outPath, encoding: .utf8))?.split(separator: "\n").last.map(String.init),
-          FileManager.default.fileExists(atPath: root + "/usr/bin/ruby") else { return nil }
+        let root = (try? String(contentsOfFile: outPath, encoding: .utf8))?.split(separator: "\n").last.map(String.init),
+        FileManager.default.fileExists(atPath: root + "/usr/bin/ruby")
+    else { return nil }
     try? FileManager.default.removeItem(atPath: outPath)
     var env = ProcessInfo.processInfo.environment
     env["REDIS_URL"] = redisURL
-    let child = try ChildProcess(script, ["run", "--", "ruby", "-e", "require 'json'; require 'sidekiq'; " + code],
-                                 environment: env, stdout: outPath, stderr: errPath)
+    let child = try ChildProcess(
+        script, ["run", "--", "ruby", "-e", "require 'json'; require 'sidekiq'; " + code],
+        environment: env, stdout: outPath, stderr: errPath)
     let status = child.wait()
     let output = (try? String(contentsOfFile: outPath, encoding: .utf8)) ?? ""
     guard status == 0 else {

@@ -9,9 +9,11 @@ import ExecutorProtocol
 import SidekiqModel
 
 @_silgen_name("LLVMFuzzerRunDriver")
-func runFuzzerDriver(_ argc: UnsafeMutablePointer<CInt>,
-                     _ argv: UnsafeMutablePointer<UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>?>,
-                     _ callback: @convention(c) (UnsafePointer<UInt8>?, Int) -> CInt) -> CInt
+func runFuzzerDriver(
+    _ argc: UnsafeMutablePointer<CInt>,
+    _ argv: UnsafeMutablePointer<UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>?>,
+    _ callback: @convention(c) (UnsafePointer<UInt8>?, Int) -> CInt
+) -> CInt
 
 @_cdecl("FuzzAnswer_main")
 public func fuzzMain(_ argc: CInt, _ argv: UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>?) -> CInt {
@@ -31,11 +33,13 @@ public func fuzzAnswer(_ data: UnsafePointer<UInt8>?, _ size: Int) -> CInt {
     let retryAfter = String(decoding: body.prefix(16), as: UTF8.self)
     _ = OutcomeClassifier.classify(status: status, body: body, retryAfter: nil)
     _ = OutcomeClassifier.classify(status: status, body: body, retryAfter: retryAfter)
-    let outcomes = OutcomeClassifier.batchOutcomes(of: .response(status: 200, body: body, retryAfter: nil), count: batch,
-                                                   jobTimeout: .seconds(600))
+    let outcomes = OutcomeClassifier.batchOutcomes(
+        of: .response(status: 200, body: body, retryAfter: nil), count: batch,
+        jobTimeout: .seconds(600))
     guard outcomes.count == batch else { fatalError("batchOutcomes gave \(outcomes.count) outcomes for \(batch) jobs") }
-    _ = OutcomeClassifier.batchOutcomes(of: .response(status: status, body: body, retryAfter: retryAfter), count: batch,
-                                        jobTimeout: .seconds(600))
+    _ = OutcomeClassifier.batchOutcomes(
+        of: .response(status: status, body: body, retryAfter: retryAfter), count: batch,
+        jobTimeout: .seconds(600))
     // The same bytes as a streamed answer, split into lines at a boundary the input picks.
     var splitter = LineSplitter(maxLineBytes: 256)
     let cut = batch * 7 % (body.count + 1)
@@ -46,7 +50,8 @@ public func fuzzAnswer(_ data: UnsafePointer<UInt8>?, _ size: Int) -> CInt {
             }
         }
     }
-    _ = StreamProtocol.unanswered(result: .response(status: status, body: body, retryAfter: retryAfter), complete: batch % 2 == 0,
-                                  jobTimeout: .seconds(600))
+    _ = StreamProtocol.unanswered(
+        result: .response(status: status, body: body, retryAfter: retryAfter), complete: batch % 2 == 0,
+        jobTimeout: .seconds(600))
     return 0
 }

@@ -17,9 +17,11 @@
 import MiniHTTP
 
 @_silgen_name("LLVMFuzzerRunDriver")
-func runFuzzerDriver(_ argc: UnsafeMutablePointer<CInt>,
-                     _ argv: UnsafeMutablePointer<UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>?>,
-                     _ callback: @convention(c) (UnsafePointer<UInt8>?, Int) -> CInt) -> CInt
+func runFuzzerDriver(
+    _ argc: UnsafeMutablePointer<CInt>,
+    _ argv: UnsafeMutablePointer<UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>?>,
+    _ callback: @convention(c) (UnsafePointer<UInt8>?, Int) -> CInt
+) -> CInt
 
 @_cdecl("FuzzHTTPRequest_main")
 public func fuzzMain(_ argc: CInt, _ argv: UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>?) -> CInt {
@@ -63,7 +65,9 @@ func check(_ request: HTTPRequest, consumed: Int, in bytes: [UInt8]) {
     for cut in Set([consumed - 1, consumed / 2, Int(bytes[0]) % consumed]) {
         switch HTTPRequestParser.parse(Array(bytes[0..<cut]), limits: limits) {
         case .needMore(let atLeast):
-            guard atLeast > cut, atLeast <= consumed else { fatalError("prefix of \(cut) bytes: needMore(atLeast: \(atLeast)), request is \(consumed)") }
+            guard atLeast > cut, atLeast <= consumed else {
+                fatalError("prefix of \(cut) bytes: needMore(atLeast: \(atLeast)), request is \(consumed)")
+            }
         case .rejected(let error):
             fatalError("prefix of \(cut) bytes refused (\(error)) where the whole request is accepted")
         case .request(_, let c):

@@ -17,9 +17,11 @@ import SidekiqModel
 // executables); with -parse-as-library there is none, so this is it: hand
 // control to libFuzzer's driver (libFuzzer's own main is then not linked).
 @_silgen_name("LLVMFuzzerRunDriver")
-func runFuzzerDriver(_ argc: UnsafeMutablePointer<CInt>,
-                     _ argv: UnsafeMutablePointer<UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>?>,
-                     _ callback: @convention(c) (UnsafePointer<UInt8>?, Int) -> CInt) -> CInt
+func runFuzzerDriver(
+    _ argc: UnsafeMutablePointer<CInt>,
+    _ argv: UnsafeMutablePointer<UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>?>,
+    _ callback: @convention(c) (UnsafePointer<UInt8>?, Int) -> CInt
+) -> CInt
 
 @_cdecl("FuzzPayload_main")
 public func fuzzMain(_ argc: CInt, _ argv: UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>?) -> CInt {
@@ -59,7 +61,8 @@ public func fuzzPayload(_ data: UnsafePointer<UInt8>?, _ size: Int) -> CInt {
     let edited = payload.editing(set: changes, remove: removed)
     guard (try? JobPayload(raw: edited.raw)) != nil else { fatalError("edited payload does not parse") }
     guard edited["retry_count"]?.intValue == 7, edited["error_message"]?.stringValue == message,
-          edited["fuzz_added"]?.arrayValue?.count == 2, edited["jid"] == nil else {
+        edited["fuzz_added"]?.arrayValue?.count == 2, edited["jid"] == nil
+    else {
         fatalError("edited payload lacks the edits: \(edited.text.prefix(300))")
     }
     let touched = Set(changes.map(\.0)).union(removed)
