@@ -26,7 +26,15 @@ final class JobCancels: Sendable {
     private let answered = WakeSignal()
     private let lastHealth = Mutex<ExecutorHealth?>(nil)
 
-    init(executor: JobExecutor, logger: Logger, metrics: any DispatchMetrics) {
+    /// `--batch`, so each health answer also sets `jobsPerRequest`.
+    private let batch: BatchSetting
+    /// The most jobs one request carries under the last health answer (DeliveryPlan.perRequest),
+    /// read on every turn of the dispatcher without a lock.
+    let jobsPerRequest: Atomic<Int>
+
+    init(executor: JobExecutor, logger: Logger, metrics: any DispatchMetrics, batch: BatchSetting = .auto) {
+        self.batch = batch
+        self.jobsPerRequest = Atomic(DeliveryPlan.perRequest(setting: batch, health: nil))
         self.executor = executor
         self.logger = logger
         self.metrics = metrics
@@ -50,6 +58,7 @@ final class JobCancels: Sendable {
                 return
             }
             let features = health.features
+            jobsPerRequest.store(DeliveryPlan.perRequest(setting: batch, health: health), ordering: .relaxed)
             let before = lastHealth.withLock { last in
                 defer { last = health }; return last
             }

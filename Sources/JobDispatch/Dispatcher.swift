@@ -106,7 +106,7 @@ public final class Dispatcher: Sendable {
         self.watchers = watchers
         self.clock = clock
         self.hooks = ExhaustedHooks(executor: executor, logger: logger, metrics: metrics)
-        self.cancels = JobCancels(executor: executor, logger: logger, metrics: metrics)
+        self.cancels = JobCancels(executor: executor, logger: logger, metrics: metrics, batch: settings.batch)
         watchers?.setHandlers(
             WatchHandlers(
                 onWork: { [wake] in wake.signal() },
@@ -248,7 +248,7 @@ public final class Dispatcher: Sendable {
                 reservedTokens: w.reservedTokens, isDisarmed: w.isDisarmed,
                 holdingQueues: cappedQueues.isEmpty ? [] : Set(cappedQueues.filter { w.holdsToken($0) }))
         }
-        let target = DeliveryPlan.perRequest(setting: batch, health: cancels.health)
+        let target = cancels.jobsPerRequest.load(ordering: .relaxed)
         let result = core.withLock { core in
             core.coalesceTarget = target
             return body(&core, clock.now, view)
@@ -288,6 +288,14 @@ public final class Dispatcher: Sendable {
     private func deliver(_ deliveries: [Delivery]) {
         if logger.logLevel <= .debug {
             for d in deliveries { logger.debug("start", metadata: ["jid": .string(d.request.jid), "queue": .string(d.request.queue)]) }
+        }
+        if deliveries.count == 1 || cancels.jobsPerRequest.load(ordering: .relaxed) == 1 {
+            // One job per request (the light-load and plain-executor case): no plan to make.
+            for d in deliveries {
+                let id = d.id
+                executor.submit(d.request) { [self] outcome in finished([(id, outcome)]) }
+            }
+            return
         }
         for (route, range) in DeliveryPlan.groups(count: deliveries.count, setting: batch, health: cancels.health) {
             let chunk = deliveries[range]
