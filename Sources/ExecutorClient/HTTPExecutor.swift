@@ -132,16 +132,7 @@ public final class HTTPExecutor: Sendable {
     }
 
     private func postBatch(_ requests: [ExecutionRequest], completion: @escaping @Sendable ([ExecutionOutcome]) -> Void) {
-        var body = Array(#"{"jobs":["#.utf8)
-        for (i, request) in requests.enumerated() {
-            if i > 0 { body.append(UInt8(ascii: ",")) }
-            body.append(contentsOf: Array(#"{"payload":"#.utf8))
-            body.append(contentsOf: Array(JSONWriter.string(String(decoding: request.body, as: UTF8.self)).utf8))
-            body.append(contentsOf: Array(#","queue":"#.utf8))
-            body.append(contentsOf: Array(JSONWriter.string(request.queue).utf8))
-            body.append(UInt8(ascii: "}"))
-        }
-        body.append(contentsOf: Array("]}".utf8))
+        let body = StreamProtocol.body(requests)  // the same envelope as a stream's
         let timeout = configuration.jobTimeout * requests.count
         let batch = ExecutionRequest(
             path: "/v1/jobs/batch", body: body, jid: requests.map(\.jid).joined(separator: ","),

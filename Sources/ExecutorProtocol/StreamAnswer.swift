@@ -51,7 +51,7 @@ public enum StreamProtocol {
         }
     }
 
-    /// The request body, shared with `/v1/jobs/batch`: each payload as a JSON string of its exact bytes.
+    /// The request body of `/v1/jobs/stream` and `/v1/jobs/batch` alike: each payload as a JSON string of its exact bytes.
     public static func body(_ requests: [ExecutionRequest]) -> [UInt8] {
         var body = Array(#"{"jobs":["#.utf8)
         for (i, request) in requests.enumerated() {
