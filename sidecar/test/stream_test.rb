@@ -51,7 +51,10 @@ class StreamTest < CourierTest::Case
 
         read_chunk(timeout)
       end
-      line = [JSON.parse(@text.slice!(0..i)), now - @t0]
+      text = @text.slice!(0..i)
+      return next_line(timeout) if text == "\n" # blank lines are allowed, and mean nothing
+
+      line = [JSON.parse(text), now - @t0]
       @lines << line
       line
     end

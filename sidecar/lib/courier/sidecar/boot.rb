@@ -95,7 +95,8 @@ module Courier
         )
         app.batch = Batch.new(app, max_body: options.max_batch_body, max_jobs: options.max_batch_jobs)
         pool = JobPool.new(options.stream_threads, logger: logger)
-        app.stream = Stream.new(app, pool: pool, running: running, failure: failure, context: lifecycle,
+        spill = options.spill_after_ms.positive? ? SpillTimer.new(options.spill_after_ms / 1000.0) : nil
+        app.stream = Stream.new(app, pool: pool, running: running, failure: failure, context: lifecycle, spill: spill,
                                 max_body: options.max_batch_body, max_jobs: options.stream_jobs_limit, logger: logger)
         Built.new(app: app, lifecycle: lifecycle, running: running, pool: pool)
       end

@@ -2,11 +2,15 @@
 
 module Courier
   module Sidecar
-    # The job threads of one serving process: streamed jobs
-    # (POST /v1/jobs/stream) run here, so that a stream's Puma thread only
-    # writes answers and its jobs run side by side. Shared by every stream
-    # of the process; when all threads are busy, jobs wait in FIFO order
-    # (each stream adds at most its own job count).
+    # The job slots of one serving process and the threads behind them.
+    # Streamed jobs (POST /v1/jobs/stream) run on a slot: `size` of them at
+    # once in the whole process, whoever runs them. A stream's own Puma
+    # thread borrows a free slot to run its jobs one after another (#try_take,
+    # no hand-off: the cheapest way to run quick jobs under the GVL); jobs
+    # that must not wait for it go to the pool's threads (#submit), which run
+    # each on a slot as soon as one is free, in FIFO order. So `size` bounds
+    # the jobs running at once (what the app's connection pools are sized
+    # for) however many streams are open.
     #
     # Threads do not survive fork, so the CLI starts the pool in each serving
     # process (a Puma worker, or the single-mode process); a pool used in a
@@ -29,50 +33,93 @@ module Courier
         self
       end
 
-      # Runs the block on a job thread, as soon as one is free.
+      # Runs the block on a job thread, on a slot, as soon as one is free.
       def submit(&task)
-        @lock.synchronize { start_here } unless @pid == Process.pid
-        @queue << task
+        @lock.synchronize do
+          start_here
+          @tasks << task
+          @ready.signal if @free.positive?
+        end
       end
 
-      # Lets the threads end once the jobs already queued have run (tests;
+      # Takes a slot for the calling thread if one is free and no task waits
+      # for one (a borrower never jumps the queue); pair with #give_back.
+      def try_take
+        @lock.synchronize do
+          start_here
+          next false unless @free.positive? && @tasks.empty?
+
+          @free -= 1
+          true
+        end
+      end
+
+      # Returns a slot taken by #try_take.
+      def give_back
+        @lock.synchronize { release }
+      end
+
+      # Lets the threads end once the tasks already queued have run (tests;
       # a serving process just exits).
       def stop!
         threads = @lock.synchronize do
           next [] unless @pid == Process.pid
 
           @pid = nil
-          @threads.each { @queue << nil }
+          @stopping = true
+          @ready.broadcast
           @threads
         end
         threads.each(&:join)
       end
 
-      # Jobs waiting for a thread (not counting the running ones).
+      # Tasks waiting for a slot (not counting the running ones).
       def backlog
-        @pid == Process.pid ? @queue.size : 0
+        @lock.synchronize { @pid == Process.pid ? @tasks.size : 0 }
       end
 
       private
 
+      # Under @lock. A Mutex and ConditionVariable of the parent process are
+      # useless after fork, hence the fresh ones.
       def start_here
         return if @pid == Process.pid
 
-        @queue = Queue.new
+        @tasks = []
+        @free = @size
+        @stopping = false
+        @ready = ConditionVariable.new
         @threads = Array.new(@size) do |i|
           Thread.new { work }.tap { |t| t.name = "courier.job-#{i + 1}" }
         end
         @pid = Process.pid
       end
 
+      # Under @lock: a slot is free again; one waiting task may run on it.
+      def release
+        @free += 1
+        @ready.signal unless @tasks.empty?
+      end
+
       # A task answers its own errors (see Stream); this rescue only keeps a
       # bug from shrinking the pool.
       def work
-        while (task = @queue.pop)
+        loop do
+          task = @lock.synchronize do
+            @ready.wait(@lock) while (@tasks.empty? || @free.zero?) && !@stopping
+            next nil if @tasks.empty?
+
+            @free -= 1
+            @tasks.shift
+          end
+          return unless task
+
           begin
             task.call
           rescue Exception => e # rubocop:disable Lint/RescueException -- a job thread must outlive anything a task raises
             @logger.error("courier-sidecar: job thread: #{e.class}: #{e.message}")
+          ensure
+            @lock.synchronize { release }
           end
         end
       end

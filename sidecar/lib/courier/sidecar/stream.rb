@@ -6,8 +6,8 @@ require "socket"
 module Courier
   module Sidecar
     # POST /v1/jobs/stream: the batch envelope (Envelope), but the jobs run
-    # side by side on the process's job threads (JobPool) and each answer is
-    # one NDJSON line, written the moment its job ends (finish order):
+    # side by side and each answer is one NDJSON line, written the moment its
+    # job ends (finish order):
     #
     #   {"index":3,"jid":"…","code":200,"status":"ok"}
     #   {"index":0,"jid":"…","code":422,"status":"failed","error_class":…}
@@ -18,9 +18,20 @@ module Courier
     # Each job goes through App#outcome, the /v1/jobs path (JobRunner,
     # middleware, RunningJobs, so a cancel reaches just that job).
     #
-    # The Puma thread only writes lines. When its client goes away, jobs not
-    # yet started never start (the dispatcher puts unanswered jobs back on
-    # their queues) and running ones finish; their answers are dropped.
+    # Who runs the jobs (each on one of the JobPool's slots): on a real
+    # socket, the stream's own Puma thread runs them one after another while
+    # they are quick, and whichever thread ends a job writes its line straight
+    # to the socket. Once a job has run SpillTimer#after with others waiting
+    # behind it, those go to the pool's threads. Quick jobs then cost what
+    # /v1/jobs/batch costs (no thread hand-off per job, the GVL stays put),
+    # and a slow one holds the others back by that delay at most, never their
+    # answers. Without a socket to write to from any thread (Rack::Test), or
+    # with no SpillTimer, every job goes to the pool and the Puma thread
+    # writes the lines.
+    #
+    # When the client goes away, jobs not yet started never start (the
+    # dispatcher puts unanswered jobs back on their queues) and running ones
+    # finish; their answers are dropped.
     class Stream
       CONTENT_TYPE = "application/x-ndjson"
 
@@ -28,9 +39,11 @@ module Courier
 
       # context: responds to stopping? (Lifecycle): jobs not yet started
       # when the process begins to stop are answered 503 instead.
-      def initialize(app, pool:, running:, failure:, context:, max_body:, max_jobs:, logger:)
+      # spill: a SpillTimer, or nil for "every job on the pool".
+      def initialize(app, pool:, running:, failure:, context:, max_body:, max_jobs:, logger:, spill: nil)
         @app = app
         @pool = pool
+        @spill = spill
         @running = running
         @failure = failure
         @context = context
@@ -46,9 +59,10 @@ module Courier
         entries = Envelope.jobs(body, @max_jobs, "stream")
         return Response.refused(entries.code, entries.reason) if entries.is_a?(Envelope::Refusal)
 
-        run = Run.new(entries.size, running: @running, socket: env["puma.socket"], context: @context, logger: @logger)
+        run = Run.new(entries.size, running: @running, socket: env["puma.socket"], context: @context, logger: @logger,
+                                    pool: @pool, spill: @spill, perform: method(:perform))
         valid = entries.each_with_index.filter_map { |entry, index| accept(run, index, entry) }
-        run.on_start { valid.each { |index, job, queue| submit(run, index, job, queue) } }
+        run.on_start { valid.map { |index, job, queue| enqueue(run, index, job, queue) } }
         [200, {"Content-Type" => CONTENT_TYPE}, run]
       end
 
@@ -69,19 +83,21 @@ module Courier
         nil
       end
 
-      # Waits for a job thread, cancellable by jid meanwhile.
-      def submit(run, index, job, queue)
+      # Registers a job as queued, cancellable by jid until it starts; the
+      # arguments of #perform.
+      def enqueue(run, index, job, queue)
         jid = job["jid"].is_a?(String) ? job["jid"] : nil
         slot = @running.enqueue(jid) do |reason, error|
           run.answer(index, jid, 409, @failure.interrupted_body(error, reason), started: false)
         end
         run.track(index, slot)
-        @pool.submit { perform(run, index, jid, job, queue, slot) }
+        [run, index, jid, job, queue, slot]
       end
 
-      # On a job thread. A slot cancelled or dropped while queued has had its
-      # answer (or needs none): the job must not start. Nor does one picked
-      # up once the process is stopping (as Run#drain answers it).
+      # On a job slot (a job thread, or the stream's Puma thread). A slot
+      # cancelled or dropped while queued has had its answer (or needs none):
+      # the job must not start. Nor does one picked up once the process is
+      # stopping (as Run#drain answers it).
       def perform(run, index, jid, job, queue, slot)
         return unless @running.claim(slot)
         return run.answer(index, jid, 503, Run::UNAVAILABLE, started: false) if @context&.stopping?
@@ -101,39 +117,54 @@ module Courier
         nil
       end
 
-      # One stream: the answers still due, and the Rack body that writes them.
-      # Answers come from job threads (and from cancels of queued jobs); Puma's
-      # request thread takes them in #each.
+      # One stream: the jobs it still has to run and the answers still due,
+      # and the Rack body that writes them. Answers come from whichever thread
+      # ran the job (and from cancels of queued jobs).
       class Run
         # How often a waiting stream looks at its client and the process state.
         POLL_SECONDS = 0.2
         OK_TAIL = '"status":"ok"}'
         UNAVAILABLE = JSON.generate("status" => "unavailable", "reason" => "the executor is shutting down; the job was not started")
+        # Written first on a socket: Puma 6 sends the status line and headers
+        # with the body's first part only, and every later line may come from
+        # another thread. Readers ignore blank lines (docs/protocol.md).
+        OPENING = "\n"
 
         # Raised out of #each when the client has gone: Puma takes an IOError
         # there for a lost connection (nothing more written, nothing logged).
         class ClientGone < IOError; end
 
-        def initialize(count, running:, socket:, context:, logger:)
+        # perform: called with a job's #enqueue arguments on the slot that runs it.
+        def initialize(count, running:, socket:, context:, logger:, pool:, spill:, perform:)
           @count = count
           @due = count
           @answered = Array.new(count, false)
           @slots = {} # index → RunningJobs::Queued, until the job starts or is answered
-          @lines = []
+          @lines = [] # answers not yet written (the Puma thread writes them)
           @running = running
           @context = context
           @logger = logger
-          # Only a plain socket can be peeked at and uncorked (not under Rack::Test).
+          @pool = pool
+          @spill = spill
+          @perform = perform
+          # Only a plain socket can be peeked at, uncorked, and written to from any thread (not under Rack::Test).
           @socket = socket.is_a?(::BasicSocket) ? socket : nil
+          @inline = !@socket.nil? && !spill.nil?
           @lock = Mutex.new
+          @write_lock = Mutex.new
           @arrived = ConditionVariable.new
-          @start = nil # queues the jobs (Stream#call), until #each calls it
+          @start = nil # the jobs' #enqueue arguments, built once #each begins
+          @pending = [] # jobs for this stream's Puma thread, until it runs or spills them
+          @inline_since = nil # when the Puma thread began its current job
+          @watched = false # by the SpillTimer
+          @polled_at = Process.clock_gettime(Process::CLOCK_MONOTONIC)
+          @direct = false # answers are written straight to the socket
           @abandoned = false
           @drained = false
           @finished = false
         end
 
-        # What #each calls to queue the jobs, once.
+        # What #each calls to register the jobs, once: it returns their #perform arguments.
         def on_start(&block)
           @start = block
         end
@@ -146,45 +177,86 @@ module Courier
         # ignored); false when it was not sent (duplicate, or client gone).
         def answer(index, jid, code, body, started: true)
           line = self.class.line(index, jid, code, body, started)
-          @lock.synchronize do
+          direct = @lock.synchronize do
             return false if @answered[index]
 
             @answered[index] = true
             @slots.delete(index)
-            @due -= 1
-            unless @abandoned
+            unless @direct || @abandoned
+              @due -= 1
               @lines << line
               @arrived.signal
               return true
             end
+            @direct && !@abandoned
           end
+          sent = direct && write(line)
+          # Counted once written: the done line must never overtake it.
+          @lock.synchronize do
+            @due -= 1
+            @arrived.signal if @due.zero? || @abandoned
+          end
+          return true if sent
+
           # The dispatcher requeues the job as unanswered, so it will run again.
           @logger.info("courier-sidecar: answer #{code} of streamed job #{jid} dropped: its client went away")
           false
         end
 
         # One JSON line per job, in the order they end, then the final line.
-        # The refusals go out before the jobs are queued: once job threads
-        # run, this thread may wait a whole GVL time slice (100 ms) to write.
+        # The refusals go out before any job runs.
         def each
-          prepare_socket
-          push # Puma 5 has already written the headers: send them now
-          while (line = ready_line)
-            yield line
-            push
+          if @socket
+            yield OPENING
+            prepare_socket
+            go_direct
+          else
+            while (line = ready_line)
+              yield line
+            end
           end
           start
+          run_inline
           while (line = next_line)
             yield line
-            push
           end
-          yield "{\"done\":true,\"count\":#{@count}}\n"
+          done = "{\"done\":true,\"count\":#{@count}}\n"
+          if @direct
+            raise ClientGone, "stream client went away" unless write(done)
+          else
+            yield done
+          end
           @finished = true
         end
 
         # Puma calls this after the last write, or after a failed one.
         def close
           abandon unless @finished
+        end
+
+        # The SpillTimer's look at a stream with jobs not yet started, while
+        # its Puma thread may be busy running one: once that job has run
+        # `after` seconds the waiting jobs go to the job threads; on a stop
+        # the queued ones are answered 503; every POLL_SECONDS a gone client
+        # is noticed. True once there is nothing more to watch.
+        def check(now, after)
+          poll = false
+          @lock.synchronize do
+            return true if @abandoned || @finished
+            return true unless @slots.each_value.any? { |slot| slot.state == :queued }
+
+            spill if !@pending.empty? && @inline_since && now - @inline_since >= after
+            if now - @polled_at >= POLL_SECONDS
+              @polled_at = now
+              poll = true
+            end
+          end
+          if @context&.stopping?
+            drain
+          elsif poll && client_gone?
+            abandon
+          end
+          false
         end
 
         def self.line(index, jid, code, body, started)
@@ -199,23 +271,87 @@ module Courier
           @lock.synchronize { @lines.shift }
         end
 
-        # Queues the jobs unless the client went away first (then none starts).
+        # From now on every answer is written by the thread that has it; the
+        # refusals answered so far go first.
+        def go_direct
+          early = @lock.synchronize do
+            @direct = true
+            @lines.slice!(0..)
+          end
+          raise ClientGone, "stream client went away" unless early.all? { |line| write(line) }
+        end
+
+        # Registers the jobs unless the client went away first (then none
+        # starts); the Puma thread keeps them to run itself, or the pool gets them.
         def start
           start = @lock.synchronize do
             next nil if @abandoned
 
             @start.tap { @start = nil }
           end
-          start&.call
+          return unless start
+
+          jobs = start.call
+          if @inline
+            @lock.synchronize { @pending.concat(jobs) }
+          else
+            jobs.each { |job| @pool.submit { @perform.call(*job) } }
+          end
         end
 
-        # The next answer, waiting as long as jobs run; nil once all are sent.
-        # Checks for a stop at every line, for a gone client when idle (a
-        # write to it fails anyway).
+        # The Puma thread runs the stream's jobs while it has a free slot,
+        # until they are done, spilled, or the client has gone.
+        def run_inline
+          while (job = next_inline)
+            begin
+              @perform.call(*job)
+            ensure
+              @lock.synchronize { @inline_since = nil }
+              @pool.give_back
+            end
+          end
+        end
+
+        # The next job for the Puma thread, on a slot it took; nil when none is
+        # left or no slot is free (then the rest wait for the pool's).
+        def next_inline
+          @lock.synchronize do
+            return nil if @pending.empty? || @abandoned
+            return spill unless @pool.try_take
+
+            @inline_since = Process.clock_gettime(Process::CLOCK_MONOTONIC)
+            job = @pending.shift
+            watch unless @pending.empty?
+            job
+          end
+        end
+
+        # Under @lock: the waiting jobs go to the job threads (they may wait
+        # there for a slot: still watched). Returns nil.
+        def spill
+          @pending.each { |job| @pool.submit { @perform.call(*job) } }
+          @pending.clear
+          watch
+          nil
+        end
+
+        # Under @lock.
+        def watch
+          return if @watched
+
+          @watched = true
+          @spill.watch(self)
+        end
+
+        # The next answer to yield (lines written directly are not), waiting
+        # as long as jobs run; nil once all are sent. Checks for a stop at
+        # every wake, for a gone client when idle (a write to it fails anyway).
         def next_line
           loop do
             drain if !@drained && @context&.stopping?
             @lock.synchronize do
+              raise ClientGone, "stream client went away" if @abandoned && @direct
+
               @arrived.wait(@lock, POLL_SECONDS) if @lines.empty? && @due.positive?
               return @lines.shift unless @lines.empty?
               return nil if @due.zero?
@@ -238,7 +374,10 @@ module Courier
         # this stream starts; running ones finish, unanswered.
         def abandon
           queued, slots = @lock.synchronize do
+            return if @abandoned
+
             @abandoned = true
+            @arrived.signal
             [!@start.nil?, @slots.dup].tap { @start = nil }
           end
           dropped = slots.count { |_, slot| @running.drop(slot) }
@@ -248,6 +387,16 @@ module Courier
           not_started = queued ? due : dropped
           @logger.warn("courier-sidecar: stream client went away with #{due} of #{@count} jobs unanswered: " \
                        "#{not_started} not started, #{due - not_started} running (they finish, unanswered)")
+        end
+
+        # One line as one chunk of the chunked body, from any thread; false
+        # (and the stream abandoned) when the client has gone.
+        def write(line)
+          @write_lock.synchronize { @socket.write("#{line.bytesize.to_s(16)}\r\n#{line}\r\n") }
+          true
+        rescue IOError, SystemCallError
+          abandon
+          false
         end
 
         # EOF or a reset on the client's socket; a peek never consumes a byte.
@@ -263,25 +412,14 @@ module Courier
         end
 
         # Puma corks the socket (TCP_CORK) while it writes a response, which
-        # holds a short line up to 200 ms: uncork after each line (pushing it
-        # out whole, NODELAY so Nagle does not hold it either) and cork again.
+        # would hold each short line up to 200 ms: uncorked once for the whole
+        # stream, NODELAY so Nagle does not hold a line either; each line is
+        # one write. Puma uncorks at the end of the response anyway.
         def prepare_socket
-          @corked = false
-          return unless @socket.is_a?(::TCPSocket) && defined?(::Socket::TCP_CORK)
-
           @socket.setsockopt(::Socket::IPPROTO_TCP, ::Socket::TCP_NODELAY, 1)
-          @corked = @socket.getsockopt(::Socket::IPPROTO_TCP, ::Socket::TCP_CORK).int != 0
+          @socket.setsockopt(::Socket::IPPROTO_TCP, ::Socket::TCP_CORK, 0) if defined?(::Socket::TCP_CORK)
         rescue IOError, SystemCallError
-          @corked = false
-        end
-
-        def push
-          return unless @corked
-
-          @socket.setsockopt(::Socket::IPPROTO_TCP, ::Socket::TCP_CORK, 0)
-          @socket.setsockopt(::Socket::IPPROTO_TCP, ::Socket::TCP_CORK, 1)
-        rescue IOError, SystemCallError
-          @corked = false
+          nil # not TCP (a Unix socket): nothing holds the lines
         end
       end
     end

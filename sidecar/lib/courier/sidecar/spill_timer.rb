@@ -1,0 +1,71 @@
+# frozen_string_literal: true
+
+module Courier
+  module Sidecar
+    # Watches the streams that have jobs not yet started while their Puma
+    # thread may be busy running one of them itself (Stream::Run#check): once
+    # that job has run `after` seconds with others waiting behind it, those
+    # go to the job threads, so a slow job delays the others by `after` at
+    # most and quick jobs never pay a thread hand-off. It also answers a
+    # stream's queued jobs when the process stops and notices a client that
+    # went away, which the busy Puma thread cannot.
+    #
+    # One thread per serving process, asleep while no stream is watched and
+    # ticking every `after` seconds while one is: its cost is per tick, not
+    # per job. Started in the process that first uses it (threads do not
+    # survive fork).
+    class SpillTimer
+      attr_reader :after
+
+      def initialize(after)
+        raise ArgumentError, "spill delay must be positive" unless after.is_a?(Numeric) && after.positive?
+
+        @after = after
+        @lock = Mutex.new
+        @pid = nil
+      end
+
+      # Watches `run` until it has spilled or has nothing left waiting. Wakes
+      # the timer only when it sleeps; while it ticks, the next tick sees it.
+      def watch(run)
+        @lock.synchronize do
+          start_here
+          @runs << run
+          @wake.signal if @idle
+        end
+      end
+
+      private
+
+      # Under @lock; fresh primitives and thread in each process.
+      def start_here
+        return if @pid == Process.pid
+
+        @runs = []
+        @idle = false
+        @wake = ConditionVariable.new
+        @pid = Process.pid
+        Thread.new { tick }.name = "courier.spill-timer"
+      end
+
+      def tick
+        loop do
+          runs = @lock.synchronize do
+            if @runs.empty?
+              @idle = true
+              @wake.wait(@lock) while @runs.empty?
+              @idle = false
+            end
+            @wake.wait(@lock, @after)
+            @runs.dup
+          end
+          now = Process.clock_gettime(Process::CLOCK_MONOTONIC)
+          settled = runs.select { |run| run.check(now, @after) }
+          @lock.synchronize { @runs -= settled } unless settled.empty?
+        end
+      rescue Exception => e # rubocop:disable Lint/RescueException -- logged; the streams still end (their Puma threads run the jobs)
+        warn("courier-sidecar: spill timer stopped: #{e.class}: #{e.message}")
+      end
+    end
+  end
+end
