@@ -52,7 +52,7 @@ module Courier
       def call(env)
         path = env["PATH_INFO"]
         if path == JOBS
-          post(env) { |body| run_job(body, queue_header(env)) }
+          post(env) { |body| run_job(body, delivery(env)) }
         elsif path == EXHAUSTED
           # ?only=death_handlers: a job with retries disabled died; Sidekiq runs
           # only the death handlers then, not sidekiq_retries_exhausted.
@@ -77,17 +77,26 @@ module Courier
       end
 
       # One job: a [status, body-or-nil] pair shared with the batch endpoint.
-      # `body` nil means the constant ok answer.
-      def execute(jobstr, queue)
-        outcome(parse(jobstr), queue)
+      # `body` nil means the constant ok answer. `via` as in #outcome.
+      def execute(jobstr, via)
+        outcome(parse(jobstr), via)
       rescue Malformed => e
         [400, JSON.generate("status" => "refused", "reason" => e.message)]
       end
 
       # Runs a parsed, valid job (the /v1/jobs path for every endpoint):
-      # [200, nil], [422, body] or [409, body].
-      def outcome(job, queue)
-        result = @runner.call(job, queue || job["queue"] || "default")
+      # [200, nil], [422, body] or [409, body]. `via`: the queue it was
+      # fetched from (nil: the payload's), or a Delivery that also carries
+      # the dispatcher's tenant and traceparent for it.
+      def outcome(job, via)
+        if via.is_a?(Delivery)
+          queue = via.queue
+          tenant = via.tenant
+          traceparent = via.traceparent
+        else
+          queue = via
+        end
+        result = @runner.call(job, queue || job["queue"] || "default", tenant, traceparent)
         if result.interrupted
           [409, @failure.interrupted_body(result.error, result.interrupted)]
         elsif result.error
@@ -142,8 +151,8 @@ module Courier
         Response.refused(401, e.message)
       end
 
-      def run_job(body, queue)
-        status, answer = execute(body, queue)
+      def run_job(body, via)
+        status, answer = execute(body, via)
         status == 200 ? Response.ok : Response.json(status, answer)
       end
 
@@ -184,9 +193,10 @@ module Courier
         @resolver.resolve(job["class"])
       end
 
-      def queue_header(env)
+      # Courier-Queue (the queue), Courier-Tenant and traceparent.
+      def delivery(env)
         q = env["HTTP_COURIER_QUEUE"]
-        q.nil? || q.empty? ? nil : q
+        Delivery.of(q.nil? || q.empty? ? nil : q, env["HTTP_COURIER_TENANT"], env["HTTP_TRACEPARENT"])
       end
     end
   end

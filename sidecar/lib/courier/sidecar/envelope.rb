@@ -6,7 +6,10 @@ module Courier
   module Sidecar
     # The envelope shared by POST /v1/jobs/batch and POST /v1/jobs/stream:
     #
-    #   {"jobs":[{"payload":"<job JSON exactly as in Redis>","queue":"default"}, ...]}
+    #   {"jobs":[{"payload":"<job JSON exactly as in Redis>","queue":"default",
+    #             "tenant":"acme","traceparent":"00-…-…-01"}, ...]}
+    #
+    # ("queue", "tenant" and "traceparent" optional).
     #
     # A bad envelope refuses the whole request (400/413, nothing runs); a bad
     # entry refuses only that job. `name` ("batch", "stream") goes into the reasons.
@@ -28,7 +31,9 @@ module Courier
         Refusal.new(400, "malformed #{name} JSON: #{e.message[0, 200]}")
       end
 
-      # [payload, queue-or-nil] of one entry, or a Refusal for that job alone.
+      # [payload, via] of one entry, or a Refusal for that job alone. `via`
+      # is what App#outcome takes: the entry's queue (or nil), or a Delivery
+      # when the entry also names a tenant or a traceparent.
       def entry(entry, max_body, name)
         payload = entry.is_a?(Hash) ? entry["payload"] : nil
         return Refusal.new(400, "#{name} entry needs a \"payload\" string (the job JSON)") unless payload.is_a?(String)
@@ -36,7 +41,8 @@ module Courier
           return Refusal.new(413, "job payload of #{payload.bytesize} bytes is over the #{max_body}-byte limit")
         end
 
-        [payload, entry["queue"].is_a?(String) ? entry["queue"] : nil]
+        queue = entry["queue"].is_a?(String) ? entry["queue"] : nil
+        [payload, Delivery.of(queue, entry["tenant"], entry["traceparent"])]
       end
 
       def refusal_body(reason)

@@ -6,7 +6,7 @@ module Courier
     # and 7.3.2 alike), minus everything the dispatcher owns (fetch, retry
     # bookkeeping, stats, Redis writes):
     #
-    #   log context → Rails reloader (executor: code reloading, query cache,
+    #   log context (and tenant) → trace context (Trace) → Rails reloader (executor: code reloading, query cache,
     #   connections returned to the pool) → class, new, jid= (and 7.x's
     #   _context) → server middleware chain → perform(*args)
     #
@@ -37,9 +37,11 @@ module Courier
       end
 
       # job: the parsed payload (already validated by the App), queue: the
-      # queue it was fetched from. A class that does not resolve is the job's
-      # failure (NameError, Courier::NotAJobClass) and nothing of the app runs.
-      def call(job, queue)
+      # queue it was fetched from; tenant, traceparent: the dispatcher's for
+      # this job (Delivery), nil to use the payload's. A class that does not
+      # resolve is the job's failure (NameError, Courier::NotAJobClass) and
+      # nothing of the app runs.
+      def call(job, queue, tenant = nil, traceparent = nil)
         klass = resolve(job)
         return Result.new(klass.error, nil, nil) if klass.is_a?(JobResolver::Unresolvable)
 
@@ -47,7 +49,7 @@ module Courier
         entry = nil
         @running.run(job["jid"]) do |e|
           entry = e
-          klass = perform(job, klass, queue)
+          klass = perform(job, klass, queue, tenant, traceparent)
         end
         Result.new(nil, klass, nil)
       rescue Exception => e # rubocop:disable Lint/RescueException -- Sidekiq's retry layer rescues Exception too
@@ -70,17 +72,27 @@ module Courier
       end
 
       # Returns the class the job ran as (re-resolved after a code reload).
-      def perform(job, klass, queue)
-        JobContext.wrap(job) do
-          @reloader.call do
-            klass = @resolver.resolve(job["class"]) if @reresolve
-            worker = klass.new
-            worker.jid = job["jid"]
-            worker._context = @context if worker.respond_to?(:_context=)
-            @running.interruptible do
-              @adapter.server_middleware.invoke(worker, job, queue) do
-                worker.perform(*job["args"])
-              end
+      def perform(job, klass, queue, tenant, traceparent)
+        traceparent = Trace.traceparent(job, traceparent)
+        JobContext.wrap(job, tenant) do
+          if traceparent
+            Trace.wrap(job, queue, traceparent, @adapter) { klass = run(job, klass, queue) }
+          else
+            klass = run(job, klass, queue)
+          end
+        end
+        klass
+      end
+
+      def run(job, klass, queue)
+        @reloader.call do
+          klass = @resolver.resolve(job["class"]) if @reresolve
+          worker = klass.new
+          worker.jid = job["jid"]
+          worker._context = @context if worker.respond_to?(:_context=)
+          @running.interruptible do
+            @adapter.server_middleware.invoke(worker, job, queue) do
+              worker.perform(*job["args"])
             end
           end
         end

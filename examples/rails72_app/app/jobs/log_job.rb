@@ -1,0 +1,1 @@
+../../../rails_app/app/jobs/log_job.rb
