@@ -40,15 +40,17 @@ let package = Package(
         .target(name: "Ops", dependencies: ["JobDispatch", "MiniHTTP", "SidekiqModel", "CourierSupport", logging,
                                            .product(name: "Prometheus", package: "swift-prometheus")]),
         .target(name: "Config", dependencies: ["CYAML", "JobDispatch", "RedisClient", "ExecutorClient", "SidekiqModel", "Ops", "CourierSupport", logging]),
+        // `courier status`: a snapshot of Sidekiq's keys as a value, its rendering, and the reader that fills it.
+        .target(name: "Status", dependencies: ["RedisClient", "SidekiqModel"]),
         .target(name: "CourierService", dependencies: ["Config", "JobDispatch", "RedisAdapters", "RedisClient", "ExecutorClient",
                                                        "ExecutorProtocol", "Ops", "SidekiqModel", logging]),
-        .executableTarget(name: "courier", dependencies: ["CourierService", "Config", "Ops", "RedisClient", "SidekiqModel",
+        .executableTarget(name: "courier", dependencies: ["CourierService", "Config", "Ops", "RedisClient", "SidekiqModel", "Status",
                                                           "CourierSupport", logging]),
         // A small recording HTTP executor for tests and benchmarks (not shipped in images).
         .executableTarget(name: "courier-test-executor", dependencies: ["MiniHTTP", "SidekiqModel", "ExecutorProtocol", "ExecutorClient"]),
         .testTarget(name: "CourierTests", dependencies: ["CourierService", "Config", "JobDispatch", "RedisAdapters", "Ops",
                                                          "RedisClient", "SidekiqModel", "ExecutorProtocol", "ExecutorClient", "MiniHTTP",
-                                                         logging],
+                                                         "Status", logging],
                     exclude: ["Ruby"]),
     ],
     swiftLanguageModes: [.v6]

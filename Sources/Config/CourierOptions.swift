@@ -21,6 +21,8 @@ package enum CourierOptions {
         TSTP quiet (fetch nothing more); TTIN logs the jobs in flight.
         Subcommand: courier cancel <jid> [--redis-url <url>] [--namespace <prefix>] asks the courier \
         running that job to have its executor interrupt it (see 'courier cancel --help').
+        Subcommand: courier status [--watch[=<seconds>]] [--json] shows queues, processes, rates and \
+        Sidekiq's sets from Redis (see 'courier status --help').
         """
 
     /// How to reach Redis: shared by `courier` and `courier cancel` (read by `redisSettings`).

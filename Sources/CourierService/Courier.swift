@@ -59,7 +59,7 @@ public final class Courier: Sendable {
             configuration: ProcessDescription(
                 concurrency: configuration.concurrency, plan: configuration.plan,
                 processTTL: configuration.processTTL, tag: configuration.tag,
-                labels: configuration.labels),
+                labels: configuration.labels, executor: configuration.executor.baseURL),
             startedAt: WallClock.system.now(), executionMetrics: executionMetrics)
         scheduler = Scheduler(worker: worker("scheduler"), keys: keys, logger: logger)
         if let port = configuration.opsPort {
@@ -134,7 +134,8 @@ public final class Courier: Sendable {
 
     private func beatOnce() async {
         do {
-            let result = try await heartbeat.beat(busy: dispatcher.busyJobs(), quiet: dispatcher.isQuiet)
+            let state = CourierProcessState(breaker: dispatcher.breaker.rawValue, inFlight: dispatcher.heldCount)
+            let result = try await heartbeat.beat(busy: dispatcher.busyJobs(), quiet: dispatcher.isQuiet, state: state)
             redisHealthy.set(true)
             processCount.store(result.processCount, ordering: .relaxed)
             metrics.queues(depth: result.depth, latency: result.latency, sets: result.sets)

@@ -142,6 +142,8 @@ public final class Dispatcher: Sendable {
     public var isQuiet: Bool { currentPhase != .running }
     /// The breaker's state now; `/ready` fails while it is open.
     public var breaker: CircuitBreaker.State { core.withLock { $0.breaker.state } }
+    /// Jobs held now (fetched, not yet acknowledged), for the heartbeat's `courier` field.
+    public var heldCount: Int { core.withLock { $0.running.count } }
     /// Jobs executing now, for the heartbeat.
     public func busyJobs() -> [BusyJob] { core.withLock { $0.running.executing() } }
 

@@ -9,7 +9,10 @@ import SidekiqModel
 // processes with their busy jobs; and the Web UI's Quiet/Stop buttons, which
 // arrive as signals in a per-process list read at each beat. The same round
 // trip flushes Sidekiq 7's execution metrics (SidekiqMetrics.swift) and reads
-// the cancel requests of the last 5 minutes (`courier:cancel`).
+// the cancel requests of the last 5 minutes (`courier:cancel`). One field
+// Sidekiq does not have, `courier`, carries what `courier status` shows per
+// process (breaker, jobs held, executor); Sidekiq's readers ask for their own
+// fields by name (HMGET), so an extra one is invisible to them.
 
 /// A signal from the Web UI or the API.
 public enum ProcessSignal: String, Sendable {
@@ -33,14 +36,45 @@ public struct ProcessDescription: Sendable {
     public var tag: String
     /// The info's `labels`; `courier` is always added after these.
     public var labels: [String]
+    /// The executor's base URL for the `courier` field, without any user or password.
+    public var executor: String
 
     /// Values from the configuration; the heartbeat turns them into the constant `info` JSON once.
-    public init(concurrency: Int, plan: QueuePlan, processTTL: Int, tag: String, labels: [String]) {
+    public init(concurrency: Int, plan: QueuePlan, processTTL: Int, tag: String, labels: [String], executor: String = "") {
         self.concurrency = concurrency
         self.plan = plan
         self.processTTL = processTTL
         self.tag = tag
         self.labels = labels
+        self.executor = Self.withoutCredentials(executor)
+    }
+
+    /// `http://user:pass@host/` → `http://host/`: the process hash is readable by anyone with Redis access.
+    static func withoutCredentials(_ url: String) -> String {
+        let characters = Array(url)
+        guard
+            let colon = (0..<max(0, characters.count - 2)).first(where: {
+                characters[$0] == ":" && characters[$0 + 1] == "/" && characters[$0 + 2] == "/"
+            })
+        else { return url }
+        let hostStart = colon + 3
+        let authorityEnd = characters[hostStart...].firstIndex(where: { $0 == "/" || $0 == "?" || $0 == "#" }) ?? characters.count
+        guard let at = characters[hostStart..<authorityEnd].lastIndex(of: "@") else { return url }
+        return String(characters[..<hostStart]) + String(characters[(at + 1)...])
+    }
+}
+
+/// What only courier knows about itself, written at each beat into the process hash's `courier` field
+/// as `{"breaker":"closed","in_flight":3,"executor":"http://…","version":"0.1.0"}` (read by `courier status`).
+public struct CourierProcessState: Sendable, Equatable {
+    /// The circuit breaker's state: `closed`, `open` or `half_open`.
+    public var breaker: String
+    /// Jobs held: fetched and not yet acknowledged (executing, or waiting for their outcome's write).
+    public var inFlight: Int
+
+    public init(breaker: String = "closed", inFlight: Int = 0) {
+        self.breaker = breaker
+        self.inFlight = inFlight
     }
 }
 
@@ -51,6 +85,7 @@ public final class Heartbeat: Sendable {
     private let keys: SidekiqKeys
     private let identity: String
     private let info: String
+    private let executor: String
     private let concurrency: Int
     private let queues: [String]
     private let ttl: Int
@@ -73,6 +108,7 @@ public final class Heartbeat: Sendable {
         self.queues = configuration.plan.names
         self.ttl = configuration.processTTL
         self.clock = clock
+        self.executor = configuration.executor
         let weights = configuration.plan.effectiveWeights
         let weightJSON = "{" + weights.map { "\(JSONWriter.string($0.0)):\($0.1)" }.joined(separator: ",") + "}"
         // Every field any Sidekiq 6.x–8.x reader looks for (compat §2.2).
@@ -113,8 +149,11 @@ public final class Heartbeat: Sendable {
     /// Writes one beat; also samples queue depth/latency and set sizes for metrics,
     /// flushes the execution metrics (kept for the next beat if the write fails)
     /// and reads the recent cancel requests.
-    public func beat(busy: [BusyJob], quiet: Bool) async throws(RedisError) -> BeatResult {
+    public func beat(busy: [BusyJob], quiet: Bool, state: CourierProcessState = CourierProcessState()) async throws(RedisError) -> BeatResult {
         let now = clock.now()
+        let courierField =
+            "{\"breaker\":\(JSONWriter.string(state.breaker)),\"in_flight\":\(state.inFlight),"
+            + "\"executor\":\(JSONWriter.string(executor)),\"version\":\(JSONWriter.string(CourierVersion.version))}"
         let rss = Self.residentKilobytes()
         var workFields: [[UInt8]] = []
         for job in busy {
@@ -147,7 +186,7 @@ public final class Heartbeat: Sendable {
                     cmd([
                         "HSET", keys.process(identity), "info", info, "busy", String(busy.count),
                         "beat", JSONWriter.float(now), "rtt_us", String(rttMicros), "quiet", quiet ? "true" : "false",
-                        "rss", String(rss), "concurrency", String(concurrency),
+                        "rss", String(rss), "concurrency", String(concurrency), "courier", courierField,
                     ]))
                 commands.append(cmd(["EXPIRE", keys.process(identity), String(ttl)]))
                 commands.append(cmd(["SADD", keys.inProgressOwners, identity]))

@@ -23,6 +23,9 @@ enum CourierMain {
             let code = await CancelCommand.run(Array(arguments.dropFirst()))
             exit(code)
         }
+        if arguments.first == "status" {
+            exit(await StatusCommand.run(Array(arguments.dropFirst())))
+        }
         let request: CommandLineRequest
         do {
             request = try FlagParser.parse(arguments, flags: CourierOptions.flags)
