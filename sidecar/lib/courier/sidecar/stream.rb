@@ -62,13 +62,14 @@ module Courier
         run = Run.new(entries.size, running: @running, socket: env["puma.socket"], context: @context, logger: @logger,
                                     pool: @pool, spill: @spill, perform: method(:perform))
         valid = entries.each_with_index.filter_map { |entry, index| accept(run, index, entry) }
-        run.on_start { valid.map { |index, job, queue| enqueue(run, index, job, queue) } }
+        run.on_start { valid.map { |index, job, via| enqueue(run, index, job, via) } }
         [200, {"Content-Type" => CONTENT_TYPE}, run]
       end
 
       private
 
-      # [index, job, queue] of a valid entry; a refused one is answered at once.
+      # [index, job, via] of a valid entry (via: App#outcome's queue or
+      # Delivery); a refused one is answered at once.
       def accept(run, index, entry)
         parsed = Envelope.entry(entry, @app.max_body, "stream")
         if parsed.is_a?(Envelope::Refusal)
@@ -76,8 +77,8 @@ module Courier
           return nil
         end
 
-        payload, queue = parsed
-        [index, @app.parse(payload), queue]
+        payload, via = parsed
+        [index, @app.parse(payload), via]
       rescue App::Malformed => e
         run.answer(index, jid_of(payload), 400, Envelope.refusal_body(e.message))
         nil
@@ -85,24 +86,24 @@ module Courier
 
       # Registers a job as queued, cancellable by jid until it starts; the
       # arguments of #perform.
-      def enqueue(run, index, job, queue)
+      def enqueue(run, index, job, via)
         jid = job["jid"].is_a?(String) ? job["jid"] : nil
         slot = @running.enqueue(jid) do |reason, error|
           run.answer(index, jid, 409, @failure.interrupted_body(error, reason), started: false)
         end
         run.track(index, slot)
-        [run, index, jid, job, queue, slot]
+        [run, index, jid, job, via, slot]
       end
 
       # On a job slot (a job thread, or the stream's Puma thread). A slot
       # cancelled or dropped while queued has had its answer (or needs none):
       # the job must not start. Nor does one picked up once the process is
       # stopping (as Run#drain answers it).
-      def perform(run, index, jid, job, queue, slot)
+      def perform(run, index, jid, job, via, slot)
         return unless @running.claim(slot)
         return run.answer(index, jid, 503, Run::UNAVAILABLE, started: false) if @context&.stopping?
 
-        code, answer = @app.outcome(job, queue)
+        code, answer = @app.outcome(job, via)
         run.answer(index, jid, code, answer)
       rescue Exception => e # rubocop:disable Lint/RescueException -- every job must get its line, or the stream never ends
         @logger.error("courier-sidecar: internal error in streamed job #{jid}: #{e.class}: #{e.message}")
