@@ -392,6 +392,39 @@ class StreamTest < CourierTest::Case
     assert_equal 11, JobRun.count
   end
 
+  # Quick jobs run one after another on the stream's own Puma thread (a
+  # class is quick once its runs average under 1 ms). One that turns slow
+  # there holds back neither the jobs waiting behind it (after
+  # --spill-after-ms they go to the job threads) nor the held lines of the
+  # quick ones it followed.
+  def test_a_quick_class_turned_slow_holds_back_neither_the_jobs_behind_nor_the_lines_before
+    pid, port, log = spawn_sidecar("--threads", "2", "--job-threads", "4", "--spill-after-ms", "20")
+    begin
+      wait_healthy(port, pid, log)
+      warm = raw_stream(port, Array.new(20) { |i| entry(push(CountJob, 0, "warm-#{i}")) }).read_all
+      assert_equal({"done" => true, "count" => 20}, warm.last.first)
+
+      behind = raw_stream(port, [entry(push(CountJob, 1.0, "turned slow"))] +
+                                Array.new(4) { |i| entry(push(CountJob, 0, "behind-#{i}")) }).read_all
+      quick_at = behind[0..-2].reject { |l, _| l["index"].zero? }.map(&:last)
+      slow_line, slow_at = behind.find { |l, _| l["index"]&.zero? }
+      assert_equal [200, 4], [slow_line["code"], quick_at.size]
+      assert_operator quick_at.max, :<, 0.5, "the jobs behind the slow one went to the job threads: #{quick_at.map { |t| t.round(3) }}"
+      assert_operator quick_at.min, :>=, 0.018, "they waited --spill-after-ms behind it on the stream's thread first"
+      assert_operator slow_at, :>=, 0.95
+
+      before = raw_stream(port, [entry(push(CountJob, 0, "first")), entry(push(CountJob, 1.0, "then slow"))]).read_all
+      first_line, first_at = before.first
+      assert_equal [0, 200], first_line.values_at("index", "code")
+      assert_operator first_at, :<, 0.5, "the quick job's held line went out while the slow one ran"
+      assert_equal({"done" => true, "count" => 2}, before.last.first)
+      warn format("inline timings: behind %.3f s, held line %.3f s", quick_at.max, first_at) if ENV["COURIER_TEST_TIMINGS"]
+    ensure
+      stop(pid)
+      File.delete(log) if File.exist?(log)
+    end
+  end
+
   def test_jobs_of_one_stream_run_concurrently
     _pid, port, = shared_sidecar
     payloads = Array.new(4) { |i| push(SlowJob, 0.5, "side-by-side-#{i}") }

@@ -32,7 +32,7 @@ module Courier
         @max_batch_body = DEFAULT_MAX_BATCH_BODY
         @max_batch_jobs = DEFAULT_MAX_BATCH_JOBS
         @max_stream_jobs = nil # nil: as --max-batch-jobs
-        @spill_after_ms = 1
+        @spill_after_ms = 5
         @dev = env["COURIER_SIDECAR_DEV"] == "1"
         @secret = env["COURIER_SECRET"]
         @secret_file = nil
@@ -59,8 +59,8 @@ module Courier
           o.on("--max-batch-body BYTES", "Largest /v1/jobs/batch or /v1/jobs/stream body (default 16777216)") { |v| @max_batch_body = int("--max-batch-body", v, 1..(1 << 31)) }
           o.on("--max-batch-jobs N", "Most jobs in one batch request (default 100)") { |v| @max_batch_jobs = int("--max-batch-jobs", v, 1..10_000) }
           o.on("--max-stream-jobs N", "Most jobs in one stream request (default: --max-batch-jobs)") { |v| @max_stream_jobs = int("--max-stream-jobs", v, 1..10_000) }
-          o.on("--spill-after-ms N", "A streamed job waits at most N ms behind the one its stream's thread runs before a job thread takes it " \
-                                     "(default 1; 0: every streamed job goes to the job threads)") { |v| @spill_after_ms = int("--spill-after-ms", v, 0..10_000) }
+          o.on("--spill-after-ms N", "A quick streamed job still running after N ms sends the jobs waiting behind it " \
+                                     "to the job threads (default 5; 0: every streamed job goes to the job threads)") { |v| @spill_after_ms = int("--spill-after-ms", v, 0..10_000) }
           o.on("--secret-file PATH", "File holding the shared secret (else COURIER_SECRET)") { |v| @secret_file = v }
           o.on("--dev", "Development: signatures not required (loud warning)") { @dev = true }
           o.on("--[no-]yjit", "Ruby's YJIT JIT where this Ruby has it (default on; env COURIER_SIDECAR_YJIT=0 turns it off)") { |v| @yjit = v }

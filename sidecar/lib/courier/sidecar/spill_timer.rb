@@ -11,8 +11,8 @@ module Courier
     # went away, which the busy Puma thread cannot.
     #
     # One thread per serving process, asleep while no stream is watched and
-    # ticking every `after` seconds while one is: its cost is per tick, not
-    # per job. Started in the process that first uses it (threads do not
+    # ticking every `after` seconds while one is (and a little longer): its
+    # cost is per tick, not per job or stream. Started in the process that first uses it (threads do not
     # survive fork).
     class SpillTimer
       attr_reader :after
@@ -48,13 +48,21 @@ module Courier
         Thread.new { tick }.name = "courier.spill-timer"
       end
 
+      # Keeps ticking this many empty ticks before it sleeps: under load,
+      # streams come back to back and each would otherwise wake it (a GVL
+      # hand-off that costs more than a tick).
+      LINGER_TICKS = 50
+
       def tick
+        empty = 0
         loop do
           runs = @lock.synchronize do
-            if @runs.empty?
+            empty = @runs.empty? ? empty + 1 : 0
+            if empty > LINGER_TICKS
               @idle = true
               @wake.wait(@lock) while @runs.empty?
               @idle = false
+              empty = 0
             end
             @wake.wait(@lock, @after)
             @runs.dup

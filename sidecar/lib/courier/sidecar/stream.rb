@@ -34,16 +34,22 @@ module Courier
     # finish; their answers are dropped.
     class Stream
       CONTENT_TYPE = "application/x-ndjson"
+      # A class whose runs average less than this runs on the stream's Puma
+      # thread; a job thread hand-off costs more than a no-op job on a small VM.
+      QUICK_BELOW = 0.001
 
       attr_reader :max_body, :max_jobs
 
       # context: responds to stopping? (Lifecycle): jobs not yet started
       # when the process begins to stop are answered 503 instead.
-      # spill: a SpillTimer, or nil for "every job on the pool".
-      def initialize(app, pool:, running:, failure:, context:, max_body:, max_jobs:, logger:, spill: nil)
+      # spill: a SpillTimer, or nil for "every job on the pool"; times: the
+      # JobTimes that tell the quick jobs (those a Puma thread may run).
+      def initialize(app, pool:, running:, failure:, context:, max_body:, max_jobs:, logger:, spill: nil,
+                     times: JobTimes.new(quick_below: QUICK_BELOW))
         @app = app
         @pool = pool
         @spill = spill
+        @times = times
         @running = running
         @failure = failure
         @context = context
@@ -60,7 +66,7 @@ module Courier
         return Response.refused(entries.code, entries.reason) if entries.is_a?(Envelope::Refusal)
 
         run = Run.new(entries.size, running: @running, socket: env["puma.socket"], context: @context, logger: @logger,
-                                    pool: @pool, spill: @spill, perform: method(:perform))
+                                    pool: @pool, spill: @spill, perform: method(:perform), quick: method(:quick?))
         valid = entries.each_with_index.filter_map { |entry, index| accept(run, index, entry) }
         run.on_start { valid.map { |index, job, via| enqueue(run, index, job, via) } }
         [200, {"Content-Type" => CONTENT_TYPE}, run]
@@ -84,6 +90,11 @@ module Courier
         nil
       end
 
+      # A #perform argument list whose job is quick lately (JobTimes).
+      def quick?(args)
+        @times.quick?(JobTimes.name_of(args[3]))
+      end
+
       # Registers a job as queued, cancellable by jid until it starts; the
       # arguments of #perform.
       def enqueue(run, index, job, via)
@@ -103,7 +114,9 @@ module Courier
         return unless @running.claim(slot)
         return run.answer(index, jid, 503, Run::UNAVAILABLE, started: false) if @context&.stopping?
 
+        started = Process.clock_gettime(Process::CLOCK_MONOTONIC)
         code, answer = @app.outcome(job, via)
+        @times.record(JobTimes.name_of(job), Process.clock_gettime(Process::CLOCK_MONOTONIC) - started)
         run.answer(index, jid, code, answer)
       rescue Exception => e # rubocop:disable Lint/RescueException -- every job must get its line, or the stream never ends
         @logger.error("courier-sidecar: internal error in streamed job #{jid}: #{e.class}: #{e.message}")
@@ -135,8 +148,14 @@ module Courier
         # there for a lost connection (nothing more written, nothing logged).
         class ClientGone < IOError; end
 
-        # perform: called with a job's #enqueue arguments on the slot that runs it.
-        def initialize(count, running:, socket:, context:, logger:, pool:, spill:, perform:)
+        # A line of a quick job the Puma thread ran is held while it runs the
+        # next quick one, up to this long, so a run of quick jobs costs one
+        # write (and one wake-up of the client) instead of one each.
+        HOLD_SECONDS = 0.001
+
+        # perform: called with a job's #enqueue arguments on the slot that
+        # runs it; quick: whether such a job is quick lately (Stream#quick?).
+        def initialize(count, running:, socket:, context:, logger:, pool:, spill:, perform:, quick: ->(_) { true })
           @count = count
           @due = count
           @answered = Array.new(count, false)
@@ -148,6 +167,10 @@ module Courier
           @pool = pool
           @spill = spill
           @perform = perform
+          @quick = quick
+          @held = [] # answers of quick jobs the Puma thread ran, not written yet
+          @held_since = nil
+          @inline_thread = nil
           # Only a plain socket can be peeked at, uncorked, and written to from any thread (not under Rack::Test).
           @socket = socket.is_a?(::BasicSocket) ? socket : nil
           @inline = !@socket.nil? && !spill.nil?
@@ -187,6 +210,11 @@ module Courier
               @due -= 1
               @lines << line
               @arrived.signal
+              return true
+            end
+            if Thread.current.equal?(@inline_thread) && !@abandoned
+              @held << line
+              @held_since ||= Process.clock_gettime(Process::CLOCK_MONOTONIC)
               return true
             end
             @direct && !@abandoned
@@ -242,9 +270,12 @@ module Courier
         # is noticed. True once there is nothing more to watch.
         def check(now, after)
           poll = false
+          flush = false
           @lock.synchronize do
             return true if @abandoned || @finished
-            return true unless @slots.each_value.any? { |slot| slot.state == :queued }
+
+            flush = !@held.empty? && now - @held_since >= HOLD_SECONDS
+            return true unless flush || @slots.each_value.any? { |slot| slot.state == :queued }
 
             spill if !@pending.empty? && @inline_since && now - @inline_since >= after
             if now - @polled_at >= POLL_SECONDS
@@ -252,6 +283,7 @@ module Courier
               poll = true
             end
           end
+          flush_held if flush
           if @context&.stopping?
             drain
           elsif poll && client_gone?
@@ -293,23 +325,52 @@ module Courier
           return unless start
 
           jobs = start.call
-          if @inline
-            @lock.synchronize { @pending.concat(jobs) }
-          else
-            jobs.each { |job| @pool.submit { @perform.call(*job) } }
-          end
+          quick, other = @inline ? jobs.partition(&@quick) : [[], jobs]
+          other.each { |job| @pool.submit { @perform.call(*job) } }
+          @lock.synchronize { @pending.concat(quick) } unless quick.empty?
         end
 
-        # The Puma thread runs the stream's jobs while it has a free slot,
-        # until they are done, spilled, or the client has gone.
+        # The Puma thread runs the stream's quick jobs while it has a free
+        # slot, until they are done, spilled, or the client has gone; their
+        # lines go out together unless one has waited HOLD_SECONDS.
         def run_inline
+          return unless @inline
+
+          @inline_thread = Thread.current
           while (job = next_inline)
             begin
               @perform.call(*job)
             ensure
-              @lock.synchronize { @inline_since = nil }
+              flush = @lock.synchronize do
+                @inline_since = nil
+                @held_since && (@pending.empty? || Process.clock_gettime(Process::CLOCK_MONOTONIC) - @held_since >= HOLD_SECONDS)
+              end
               @pool.give_back
+              flush_held if flush
             end
+          end
+        ensure
+          @inline_thread = nil
+          flush_held
+        end
+
+        # Writes the held lines as one chunk (from the Puma thread, or the
+        # SpillTimer when the Puma thread is stuck in a job).
+        def flush_held
+          lines, count, gone = @lock.synchronize do
+            next nil if @held.empty?
+
+            held = @held
+            @held = []
+            @held_since = nil
+            [held.join, held.size, @abandoned]
+          end
+          return unless lines
+
+          write(lines) unless gone
+          @lock.synchronize do
+            @due -= count
+            @arrived.signal if @due.zero? || @abandoned
           end
         end
 
