@@ -41,7 +41,7 @@ let package = Package(
                                            .product(name: "Prometheus", package: "swift-prometheus")]),
         .target(name: "Config", dependencies: ["CYAML", "JobDispatch", "RedisClient", "ExecutorClient", "SidekiqModel", "Ops", "CourierSupport", logging]),
         .target(name: "CourierService", dependencies: ["Config", "JobDispatch", "RedisAdapters", "RedisClient", "ExecutorClient",
-                                                       "ExecutorProtocol", "Ops", "SidekiqModel", logging]),
+                                                       "ExecutorProtocol", "Ops", "SidekiqModel", "CourierSupport", logging]),
         .executableTarget(name: "courier", dependencies: ["CourierService", "Config", "Ops", "RedisClient", "SidekiqModel",
                                                           "CourierSupport", logging]),
         // A small recording HTTP executor for tests and benchmarks (not shipped in images).

@@ -74,10 +74,19 @@ public struct JobPayload: Sendable {
         guard rawRange(of: "display_class") != nil else { return displayClass }
         return self["wrapped"]?.stringValue ?? className ?? "unknown"
     }
-    /// Tenant for logs: a `tenant` field, else the first tag.
-    public var tenant: String? {
-        if let t = self["tenant"]?.stringValue { return t }
-        return self["tags"]?.arrayValue?.first?.stringValue
+    /// Tenant by the default rule: a `tenant` field, else the first tag (`TenantRule` reads others).
+    public var tenant: String? { TenantRule.default.tenant(of: self) }
+    /// The payload's `traceparent` when it is a valid W3C value (nil otherwise: invalid ones are dropped).
+    public var traceparent: String? {
+        guard rawRange(of: "traceparent") != nil, let value = self["traceparent"]?.stringValue, TraceParent.isValid(value) else { return nil }
+        return value
+    }
+    /// `enqueued_at` in epoch seconds: float seconds (Sidekiq ≤ 7), or integer
+    /// milliseconds (Sidekiq 8), told apart by an integer literal past 1e11.
+    public var enqueuedAt: Double? {
+        guard rawRange(of: "enqueued_at") != nil, let value = self["enqueued_at"], var seconds = value.doubleValue else { return nil }
+        if value.isIntegerLiteral, seconds > 1e11 { seconds /= 1000 }
+        return seconds
     }
 
     /// A copy with members replaced (in place) or appended (before the closing
