@@ -37,7 +37,8 @@ final class ObservabilityTests: XCTestCase {
         let at = #","enqueued_at":\#(enqueued)"#
         add("OkJob", tenant: "a", event: "done", extra: #","tenant_id":"a","traceparent":"\#(traceparent)""# + at)
         add("OkJob", tenant: "a", event: "done", extra: #","tenant_id":"a","traceparent":"00-nothex"# + "\"" + at)
-        add("OkJob", tenant: "a", event: "done", extra: #","tenant_id":"a","tags":["ignored"],"enqueued_at":\#(Int((now - 2) * 1000))"#)  // Sidekiq 8: ms
+        // Sidekiq 8 writes enqueued_at as integer milliseconds.
+        add("OkJob", tenant: "a", event: "done", extra: #","tenant_id":"a","tags":["ignored"],"enqueued_at":\#(Int((now - 2) * 1000))"#)
         add("OkJob", tenant: "b", event: "done", extra: #","tags":["b","x"]"# + at)
         add("OkJob", tenant: "b", event: "done", extra: #","tags":["b"]"# + at)
         add("FailJob", tenant: "b", event: "retry", extra: #","tags":["b"]"# + at, args: #"[{"fail":"boom"}]"#)
