@@ -3,6 +3,8 @@
 // require a change (retry fields), edit single members while every other byte
 // — unknown keys, custom serialisation, float formatting — stays as it was.
 
+import Glibc
+
 /// Why a payload cannot be run; such a job goes to the dead set with the reason.
 public struct MalformedJob: Error, Sendable, CustomStringConvertible {
     /// The reason in words; it becomes the dead entry's `error_message` (error class `Courier::MalformedJob`).
@@ -83,9 +85,28 @@ public struct JobPayload: Sendable {
     }
     /// `enqueued_at` in epoch seconds: float seconds (Sidekiq ≤ 7), or integer
     /// milliseconds (Sidekiq 8), told apart by an integer literal past 1e11.
+    /// Read from the bytes: it is read for every job (the latency metric), and
+    /// decoding a `JSONValue` would allocate the number's text.
     public var enqueuedAt: Double? {
-        guard rawRange(of: "enqueued_at") != nil, let value = self["enqueued_at"], var seconds = value.doubleValue else { return nil }
-        if value.isIntegerLiteral, seconds > 1e11 { seconds /= 1000 }
+        guard let range = rawRange(of: "enqueued_at"), range.count < 64 else { return nil }
+        var buffer: (UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64) = (0, 0, 0, 0, 0, 0, 0, 0)
+        var integer = true
+        let parsed: Double? = withUnsafeMutableBytes(of: &buffer) { out -> Double? in
+            for (i, byte) in raw[range].enumerated() {
+                // JSON numbers only: a string, object or literal is not a time.
+                guard (byte >= 0x30 && byte <= 0x39) || byte == 0x2D || byte == 0x2B || byte == 0x2E || byte == 0x65 || byte == 0x45 else {
+                    return nil
+                }
+                if byte == 0x2E || byte == 0x65 || byte == 0x45 { integer = false }
+                out[i] = byte
+            }
+            var end: UnsafeMutablePointer<CChar>?
+            let start = out.baseAddress!.assumingMemoryBound(to: CChar.self)
+            let value = strtod(start, &end)
+            return end == start + range.count ? value : nil
+        }
+        guard var seconds = parsed, seconds.isFinite else { return nil }
+        if integer, seconds > 1e11 { seconds /= 1000 }
         return seconds
     }
 
