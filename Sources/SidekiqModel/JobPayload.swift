@@ -89,25 +89,28 @@ public struct JobPayload: Sendable {
     /// decoding a `JSONValue` would allocate the number's text.
     public var enqueuedAt: Double? {
         guard let range = rawRange(of: "enqueued_at"), range.count < 64 else { return nil }
-        var buffer: (UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64) = (0, 0, 0, 0, 0, 0, 0, 0)
-        var integer = true
-        let parsed: Double? = withUnsafeMutableBytes(of: &buffer) { out -> Double? in
-            for (i, byte) in raw[range].enumerated() {
-                // JSON numbers only: a string, object or literal is not a time.
-                guard (byte >= 0x30 && byte <= 0x39) || byte == 0x2D || byte == 0x2B || byte == 0x2E || byte == 0x65 || byte == 0x45 else {
-                    return nil
+        return raw.withUnsafeBufferPointer { bytes -> Double? in
+            withUnsafeTemporaryAllocation(of: CChar.self, capacity: 64) { text -> Double? in
+                var integer = true
+                var count = 0
+                for i in range {
+                    let byte = bytes[i]
+                    // JSON numbers only: a string, object or literal is not a time.
+                    switch byte {
+                    case 0x30...0x39, 0x2B, 0x2D: break
+                    case 0x2E, 0x45, 0x65: integer = false
+                    default: return nil
+                    }
+                    text[count] = CChar(bitPattern: byte)
+                    count += 1
                 }
-                if byte == 0x2E || byte == 0x65 || byte == 0x45 { integer = false }
-                out[i] = byte
+                text[count] = 0
+                var end: UnsafeMutablePointer<CChar>?
+                let seconds = strtod(text.baseAddress!, &end)
+                guard end == text.baseAddress! + count, seconds.isFinite else { return nil }
+                return integer && seconds > 1e11 ? seconds / 1000 : seconds
             }
-            var end: UnsafeMutablePointer<CChar>?
-            let start = out.baseAddress!.assumingMemoryBound(to: CChar.self)
-            let value = strtod(start, &end)
-            return end == start + range.count ? value : nil
         }
-        guard var seconds = parsed, seconds.isFinite else { return nil }
-        if integer, seconds > 1e11 { seconds /= 1000 }
-        return seconds
     }
 
     /// A copy with members replaced (in place) or appended (before the closing
