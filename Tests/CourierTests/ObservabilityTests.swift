@@ -77,6 +77,7 @@ final class ObservabilityTests: XCTestCase {
             return text.contains(#"courier_set_size{set="retry"} 1.0"#) && text.contains(#"courier_set_size{set="dead"} 1.0"#)
                 && text.contains(#"courier_exhausted_hooks_total{result="ok"} 1"#)
         }
+        if ProcessInfo.processInfo.environment["COURIER_SHOW_LOGS"] != nil { print(try httpGet(port: opsPort, path: "/metrics").body) }
         try checkMetrics(jobs: jobs, port: opsPort)
         try checkHeaders(jobs: jobs, executor: executor)
         XCTAssertEqual(courier.terminate(), 0, courier.log)
