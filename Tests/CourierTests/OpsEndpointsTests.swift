@@ -91,7 +91,7 @@ final class OpsServerLimitsTests: XCTestCase {
         XCTAssertEqual(try httpGet(port: ops.port, path: "/ready").body, #"{"status":"ready","reason":"ok"}"#)
         let metrics = try httpGet(port: ops.port, path: "/metrics")
         XCTAssertEqual(metrics.status, 200)
-        XCTAssertTrue(metrics.body.contains(#"courier_jobs_total{queue="default",class="NoopJob",outcome="done"} 1"#), metrics.body)
+        XCTAssertTrue(metrics.body.contains(#"courier_jobs_total{queue="default",class="NoopJob",outcome="done",tenant="none"} 1"#), metrics.body)
         XCTAssertEqual(try httpGet(port: ops.port, path: "/nope").status, 404)
         // Keep-alive: two requests on one connection; HEAD has the length but no body.
         let client = try RawClient(port: ops.port)
