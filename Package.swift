@@ -43,7 +43,7 @@ let package = Package(
         // `courier status`: a snapshot of Sidekiq's keys as a value, its rendering, and the reader that fills it.
         .target(name: "Status", dependencies: ["RedisClient", "SidekiqModel"]),
         .target(name: "CourierService", dependencies: ["Config", "JobDispatch", "RedisAdapters", "RedisClient", "ExecutorClient",
-                                                       "ExecutorProtocol", "Ops", "SidekiqModel", logging]),
+                                                       "ExecutorProtocol", "Ops", "SidekiqModel", "CourierSupport", logging]),
         .executableTarget(name: "courier", dependencies: ["CourierService", "Config", "Ops", "RedisClient", "SidekiqModel", "Status",
                                                           "CourierSupport", logging]),
         // A small recording HTTP executor for tests and benchmarks (not shipped in images).

@@ -2,6 +2,7 @@
 // built by CourierOptions.load (or by tests) and read by CourierService.
 import ExecutorClient
 import JobDispatch
+import Ops
 import RedisClient
 import SidekiqModel
 
@@ -44,6 +45,10 @@ public struct CourierConfiguration: Sendable {
     public var breaker = CircuitBreakerSettings()
     /// Jobs per executor request when several are fetched at once (1 = no batching).
     public var batch: BatchSetting = .auto
+    /// Where a job's tenant is read from (`--tenant-key`): logs, metrics and the executor's `Courier-Tenant`.
+    public var tenant: TenantRule = .default
+    /// How many tenants (and classes) get a label of their own (`--metrics-tenants`, `--metrics-tenant-limit`).
+    public var metricsLabels = MetricsLabels()
 
     /// The other settings start at their documented defaults; `CourierOptions.load` sets them from flags, environment and `-C`.
     public init(redis: RedisEndpoint, plan: QueuePlan, executor: HTTPExecutorConfiguration) {

@@ -87,6 +87,21 @@ package enum CourierOptions {
                 help:
                     "Jobs per executor request when several are fetched together: auto streams them (/v1/jobs/stream, each outcome as it ends) sized from the executor's capacity when it offers streams, else one job per request; N caps a request at N jobs (streams, else /v1/jobs/batch); 1 = one job per request. Env: COURIER_BATCH. Default: auto."
             ),
+            Flag(
+                "tenant-key", value: "sources",
+                help:
+                    "Where a job's tenant is read, tried in order (comma-separated): a payload key (tenant, tenant_id, account_id, …), tags (the first of Sidekiq's tags), arg:N (argument N; ActiveJob: its arguments; a GlobalID reads as Model/id) or arg:N:KEY (a key of a hash argument). Env: COURIER_TENANT_KEY. Default: tenant,tags."
+            ),
+            Flag(
+                "metrics-tenants", value: "a,b,…",
+                help:
+                    "Tenants that get their own tenant label in metrics; any other is counted as 'other'. Env: COURIER_METRICS_TENANTS (comma-separated). Default: the first --metrics-tenant-limit seen."
+            ),
+            Flag(
+                "metrics-tenant-limit", value: "n", kind: .integer,
+                help:
+                    "Without --metrics-tenants: the first N distinct tenants seen get their own label, later ones 'other' (0: every job 'other'). Env: COURIER_METRICS_TENANT_LIMIT. Default: 50."
+            ),
             Flag("log-format", value: "text|json", help: "Log format: text or json. Env: COURIER_LOG_FORMAT. Default: text."),
             Flag("log-level", value: "level", help: "Log level: debug, info, notice, warning, error. Env: COURIER_LOG_LEVEL. Default: info."),
         ]
@@ -120,6 +135,9 @@ package enum CourierOptions {
     }
 
     package static func usageError(_ setting: String, _ message: String) -> UsageError { UsageError("\(setting): \(message)") }
+
+    /// An environment value, nil when unset or empty (an empty variable counts as unset).
+    static func nonEmpty(_ value: String?) -> String? { value.flatMap { $0.isEmpty ? nil : $0 } }
 
     /// An integer environment variable; nil when unset or empty.
     package static func envInt(_ name: String, _ env: [String: String]) throws -> Int? {
@@ -258,6 +276,22 @@ package enum CourierOptions {
             }
             configuration.batch = .fixed(n)
         }
+        if let text = flags.string("tenant-key") ?? nonEmpty(env["COURIER_TENANT_KEY"]) ?? file?.tenantKey {
+            do { configuration.tenant = try TenantRule(parsing: text) } catch { throw fail("--tenant-key/COURIER_TENANT_KEY", error.message) }
+        }
+        let tenantsText = flags.string("metrics-tenants") ?? nonEmpty(env["COURIER_METRICS_TENANTS"])
+        let allowed = tenantsText.map { $0.split(separator: ",", omittingEmptySubsequences: false).map { String($0) } } ?? file?.metricsTenants
+        if let allowed {
+            guard !allowed.isEmpty, !allowed.contains(where: \.isEmpty) else {
+                throw fail("--metrics-tenants/COURIER_METRICS_TENANTS", "must list tenants separated by commas, got '\(tenantsText ?? "")'")
+            }
+            configuration.metricsLabels.tenants = .allow(Set(allowed))
+        }
+        let tenantLimit = try flags.int("metrics-tenant-limit") ?? envInt("COURIER_METRICS_TENANT_LIMIT") ?? file?.metricsTenantLimit ?? 50
+        guard (0...10_000).contains(tenantLimit) else {
+            throw fail("--metrics-tenant-limit/COURIER_METRICS_TENANT_LIMIT", "must be 0…10000, got \(tenantLimit)")
+        }
+        if allowed == nil { configuration.metricsLabels.tenants = .firstSeen(limit: tenantLimit) }
         let formatText = flags.string("log-format") ?? env["COURIER_LOG_FORMAT"] ?? "text"
         guard let format = CourierLogHandler.Format(rawValue: formatText) else { throw fail("--log-format", "'\(formatText)' must be text or json") }
         let levelText = flags.string("log-level") ?? env["COURIER_LOG_LEVEL"] ?? "info"

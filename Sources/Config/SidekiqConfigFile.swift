@@ -6,7 +6,8 @@ import SidekiqModel
 /// The parts of an existing `config/sidekiq.yml` courier honours:
 /// `:concurrency:`, `:queues:` (`- name` or `- [name, weight]`), `:timeout:`,
 /// `:tag:`, `:labels:`, `:max_retries:`, `:poll_interval_average:`, and
-/// courier's own `:limits:` (`queue: N`). Keys may be written with or
+/// courier's own `:limits:` (`queue: N`), `:tenant_key:`, `:metrics_tenants:`
+/// and `:metrics_tenant_limit:`. Keys may be written with or
 /// without Sidekiq's leading colon; a section named after `RAILS_ENV` /
 /// `RACK_ENV` is merged over the top level, as Sidekiq does. ERB of the
 /// common `<%= ENV['NAME'] %>` / `ENV.fetch('NAME', default)` forms is expanded.
@@ -27,6 +28,12 @@ public struct SidekiqConfigFile: Sendable, Equatable {
     public var pollIntervalAverage: Double?
     /// Courier's own `:limits:` (`queue: N`, N ≥ 1); empty when absent.
     public var limits: [String: Int] = [:]
+    /// Courier's own `:tenant_key:` (as `--tenant-key`).
+    public var tenantKey: String?
+    /// Courier's own `:metrics_tenants:`: a list, or a comma-separated string (as `--metrics-tenants`).
+    public var metricsTenants: [String]?
+    /// Courier's own `:metrics_tenant_limit:` (as `--metrics-tenant-limit`).
+    public var metricsTenantLimit: Int?
 
     /// Reads `text` (the file at `path`, named in errors); `environment` gives `RAILS_ENV`/`RACK_ENV` and the ERB's `ENV` values.
     /// An empty file sets nothing; anything else that is not a mapping of options throws.
@@ -47,6 +54,19 @@ public struct SidekiqConfigFile: Sendable, Equatable {
             throw ConfigurationError("-C \(path)", ":\(key): must be a whole number, got '\(value.display)'")
         }
         concurrency = try integer("concurrency")
+        metricsTenantLimit = try integer("metrics_tenant_limit")
+        if let value = options["tenant_key"], value != .null {
+            guard let text = value.rubyText else { throw ConfigurationError("-C \(path)", ":tenant_key: must be a string") }
+            tenantKey = text
+        }
+        if let value = options["metrics_tenants"], value != .null {
+            switch value {
+            case let .sequence(list): metricsTenants = list.map { $0.rubyText ?? $0.display }
+            default:
+                guard let text = value.rubyText else { throw ConfigurationError("-C \(path)", ":metrics_tenants: must be a list") }
+                metricsTenants = text.split(separator: ",").map(String.init)
+            }
+        }
         timeout = try integer("timeout")
         maxRetries = try integer("max_retries")
         if let value = options["poll_interval_average"], value != .null {

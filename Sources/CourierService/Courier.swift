@@ -1,4 +1,5 @@
 import Config
+import CourierSupport
 import ExecutorClient
 import ExecutorProtocol
 import JobDispatch
@@ -15,7 +16,7 @@ import Synchronization
 public final class Courier: Sendable {
     public let configuration: CourierConfiguration
     public let identity: ProcessIdentity
-    public let metrics = CourierMetrics()
+    public let metrics: CourierMetrics
     /// Sidekiq 7's execution metrics (the Web UI's Metrics tab), counted by the dispatcher and written by the heartbeat.
     private let executionMetrics = ExecutionMetrics()
     private let logger: Logger
@@ -35,6 +36,8 @@ public final class Courier: Sendable {
         self.configuration = configuration
         self.identity = identity
         self.logger = logger
+        metrics = CourierMetrics(labels: configuration.metricsLabels)
+        metrics.setConcurrencyLimit(configuration.concurrency)
         let keys = SidekiqKeys(namespace: configuration.namespace)
         self.keys = keys
         let (endpoint, timeouts) = (configuration.redis, configuration.redisTimeouts)
@@ -51,7 +54,7 @@ public final class Courier: Sendable {
         dispatcher = Dispatcher(
             settings: DispatcherSettings(
                 concurrency: configuration.concurrency, plan: configuration.plan, breaker: configuration.breaker,
-                batch: configuration.batch),
+                batch: configuration.batch, tenant: configuration.tenant),
             source: source, executor: executor, policy: OutcomePolicy(maxRetries: configuration.maxRetries),
             logger: logger, metrics: metrics, watchers: watchers, executionMetrics: executionMetrics)
         heartbeat = Heartbeat(
@@ -143,6 +146,7 @@ public final class Courier: Sendable {
             dispatcher.afterHeartbeat(cancelRequests: result.cancelRequests)
         } catch {
             redisHealthy.set(false)
+            metrics.redisError(error.metricKind)
             logger.warning("heartbeat failed", metadata: ["error": "\(error)"])
             dispatcher.afterHeartbeat(cancelRequests: [])
         }
@@ -208,6 +212,7 @@ public final class Courier: Sendable {
                 dispatcher.adopt(job, decision: decision)
             }
         } catch {
+            metrics.redisError(error.metricKind)
             logger.warning("recovery check failed", metadata: ["error": "\(error)"])
         }
     }
@@ -222,6 +227,7 @@ public final class Courier: Sendable {
                 let moved = try await scheduler.enqueueDue()
                 if moved > 0 { logger.debug("enqueued due jobs", metadata: ["count": "\(moved)"]) }
             } catch {
+                metrics.redisError(error.metricKind)
                 logger.warning("scheduler poll failed", metadata: ["error": "\(error)"])
             }
             try? await Task.sleep(

@@ -332,6 +332,9 @@ private final class Transfer {
             list = curl_slist_append(list, "Courier-Jid: " + request.jid.headerSafe)
             list = curl_slist_append(list, "Courier-Queue: " + request.queue.headerSafe)
             list = curl_slist_append(list, "Courier-Attempt: \(request.attempt)")
+            // Optional (protocol.md): set only on single jobs; batch and stream entries carry them as fields.
+            if let tenant = request.tenant { list = curl_slist_append(list, "Courier-Tenant: " + tenant.headerSafe) }
+            if let traceparent = request.traceparent { list = curl_slist_append(list, "traceparent: " + traceparent) }
         }
         headers = list
     }

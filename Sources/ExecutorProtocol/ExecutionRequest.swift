@@ -20,6 +20,10 @@ public struct ExecutionRequest: Sendable {
     public var attempt: Int
     /// Overrides the configured job timeout (a batch gets the sum of its jobs').
     public var timeout: Duration?
+    /// The job's tenant (courier's `--tenant-key`): `Courier-Tenant` on `/v1/jobs`, `"tenant"` in a batch or stream entry.
+    public var tenant: String?
+    /// The payload's valid W3C `traceparent`: a `traceparent` header on `/v1/jobs`, a `"traceparent"` field in an entry.
+    public var traceparent: String?
 
     /// A POST; `timeout` nil means the configured job timeout.
     public init(path: String = "/v1/jobs", body: [UInt8], jid: String, queue: String, attempt: Int, timeout: Duration? = nil) {

@@ -51,7 +51,8 @@ public enum StreamProtocol {
         }
     }
 
-    /// The request body of `/v1/jobs/stream` and `/v1/jobs/batch` alike: each payload as a JSON string of its exact bytes.
+    /// The request body of `/v1/jobs/stream` and `/v1/jobs/batch` alike: each payload as a JSON string of its exact bytes,
+    /// its queue, and (when known) its `tenant` and valid `traceparent`.
     public static func body(_ requests: [ExecutionRequest]) -> [UInt8] {
         var body = Array(#"{"jobs":["#.utf8)
         for (i, request) in requests.enumerated() {
@@ -60,6 +61,15 @@ public enum StreamProtocol {
             body.append(contentsOf: JSONWriter.string(String(decoding: request.body, as: UTF8.self)).utf8)
             body.append(contentsOf: #","queue":"#.utf8)
             body.append(contentsOf: JSONWriter.string(request.queue).utf8)
+            if let tenant = request.tenant {
+                body.append(contentsOf: #","tenant":"#.utf8)
+                body.append(contentsOf: JSONWriter.string(tenant).utf8)
+            }
+            if let traceparent = request.traceparent {
+                body.append(contentsOf: #","traceparent":""#.utf8)
+                body.append(contentsOf: traceparent.utf8)  // validated: hex and dashes only, nothing to escape
+                body.append(UInt8(ascii: "\""))
+            }
             body.append(UInt8(ascii: "}"))
         }
         body.append(contentsOf: "]}".utf8)

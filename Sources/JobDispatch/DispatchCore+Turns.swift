@@ -1,3 +1,4 @@
+import CourierSupport
 import ExecutorProtocol
 import Logging
 import SidekiqModel
@@ -103,7 +104,7 @@ extension DispatchCore {
         var turn = Turn()
         sending = 0
         redisFailures += 1
-        turn.actions.append(.roundTripFailed)
+        turn.actions.append(.roundTripFailed(kind: error.metricKind))
         if redisFailures == 1 || redisFailures % 50 == 0 {
             turn.actions.append(
                 .log(
@@ -173,7 +174,8 @@ extension DispatchCore {
             let entry = RunningJob(
                 job: job, payload: payload, jid: payload?.jid ?? "", jobClass: jobClass,
                 metricsClass: payload?.metricsClass(displayClass: jobClass) ?? jobClass, attempt: 0,
-                tenant: payload?.tenant, startedAtWall: policy.clock.now(), startedAt: now, phase: .finished)
+                tenant: payload.flatMap(settings.tenant.tenant(of:)), latency: nil, traceparent: nil,
+                startedAtWall: policy.clock.now(), startedAt: now, phase: .finished)
             let id = takeID()
             running.insert(id, entry)
             turn.actions.append(.report(JobReport(entry: entry, outcome: nil, decision: decision, seconds: 0)))
@@ -274,6 +276,7 @@ extension RunningJob {
     var logMetadata: Logger.Metadata {
         var m: Logger.Metadata = ["jid": .string(jid), "class": .string(jobClass), "queue": .string(job.queue), "attempt": .string(String(attempt))]
         if let tenant { m["tenant"] = .string(tenant) }
+        if let traceparent { m["trace_id"] = .string(String(TraceParent.traceID(traceparent))) }
         return m
     }
 }

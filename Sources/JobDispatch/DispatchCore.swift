@@ -119,14 +119,19 @@ struct DispatchCore: Sendable {
         }
         let retryCount = payload["retry_count"]?.intValue
         let jobClass = payload.displayClass
+        let wallNow = policy.clock.now()
         let entry = RunningJob(
             job: job, payload: payload, jid: payload.jid ?? "", jobClass: jobClass,
             metricsClass: payload.metricsClass(displayClass: jobClass),
-            attempt: retryCount.map { $0 + 2 } ?? 1, tenant: payload.tenant,
-            startedAtWall: policy.clock.now(), startedAt: now, phase: .executing)
+            attempt: retryCount.map { $0 + 2 } ?? 1, tenant: settings.tenant.tenant(of: payload),
+            latency: payload.enqueuedAt.map { max(0, wallNow - $0) }, traceparent: payload.traceparent,
+            startedAtWall: wallNow, startedAt: now, phase: .executing)
         let id = takeID()
         running.insert(id, entry)
-        return Delivery(id: id, request: ExecutionRequest(body: job.original, jid: entry.jid, queue: job.queue, attempt: entry.attempt))
+        var request = ExecutionRequest(body: job.original, jid: entry.jid, queue: job.queue, attempt: entry.attempt)
+        request.tenant = entry.tenant
+        request.traceparent = entry.traceparent
+        return Delivery(id: id, request: request, jobClass: jobClass, tenant: entry.tenant, latency: entry.latency)
     }
 
     mutating func takeID() -> UInt64 {

@@ -28,6 +28,11 @@ enum DispatchStep: Sendable, Equatable {
 struct Delivery: Sendable {
     let id: UInt64
     let request: ExecutionRequest
+    /// For the `start` log line (debug).
+    let jobClass: String
+    let tenant: String?
+    /// Enqueue → start, in seconds (nil without `enqueued_at`).
+    let latency: Double?
 }
 
 /// A decision to log, count and (when exhausted) hand to the executor's hooks.
@@ -52,7 +57,8 @@ enum DispatchAction: Sendable {
     case log(Logger.Level, String, Logger.Metadata)
     /// A round trip succeeded; `inFlight` jobs are held now.
     case roundTripDone(inFlight: Int)
-    case roundTripFailed
+    /// A round trip failed with an error of this kind (`Error.metricKind`).
+    case roundTripFailed(kind: String)
 }
 
 struct Turn: Sendable {

@@ -25,11 +25,14 @@ public struct DispatcherSettings: Sendable {
     /// How jobs fetched together share requests (`--batch`; DeliveryPlan). Only jobs
     /// fetched together travel together, so an idle queue's job is never held back.
     public var batch: BatchSetting
+    /// Where a job's tenant is read from (`--tenant-key`).
+    public var tenant: TenantRule
 
     public init(
         concurrency: Int, plan: QueuePlan, maxCrashDeliveries: Int = 3, breaker: CircuitBreakerSettings = CircuitBreakerSettings(),
-        batch: BatchSetting = .auto
+        batch: BatchSetting = .auto, tenant: TenantRule = .default
     ) {
+        self.tenant = tenant
         self.concurrency = concurrency
         self.plan = plan
         self.batch = batch
@@ -280,16 +283,25 @@ public final class Dispatcher: Sendable {
         case let .roundTripDone(inFlight):
             metrics.roundTrip()
             metrics.setInFlight(inFlight)
-        case .roundTripFailed:
-            metrics.redisError()
+        case let .roundTripFailed(kind):
+            metrics.redisError(kind)
         }
     }
 
     /// Hands jobs to the executor: one request each, streams (each outcome as it
     /// arrives), or batches of jobs fetched together, as DeliveryPlan splits them.
     private func deliver(_ deliveries: [Delivery]) {
-        if logger.logLevel <= .debug {
-            for d in deliveries { logger.debug("start", metadata: ["jid": .string(d.request.jid), "queue": .string(d.request.queue)]) }
+        if logger.logLevel <= .debug {  // built per job only when the line is written
+            for d in deliveries {
+                var metadata: Logger.Metadata = [
+                    "jid": .string(d.request.jid), "class": .string(d.jobClass), "queue": .string(d.request.queue),
+                    "attempt": .string(String(d.request.attempt)), "event": "start",
+                ]
+                if let tenant = d.tenant { metadata["tenant"] = .string(tenant) }
+                if let latency = d.latency { metadata["latency_ms"] = .string(String(Int(latency * 1000))) }
+                if let traceparent = d.request.traceparent { metadata["trace_id"] = .string(String(TraceParent.traceID(traceparent))) }
+                logger.debug("start", metadata: metadata)
+            }
         }
         if deliveries.count == 1 || cancels.jobsPerRequest.load(ordering: .relaxed) == 1 {
             // One job per request (the light-load and plain-executor case): no plan to make.
@@ -323,8 +335,8 @@ public final class Dispatcher: Sendable {
     private func report(_ report: JobReport) {
         let (entry, outcome, decision, seconds) = (report.entry, report.outcome, report.decision, report.seconds)
         metrics.jobFinished(
-            queue: entry.job.queue, jobClass: entry.jobClass, outcome: decision.event.rawValue,
-            seconds: outcome == nil ? nil : seconds)
+            queue: entry.job.queue, jobClass: entry.jobClass, outcome: decision.event.rawValue, tenant: entry.tenant,
+            seconds: outcome == nil ? nil : seconds, latency: outcome == nil ? nil : entry.latency)
         if case let .executorUnavailable(reason, _, _) = outcome {
             metrics.executorError(reason.hasPrefix("executor answered") ? "http" : "unavailable")
         }

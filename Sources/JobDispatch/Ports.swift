@@ -5,14 +5,17 @@
 
 /// What the dispatcher counts. Ops' Prometheus registry implements it.
 public protocol DispatchMetrics: Sendable {
-    /// A job's delivery ended with `outcome` (a `DecisionEvent` raw value); `seconds` nil: the job never ran.
-    func jobFinished(queue: String, jobClass: String, outcome: String, seconds: Double?)
+    /// A job's delivery ended with `outcome` (a `DecisionEvent` raw value). `tenant` nil: the job has none;
+    /// `seconds` nil: the job never ran; `latency`: enqueue → start in seconds (nil: not delivered, or no `enqueued_at`).
+    /// Called once per job: one lock, no allocation once its series exist.
+    func jobFinished(queue: String, jobClass: String, outcome: String, tenant: String?, seconds: Double?, latency: Double?)
     /// Jobs held after a round trip (`courier_jobs_in_flight`).
     func setInFlight(_ count: Int)
     /// The circuit breaker moved to `state` (closed, open, half_open).
     func breaker(_ state: String)
-    /// An exchange or reconcile with Redis failed (`courier_redis_errors_total`).
-    func redisError()
+    /// A Redis call failed (`courier_redis_errors_total{kind}`): `kind` is the error's `metricKind`
+    /// (connection, timeout, reply, script, other).
+    func redisError(_ kind: String)
     /// An executor problem by kind: http, unavailable, timeout.
     func executorError(_ kind: String)
     /// An exchange with Redis completed (`courier_redis_round_trips_total`).

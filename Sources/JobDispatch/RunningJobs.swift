@@ -15,7 +15,12 @@ struct RunningJob: Sendable {
     /// `wrapped`, else `class`: the name Sidekiq 7's execution metrics use.
     let metricsClass: String
     let attempt: Int
+    /// By the configured `TenantRule` (logs as found; metrics bound it).
     let tenant: String?
+    /// Enqueue → start in seconds (`enqueued_at` to the delivery); nil when never delivered or unknown.
+    let latency: Double?
+    /// The payload's valid W3C `traceparent`, passed on to the executor.
+    let traceparent: String?
     /// Wall-clock start (epoch seconds) for the Web UI's "started" column.
     let startedAtWall: Double
     let startedAt: ContinuousClock.Instant

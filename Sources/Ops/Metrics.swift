@@ -7,20 +7,39 @@
 // process keep counters of their own.
 //
 // The hot path is `jobFinished`, called once per job. The series objects
-// (a counter per queue, class and outcome; a histogram per queue and class)
-// are cached in dictionaries with struct keys under one `Mutex`: once a series
-// exists, counting a job hashes three strings, bumps an atomic counter and
-// records into the histogram (its own lock) without allocating. A series is
-// registered once, the first time its labels are seen.
+// (a counter per queue, class, outcome and tenant; histograms per queue and
+// tenant; retries and deaths per queue) are cached in dictionaries with
+// struct keys under one `Mutex`, with the label bounds (LabelBound): once a
+// series exists, counting a job hashes a few strings, bumps atomic counters
+// and records into two histograms (each its own lock) without allocating.
+// A series is registered once, the first time its labels are seen.
 import JobDispatch
 import Prometheus
 import Synchronization
+
+/// How many values the `tenant` and `class` labels may take (`--metrics-tenants`, `--metrics-tenant-limit`).
+public struct MetricsLabels: Sendable, Equatable {
+    /// An allow-list, or the first N tenants seen (default 50); the rest are `other`.
+    public var tenants: LabelBoundRule = .firstSeen(limit: 50)
+    /// The first N job classes seen get their own `class` value (200); later ones are `other`.
+    public var classLimit = 200
+    public init(tenants: LabelBoundRule = .firstSeen(limit: 50), classLimit: Int = 200) {
+        self.tenants = tenants
+        self.classLimit = classLimit
+    }
+}
 
 /// Courier's Prometheus metrics: implements the dispatcher's `DispatchMetrics`
 /// and renders the text exposition served at `/metrics`.
 public final class CourierMetrics: DispatchMetrics {
     /// Buckets of `courier_job_duration_seconds`, in seconds (1 ms … 300 s).
     static let durationBuckets: [Double] = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300]
+    /// Buckets of `courier_job_latency_seconds` (enqueue → start), in seconds (1 ms … 1 h).
+    static let latencyBuckets: [Double] = [
+        0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 900, 3600,
+    ]
+    /// The `tenant` label of a job that has no tenant.
+    public static let noTenant = "none"
     /// The states `courier_breaker_state` has a series for.
     static let breakerStates = ["closed", "open", "half_open"]
 
@@ -37,12 +56,19 @@ public final class CourierMetrics: DispatchMetrics {
         }
 
         static let jobs = Family(
-            "courier_jobs_total", "Jobs finished, by queue, class and outcome (done, retry, dead, discarded, failed, requeued, cancelled).")
-        static let duration = Family("courier_job_duration_seconds", "Time from POST to the executor's answer.")
+            "courier_jobs_total",
+            "Jobs finished, by queue, class, outcome (done, retry, dead, discarded, failed, requeued, cancelled) and tenant.")
+        static let duration = Family("courier_job_duration_seconds", "Time from POST to the executor's answer, by queue and tenant.")
+        static let latency = Family(
+            "courier_job_latency_seconds", "Time from enqueued_at to the job's delivery to the executor, by queue and tenant.")
         static let inFlight = Family("courier_jobs_in_flight", "Jobs fetched and not yet acknowledged.")
+        static let concurrencyLimit = Family("courier_concurrency_limit", "Most jobs this process holds at once (-c).")
+        static let retries = Family("courier_retries_scheduled_total", "Failed jobs put in the retry set, by queue.")
+        static let dead = Family("courier_jobs_dead_total", "Jobs put in the dead set, by queue.")
         static let breakerState = Family("courier_breaker_state", "1 for the circuit breaker's current state.")
         static let breakerTransitions = Family("courier_breaker_transitions_total", "Circuit breaker transitions, by new state.")
-        static let redisErrors = Family("courier_redis_errors_total", "Failed Redis round trips.")
+        static let redisErrors = Family(
+            "courier_redis_errors_total", "Failed Redis calls (round trips, heartbeats, scheduler, recovery), by kind.")
         static let executorErrors = Family("courier_executor_errors_total", "Deliveries the executor did not answer properly, by kind.")
         static let queueDepth = Family("courier_queue_depth", "Jobs waiting in each configured queue (sampled at each heartbeat).")
         static let queueLatency = Family("courier_queue_latency_seconds", "Age of the oldest job in each queue (sampled at each heartbeat).")
@@ -61,11 +87,13 @@ public final class CourierMetrics: DispatchMetrics {
         var queue: String
         var jobClass: String
         var outcome: String
+        var tenant: String
     }
 
-    private struct DurationLabels: Hashable {
+    /// The histograms' labels.
+    private struct QueueTenant: Hashable {
         var queue: String
-        var jobClass: String
+        var tenant: String
     }
 
     private struct CancelLabels: Hashable {
@@ -76,7 +104,13 @@ public final class CourierMetrics: DispatchMetrics {
     /// The labelled series registered so far, by label values.
     private struct Series: ~Copyable {
         var jobs: [JobLabels: Counter] = [:]
-        var durations: [DurationLabels: ValueHistogram] = [:]
+        var durations: [QueueTenant: ValueHistogram] = [:]
+        var latencies: [QueueTenant: ValueHistogram] = [:]
+        var retries: [String: Counter] = [:]
+        var deaths: [String: Counter] = [:]
+        var redisErrors: [String: Counter] = [:]
+        var tenants: LabelBound
+        var classes: LabelBound
         var breakerTransitions: [String: Counter] = [:]
         var executorErrors: [String: Counter] = [:]
         var exhaustedHooks: [String: Counter] = [:]
@@ -87,9 +121,9 @@ public final class CourierMetrics: DispatchMetrics {
     }
 
     private let registry = PrometheusCollectorRegistry()
-    private let series = Mutex(Series())
+    private let series: Mutex<Series>
     private let inFlight: Gauge
-    private let redisErrors: Counter
+    private let concurrencyLimit: Gauge
     private let recoveredJobs: Counter
     private let roundTrips: Counter
     private let breakerGauges: [(state: String, gauge: Gauge)]
@@ -97,42 +131,48 @@ public final class CourierMetrics: DispatchMetrics {
     /// scrape never sees two states (or none) at 1.
     private let breakerLock = Mutex(())
 
-    /// A registry with the unlabelled series at 0 and the breaker closed.
-    public init() {
+    /// A registry with the unlabelled series at 0 and the breaker closed; `labels` bounds the tenant and class labels.
+    public init(labels: MetricsLabels = MetricsLabels()) {
+        series = Mutex(Series(tenants: LabelBound(labels.tenants), classes: LabelBound(.firstSeen(limit: labels.classLimit))))
         inFlight = registry.makeGauge(descriptor: Family.inFlight.descriptor)
+        concurrencyLimit = registry.makeGauge(descriptor: Family.concurrencyLimit.descriptor)
         let registry = registry
         breakerGauges = Self.breakerStates.map { ($0, registry.makeGauge(descriptor: Family.breakerState.descriptor, labels: [("state", $0)])) }
         breakerGauges[0].gauge.set(to: 1)
-        redisErrors = registry.makeCounter(descriptor: Family.redisErrors.descriptor)
         recoveredJobs = registry.makeCounter(descriptor: Family.recovered.descriptor)
         roundTrips = registry.makeCounter(descriptor: Family.roundTrips.descriptor)
     }
 
-    /// Counts a finished job in `courier_jobs_total` and, if it ran, its time in `courier_job_duration_seconds`.
-    public func jobFinished(queue: String, jobClass: String, outcome: String, seconds: Double?) {
+    /// Counts a finished job in `courier_jobs_total` (and, for a retry or a death, in
+    /// `courier_retries_scheduled_total`/`courier_jobs_dead_total`); if it ran, its time in
+    /// `courier_job_duration_seconds` and its wait in `courier_job_latency_seconds`.
+    /// Tenant and class are bounded (`MetricsLabels`); a job without a tenant counts as `none`.
+    public func jobFinished(queue: String, jobClass: String, outcome: String, tenant: String?, seconds: Double?, latency: Double?) {
         series.withLock { s in
-            let key = JobLabels(queue: queue, jobClass: jobClass, outcome: outcome)
+            let tenantLabel = tenant.map { s.tenants.label($0) } ?? Self.noTenant
+            let key = JobLabels(queue: queue, jobClass: s.classes.label(jobClass), outcome: outcome, tenant: tenantLabel)
             if let counter = s.jobs[key] {
                 counter.increment()
             } else {
                 let counter = registry.makeCounter(
-                    descriptor: Family.jobs.descriptor, labels: [("queue", queue), ("class", jobClass), ("outcome", outcome)])
+                    descriptor: Family.jobs.descriptor,
+                    labels: [("queue", queue), ("class", key.jobClass), ("outcome", outcome), ("tenant", tenantLabel)])
                 s.jobs[key] = counter
                 counter.increment()
             }
-            guard let seconds else { return }
-            let durationKey = DurationLabels(queue: queue, jobClass: jobClass)
-            if let histogram = s.durations[durationKey] {
-                histogram.record(seconds)
-            } else {
-                let histogram = registry.makeValueHistogram(
-                    descriptor: Family.duration.descriptor, labels: [("queue", queue), ("class", jobClass)],
-                    buckets: Self.durationBuckets)
-                s.durations[durationKey] = histogram
-                histogram.record(seconds)
+            if outcome == "retry" {
+                increment(&s.retries, queue, Family.retries, label: "queue")
+            } else if outcome == "dead" {
+                increment(&s.deaths, queue, Family.dead, label: "queue")
             }
+            let histogramKey = QueueTenant(queue: queue, tenant: tenantLabel)
+            if let seconds { record(seconds, in: &s.durations, histogramKey, Family.duration, buckets: Self.durationBuckets) }
+            if let latency { record(latency, in: &s.latencies, histogramKey, Family.latency, buckets: Self.latencyBuckets) }
         }
     }
+
+    /// `courier_concurrency_limit`: the process's `-c`.
+    public func setConcurrencyLimit(_ n: Int) { concurrencyLimit.set(to: Double(n)) }
 
     /// `courier_jobs_in_flight`: jobs held now.
     public func setInFlight(_ n: Int) { inFlight.set(to: Double(n)) }
@@ -145,8 +185,10 @@ public final class CourierMetrics: DispatchMetrics {
         series.withLock { increment(&$0.breakerTransitions, to, Family.breakerTransitions, label: "to") }
     }
 
-    /// A failed Redis round trip.
-    public func redisError() { redisErrors.increment() }
+    /// A failed Redis call of `kind` (connection, timeout, reply, script, other).
+    public func redisError(_ kind: String) {
+        series.withLock { increment(&$0.redisErrors, kind, Family.redisErrors, label: "kind") }
+    }
     /// An executor problem of `kind` (unavailable, http, timeout).
     public func executorError(_ kind: String) {
         series.withLock { increment(&$0.executorErrors, kind, Family.executorErrors, label: "kind") }
@@ -199,6 +241,17 @@ public final class CourierMetrics: DispatchMetrics {
         let counter = registry.makeCounter(descriptor: family.descriptor, labels: [(label, value)])
         counters[value] = counter
         counter.increment()
+    }
+
+    /// Records into the histogram for one queue and tenant.
+    private func record(
+        _ value: Double, in histograms: inout [QueueTenant: ValueHistogram], _ key: QueueTenant, _ family: Family, buckets: [Double]
+    ) {
+        if let histogram = histograms[key] { return histogram.record(value) }
+        let histogram = registry.makeValueHistogram(
+            descriptor: family.descriptor, labels: [("queue", key.queue), ("tenant", key.tenant)], buckets: buckets)
+        histograms[key] = histogram
+        histogram.record(value)
     }
 
     /// Sets each sampled gauge; unregisters those the sample no longer has.

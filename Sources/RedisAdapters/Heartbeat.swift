@@ -220,10 +220,7 @@ public final class Heartbeat: Sendable {
                 for queue in queues {
                     depth[queue] = replies[index].int ?? 0
                     var age = 0.0
-                    if let oldest = replies[index + 1].bytes, let payload = try? JobPayload(raw: oldest),
-                        var enqueued = payload["enqueued_at"]?.doubleValue
-                    {
-                        if payload["enqueued_at"]?.isIntegerLiteral == true, enqueued > 1e11 { enqueued /= 1000 }
+                    if let oldest = replies[index + 1].bytes, let enqueued = (try? JobPayload(raw: oldest))?.enqueuedAt {
                         age = max(0, now - enqueued)
                     }
                     latency[queue] = age

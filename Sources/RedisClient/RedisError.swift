@@ -1,5 +1,6 @@
 // Errors from the Redis layer, with what was being done, and whether the
 // connection is to blame (the caller then reconnects).
+import CourierSupport
 /// An error from the Redis layer, with what was being done when it happened.
 public struct RedisError: Error, Sendable, CustomStringConvertible {
     /// What went wrong; `isConnectionProblem` groups the codes the caller retries after reconnecting.
@@ -35,4 +36,21 @@ public struct RedisError: Error, Sendable, CustomStringConvertible {
 
     /// `Redis <code>: <message>`, for logs.
     public var description: String { "Redis \(code): \(message)" }
+}
+
+extension RedisError: KindedError {
+    /// `courier_redis_errors_total{kind}`: `timeout` (a command or connect that
+    /// ran out of time: hiredis reports EAGAIN or ETIMEDOUT), `connection` (refused,
+    /// reset, reconnect backoff), `script` (a Lua script's error reply), `reply`
+    /// (any other error reply, or a reply of an unexpected shape).
+    public var kind: String {
+        switch code {
+        case .connectFailed, .connectionLost, .backingOff, .invalidURL:
+            message.contains("temporarily unavailable") || message.contains("timed out") ? "timeout" : "connection"
+        case .replyError:
+            message.hasPrefix("script ") || message.contains("NOSCRIPT") ? "script" : "reply"
+        case .unexpectedReply:
+            "reply"
+        }
+    }
 }

@@ -3,6 +3,8 @@
 // require a change (retry fields), edit single members while every other byte
 // — unknown keys, custom serialisation, float formatting — stays as it was.
 
+import Glibc
+
 /// Why a payload cannot be run; such a job goes to the dead set with the reason.
 public struct MalformedJob: Error, Sendable, CustomStringConvertible {
     /// The reason in words; it becomes the dead entry's `error_message` (error class `Courier::MalformedJob`).
@@ -74,10 +76,41 @@ public struct JobPayload: Sendable {
         guard rawRange(of: "display_class") != nil else { return displayClass }
         return self["wrapped"]?.stringValue ?? className ?? "unknown"
     }
-    /// Tenant for logs: a `tenant` field, else the first tag.
-    public var tenant: String? {
-        if let t = self["tenant"]?.stringValue { return t }
-        return self["tags"]?.arrayValue?.first?.stringValue
+    /// Tenant by the default rule: a `tenant` field, else the first tag (`TenantRule` reads others).
+    public var tenant: String? { TenantRule.default.tenant(of: self) }
+    /// The payload's `traceparent` when it is a valid W3C value (nil otherwise: invalid ones are dropped).
+    public var traceparent: String? {
+        guard rawRange(of: "traceparent") != nil, let value = self["traceparent"]?.stringValue, TraceParent.isValid(value) else { return nil }
+        return value
+    }
+    /// `enqueued_at` in epoch seconds: float seconds (Sidekiq ≤ 7), or integer
+    /// milliseconds (Sidekiq 8), told apart by an integer literal past 1e11.
+    /// Read from the bytes: it is read for every job (the latency metric), and
+    /// decoding a `JSONValue` would allocate the number's text.
+    public var enqueuedAt: Double? {
+        guard let range = rawRange(of: "enqueued_at"), range.count < 64 else { return nil }
+        return raw.withUnsafeBufferPointer { bytes -> Double? in
+            withUnsafeTemporaryAllocation(of: CChar.self, capacity: 64) { text -> Double? in
+                var integer = true
+                var count = 0
+                for i in range {
+                    let byte = bytes[i]
+                    // JSON numbers only: a string, object or literal is not a time.
+                    switch byte {
+                    case 0x30...0x39, 0x2B, 0x2D: break
+                    case 0x2E, 0x45, 0x65: integer = false
+                    default: return nil
+                    }
+                    text[count] = CChar(bitPattern: byte)
+                    count += 1
+                }
+                text[count] = 0
+                var end: UnsafeMutablePointer<CChar>?
+                let seconds = strtod(text.baseAddress!, &end)
+                guard end == text.baseAddress! + count, seconds.isFinite else { return nil }
+                return integer && seconds > 1e11 ? seconds / 1000 : seconds
+            }
+        }
     }
 
     /// A copy with members replaced (in place) or appended (before the closing

@@ -7,6 +7,8 @@
 // (`POST /v1/jobs/cancel`, advertised in /v1/health unless --no-cancel): a
 // sleeping job it interrupts answers 409; GET /cancels lists every cancel
 // request it got. With --secret, POSTs must carry a valid Courier-Signature.
+// GET /headers lists, by jid, the optional `traceparent` and `Courier-Tenant`
+// headers each /v1/jobs request carried (issue 12's tests read them).
 // Not part of the product.
 import Dispatch
 import ExecutorClient
@@ -24,6 +26,8 @@ final class Recorder: Sendable {
         var latencies: [Double] = []
         /// Every cancel request: jid, reason, whether a running job was interrupted.
         var cancels: [(String, String, Bool)] = []
+        /// By jid: the `traceparent` and `Courier-Tenant` headers received ("" when absent).
+        var headers: [String: (String, String)] = [:]
     }
     private let state = Mutex(State())
 
@@ -43,6 +47,18 @@ final class Recorder: Sendable {
     }
     func cancelled(jid: String, reason: String, found: Bool) { state.withLock { $0.cancels.append((jid, reason, found)) } }
     func reset() { state.withLock { $0 = State() } }
+    func headers(jid: String, traceparent: String?, tenant: String?) {
+        guard traceparent != nil || tenant != nil else { return }
+        state.withLock { $0.headers[jid] = (traceparent ?? "", tenant ?? "") }
+    }
+    func headersJSON() -> String {
+        state.withLock { s in
+            "{"
+                + s.headers.map {
+                    "\(JSONWriter.string($0.key)):{\"traceparent\":\(JSONWriter.string($0.value.0)),\"tenant\":\(JSONWriter.string($0.value.1))}"
+                }.joined(separator: ",") + "}"
+        }
+    }
 
     func statsJSON() -> String {
         state.withLock { s in
@@ -154,6 +170,7 @@ func runJob(_ request: HTTPRequest, options: Options, recorder: Recorder, sleeps
         return .json(400, "{\"status\":\"refused\",\"reason\":\(JSONWriter.string(reason))}")
     }
     recorder.begin(latency: latency)
+    if let jid = payload?.jid { recorder.headers(jid: jid, traceparent: request.header("traceparent"), tenant: request.header("Courier-Tenant")) }
     var micros = options.delayMicros
     if let ms = directive?["sleep_ms"]?.doubleValue, ms > 0 { micros = UInt32(min(ms, 3_600_000) * 1000) }
     var interruptedBy: String?
@@ -203,6 +220,7 @@ let server = try MiniHTTPServer(port: options.port, limits: MiniHTTPServer.Limit
     switch (request.method, request.path) {
     case ("GET", "/stats"): return .json(200, recorder.statsJSON())
     case ("GET", "/cancels"): return .json(200, recorder.cancelsJSON())
+    case ("GET", "/headers"): return .json(200, recorder.headersJSON())
     case ("POST", "/reset"): recorder.reset(); return .json(200, "{}")
     case ("GET", "/v1/health"): return .json(200, health)
     case ("POST", "/v1/jobs/exhausted"): return .json(200, "{\"status\":\"ok\"}")

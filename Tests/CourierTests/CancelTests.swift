@@ -118,7 +118,7 @@ final class CancelTests: XCTestCase {
         XCTAssertEqual(retried["error_class"]?.stringValue, "Courier::JobTimeout")
         XCTAssertEqual(try executor.cancels().count, 1)
         XCTAssertEqual(try executor.stats()["received"] as? Int, 1)
-        XCTAssertTrue(metrics.contains(#"courier_jobs_total{queue="default",class="SlowJob",outcome="retry"} 1"#), metrics)
+        XCTAssertTrue(metrics.contains(#"courier_jobs_total{queue="default",class="SlowJob",outcome="retry",tenant="none"} 1"#), metrics)
         XCTAssertFalse(metrics.contains(#"outcome="cancelled""#), metrics)
         let minute = (try redis.command(["KEYS", "j|*"]).array ?? []).compactMap(\.string)
         let counts = try minute.map { try redis.command(["HMGET", $0, "SlowJob|p", "SlowJob|f"]).array ?? [] }
@@ -221,7 +221,7 @@ final class CancelTests: XCTestCase {
         XCTAssertEqual(try inProgress.map { try redis.llen($0) }.reduce(0, +), 0, "acknowledged")
         XCTAssertNil(try redis.command(["ZSCORE", "courier:cancel", "expired-request"]).string, "requests older than 5 minutes are trimmed")
         let metrics = try metricsText(courier)
-        XCTAssertTrue(metrics.contains(#"courier_jobs_total{queue="default",class="LongJob",outcome="cancelled"} 1"#), metrics)
+        XCTAssertTrue(metrics.contains(#"courier_jobs_total{queue="default",class="LongJob",outcome="cancelled",tenant="none"} 1"#), metrics)
         XCTAssertTrue(metrics.contains(#"courier_cancels_total{reason="cancel",result="cancelled"} 1"#), metrics)
         try await courier.stop()
         XCTAssertEqual(try executor.cancels().count, 1, "asked once, though the request stays for 5 minutes")

@@ -17,9 +17,19 @@
 // Unchanged: names (no suffix added), label order and escaping, HELP texts,
 // counters as integers, the buckets and their `le` text (`0.001`, `1.0`,
 // `300.0`), the sum as Swift prints a Double.
+// Issue 12 then added the tenant label (histograms by queue and tenant, no
+// longer class), the latency histogram, retries/deaths by queue, the
+// concurrency limit, and Redis errors by kind (so that family, labelled now,
+// is absent from a fresh registry).
 import Foundation
 import Ops
 import XCTest
+
+/// The buckets as documented in docs/operations.md.
+enum CourierMetricsBuckets {
+    static let duration: [Double] = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300]
+    static let latency: [Double] = duration + [900, 3600]
+}
 
 final class MetricsExpositionTests: XCTestCase {
     /// The fixed calls: every `DispatchMetrics` method and the two that only
@@ -27,15 +37,20 @@ final class MetricsExpositionTests: XCTestCase {
     /// on a bucket bound, one past the last bucket and a job that never ran.
     static func recorded() -> CourierMetrics {
         let m = CourierMetrics()
-        m.jobFinished(queue: "default", jobClass: "NoopJob", outcome: "done", seconds: 0.0009765625)  // 2^-10: exact sums
-        m.jobFinished(queue: "default", jobClass: "NoopJob", outcome: "done", seconds: 0.25)  // on a bound: counted in le="0.25"
-        m.jobFinished(queue: "default", jobClass: "NoopJob", outcome: "retry", seconds: 3)
-        m.jobFinished(queue: "critical", jobClass: "Weird\"Job\\\nEnd", outcome: "dead", seconds: 400)  // past 300: only +Inf
-        m.jobFinished(queue: "default", jobClass: "unknown", outcome: "dead", seconds: nil)  // never ran: no duration
+        // 2^-10: exact sums
+        m.jobFinished(queue: "default", jobClass: "NoopJob", outcome: "done", tenant: "acme", seconds: 0.0009765625, latency: 0.5)
+        // on a bound: counted in le="0.25"
+        m.jobFinished(queue: "default", jobClass: "NoopJob", outcome: "done", tenant: "acme", seconds: 0.25, latency: 2000)
+        m.jobFinished(queue: "default", jobClass: "NoopJob", outcome: "retry", tenant: nil, seconds: 3, latency: nil)  // no enqueued_at: no latency
+        // past the last buckets: only +Inf
+        m.jobFinished(queue: "critical", jobClass: "Weird\"Job\\\nEnd", outcome: "dead", tenant: nil, seconds: 400, latency: 4000)
+        m.jobFinished(queue: "default", jobClass: "unknown", outcome: "dead", tenant: "acme", seconds: nil, latency: nil)  // never ran: no duration
         m.setInFlight(3)
+        m.setConcurrencyLimit(10)
         for state in ["open", "half_open", "closed", "open"] { m.breaker(state) }
-        m.redisError()
-        m.redisError()
+        m.redisError("connection")
+        m.redisError("connection")
+        m.redisError("script")
         m.executorError("unavailable")
         m.executorError("http")
         m.executorError("http")
@@ -74,16 +89,52 @@ final class MetricsExpositionTests: XCTestCase {
             XCTAssertTrue(block.lines.count > 1 && block.lines[1].hasPrefix("# TYPE \(block.name) "), "\(block.lines)")
             for sample in block.lines.dropFirst(2) { XCTAssertTrue(sample.hasPrefix(block.name), "\(sample) under \(block.name)") }
         }
-        let histogram = try XCTUnwrap(families(text).first { $0.name == "courier_job_duration_seconds" })
-        let samples = Array(histogram.lines.dropFirst(2))
-        XCTAssertEqual(samples.count, 2 * 19)  // two series: 16 buckets, +Inf, _sum, _count each
-        for series in stride(from: 0, to: samples.count, by: 19) {
-            let bounds = samples[series..<(series + 16)].map { line in Double(line.components(separatedBy: "le=\"")[1].prefix { $0 != "\"" })! }
-            XCTAssertEqual(bounds, [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300])
-            XCTAssertTrue(samples[series + 16].contains("le=\"+Inf\"}"))
-            XCTAssertTrue(samples[series + 17].hasPrefix("courier_job_duration_seconds_sum{"))
-            XCTAssertTrue(samples[series + 18].hasPrefix("courier_job_duration_seconds_count{"))
+        for (name, buckets, seriesCount) in [
+            ("courier_job_duration_seconds", CourierMetricsBuckets.duration, 3), ("courier_job_latency_seconds", CourierMetricsBuckets.latency, 2),
+        ] {
+            let histogram = try XCTUnwrap(families(text).first { $0.name == name })
+            let samples = Array(histogram.lines.dropFirst(2))
+            let size = buckets.count + 3  // the buckets, +Inf, _sum, _count
+            XCTAssertEqual(samples.count, seriesCount * size)
+            for series in stride(from: 0, to: samples.count, by: size) {
+                let bounds = samples[series..<(series + buckets.count)].map { line in
+                    Double(line.components(separatedBy: "le=\"")[1].prefix { $0 != "\"" })!
+                }
+                XCTAssertEqual(bounds, buckets)
+                XCTAssertTrue(samples[series + buckets.count].contains("le=\"+Inf\"}"))
+                XCTAssertTrue(samples[series + buckets.count + 1].hasPrefix("\(name)_sum{"))
+                XCTAssertTrue(samples[series + buckets.count + 2].hasPrefix("\(name)_count{"))
+            }
         }
+    }
+
+    /// Tenants past the limit (or outside the allow-list) and classes past 200 are counted as `other`.
+    func testTenantAndClassLabelsAreBounded() throws {
+        let limited = CourierMetrics(labels: MetricsLabels(tenants: .firstSeen(limit: 2), classLimit: 3))
+        for i in 0..<10 {
+            limited.jobFinished(queue: "q", jobClass: "Job\(i % 5)", outcome: "done", tenant: "t\(i)", seconds: 0.01, latency: 0.1)
+        }
+        limited.jobFinished(queue: "q", jobClass: "Job0", outcome: "done", tenant: "t1", seconds: 0.01, latency: nil)  // seen: keeps its label
+        limited.jobFinished(queue: "q", jobClass: "Job0", outcome: "done", tenant: nil, seconds: 0.01, latency: nil)
+        let text = limited.render()
+        let tenants = Set(labelValues(text, family: "courier_jobs_total", label: "tenant"))
+        XCTAssertEqual(tenants, ["t0", "t1", "other", "none"])
+        XCTAssertEqual(Set(labelValues(text, family: "courier_jobs_total", label: "class")), ["Job0", "Job1", "Job2", "other"])
+        XCTAssertEqual(Set(labelValues(text, family: "courier_job_latency_seconds_count", label: "tenant")), ["t0", "t1", "other"])
+        XCTAssertTrue(text.contains(#"courier_job_duration_seconds_count{queue="q",tenant="other"} 8"#), text)
+        XCTAssertTrue(text.contains(#"courier_job_duration_seconds_count{queue="q",tenant="t1"} 2"#), text)
+
+        let allowed = CourierMetrics(labels: MetricsLabels(tenants: .allow(["acme", "globex"])))
+        for tenant in ["acme", "initech", "globex", "acme", "umbrella"] {
+            allowed.jobFinished(queue: "q", jobClass: "J", outcome: "retry", tenant: tenant, seconds: 1, latency: 1)
+        }
+        let allowedText = allowed.render()
+        XCTAssertTrue(allowedText.contains(#"courier_jobs_total{queue="q",class="J",outcome="retry",tenant="acme"} 2"#), allowedText)
+        XCTAssertTrue(allowedText.contains(#"courier_jobs_total{queue="q",class="J",outcome="retry",tenant="other"} 2"#), allowedText)
+        XCTAssertTrue(allowedText.contains(#"courier_retries_scheduled_total{queue="q"} 5"#), allowedText)
+
+        var bound = LabelBound(.firstSeen(limit: 0))
+        XCTAssertEqual(bound.label("a"), "other")
     }
 
     /// Python's `prometheus_client` (the reference parser) reads the text, with
@@ -113,7 +164,8 @@ final class MetricsExpositionTests: XCTestCase {
         XCTAssertEqual(
             Set(parsed.keys),
             [
-                "courier_jobs", "courier_job_duration_seconds", "courier_jobs_in_flight", "courier_breaker_state",
+                "courier_jobs", "courier_job_duration_seconds", "courier_job_latency_seconds", "courier_jobs_in_flight",
+                "courier_concurrency_limit", "courier_retries_scheduled", "courier_jobs_dead", "courier_breaker_state",
                 "courier_breaker_transitions", "courier_redis_errors", "courier_executor_errors", "courier_queue_depth",
                 "courier_queue_latency_seconds", "courier_set_size", "courier_recovered_jobs", "courier_redis_round_trips",
                 "courier_exhausted_hooks", "courier_cancels",
@@ -123,17 +175,24 @@ final class MetricsExpositionTests: XCTestCase {
         XCTAssertEqual(parsed["courier_queue_depth"]?["type"] as? String, "gauge")
         let jobs = try XCTUnwrap(parsed["courier_jobs"]?["samples"] as? [[Any]])
         let weird = try XCTUnwrap(jobs.first { ($0[1] as? [String: String])?["queue"] == "critical" })
-        XCTAssertEqual(weird[1] as? [String: String], ["queue": "critical", "class": "Weird\"Job\\\nEnd", "outcome": "dead"])
+        XCTAssertEqual(weird[1] as? [String: String], ["queue": "critical", "class": "Weird\"Job\\\nEnd", "outcome": "dead", "tenant": "none"])
         XCTAssertEqual(weird[2] as? Double, 1)
         let histogram = try XCTUnwrap(parsed["courier_job_duration_seconds"]?["samples"] as? [[Any]])
         let noopSum = histogram.first {
-            ($0[0] as? String) == "courier_job_duration_seconds_sum" && ($0[1] as? [String: String])?["class"] == "NoopJob"
+            ($0[0] as? String) == "courier_job_duration_seconds_sum" && ($0[1] as? [String: String])?["tenant"] == "acme"
         }
-        XCTAssertEqual(noopSum?[2] as? Double, 3.2509765625)
-        XCTAssertEqual(histogram.count, 2 * 19)
+        XCTAssertEqual(noopSum?[2] as? Double, 0.2509765625)
+        XCTAssertEqual(histogram.count, 3 * 19)
     }
 
     // MARK: - Helpers
+
+    /// The values of `label` on the samples named `family` (a prefix: `_count` etc. narrow it).
+    private func labelValues(_ text: String, family: String, label: String) -> [String] {
+        text.split(separator: "\n").filter { $0.hasPrefix(family + "{") }.compactMap { line in
+            line.components(separatedBy: "\(label)=\"").dropFirst().first.map { String($0.prefix { $0 != "\"" }) }
+        }
+    }
 
     /// Each family's block (from its `# HELP` line), in printed order.
     private func families(_ text: String) -> [(name: String, lines: [String])] {
@@ -174,68 +233,142 @@ final class MetricsExpositionTests: XCTestCase {
     }
 
     static let golden = #"""
-        # HELP courier_jobs_total Jobs finished, by queue, class and outcome (done, retry, dead, discarded, failed, requeued, cancelled).
+        # HELP courier_jobs_total Jobs finished, by queue, class, outcome (done, retry, dead, discarded, failed, requeued, cancelled) and tenant.
         # TYPE courier_jobs_total counter
-        courier_jobs_total{queue="critical",class="Weird\"Job\\\nEnd",outcome="dead"} 1
-        courier_jobs_total{queue="default",class="NoopJob",outcome="done"} 2
-        courier_jobs_total{queue="default",class="NoopJob",outcome="retry"} 1
-        courier_jobs_total{queue="default",class="unknown",outcome="dead"} 1
-        # HELP courier_job_duration_seconds Time from POST to the executor's answer.
+        courier_jobs_total{queue="critical",class="Weird\"Job\\\nEnd",outcome="dead",tenant="none"} 1
+        courier_jobs_total{queue="default",class="NoopJob",outcome="done",tenant="acme"} 2
+        courier_jobs_total{queue="default",class="NoopJob",outcome="retry",tenant="none"} 1
+        courier_jobs_total{queue="default",class="unknown",outcome="dead",tenant="acme"} 1
+        # HELP courier_job_duration_seconds Time from POST to the executor's answer, by queue and tenant.
         # TYPE courier_job_duration_seconds histogram
-        courier_job_duration_seconds_bucket{queue="critical",class="Weird\"Job\\\nEnd",le="0.001"} 0
-        courier_job_duration_seconds_bucket{queue="critical",class="Weird\"Job\\\nEnd",le="0.0025"} 0
-        courier_job_duration_seconds_bucket{queue="critical",class="Weird\"Job\\\nEnd",le="0.005"} 0
-        courier_job_duration_seconds_bucket{queue="critical",class="Weird\"Job\\\nEnd",le="0.01"} 0
-        courier_job_duration_seconds_bucket{queue="critical",class="Weird\"Job\\\nEnd",le="0.025"} 0
-        courier_job_duration_seconds_bucket{queue="critical",class="Weird\"Job\\\nEnd",le="0.05"} 0
-        courier_job_duration_seconds_bucket{queue="critical",class="Weird\"Job\\\nEnd",le="0.1"} 0
-        courier_job_duration_seconds_bucket{queue="critical",class="Weird\"Job\\\nEnd",le="0.25"} 0
-        courier_job_duration_seconds_bucket{queue="critical",class="Weird\"Job\\\nEnd",le="0.5"} 0
-        courier_job_duration_seconds_bucket{queue="critical",class="Weird\"Job\\\nEnd",le="1.0"} 0
-        courier_job_duration_seconds_bucket{queue="critical",class="Weird\"Job\\\nEnd",le="2.5"} 0
-        courier_job_duration_seconds_bucket{queue="critical",class="Weird\"Job\\\nEnd",le="5.0"} 0
-        courier_job_duration_seconds_bucket{queue="critical",class="Weird\"Job\\\nEnd",le="10.0"} 0
-        courier_job_duration_seconds_bucket{queue="critical",class="Weird\"Job\\\nEnd",le="30.0"} 0
-        courier_job_duration_seconds_bucket{queue="critical",class="Weird\"Job\\\nEnd",le="60.0"} 0
-        courier_job_duration_seconds_bucket{queue="critical",class="Weird\"Job\\\nEnd",le="300.0"} 0
-        courier_job_duration_seconds_bucket{queue="critical",class="Weird\"Job\\\nEnd",le="+Inf"} 1
-        courier_job_duration_seconds_sum{queue="critical",class="Weird\"Job\\\nEnd"} 400.0
-        courier_job_duration_seconds_count{queue="critical",class="Weird\"Job\\\nEnd"} 1
-        courier_job_duration_seconds_bucket{queue="default",class="NoopJob",le="0.001"} 1
-        courier_job_duration_seconds_bucket{queue="default",class="NoopJob",le="0.0025"} 1
-        courier_job_duration_seconds_bucket{queue="default",class="NoopJob",le="0.005"} 1
-        courier_job_duration_seconds_bucket{queue="default",class="NoopJob",le="0.01"} 1
-        courier_job_duration_seconds_bucket{queue="default",class="NoopJob",le="0.025"} 1
-        courier_job_duration_seconds_bucket{queue="default",class="NoopJob",le="0.05"} 1
-        courier_job_duration_seconds_bucket{queue="default",class="NoopJob",le="0.1"} 1
-        courier_job_duration_seconds_bucket{queue="default",class="NoopJob",le="0.25"} 2
-        courier_job_duration_seconds_bucket{queue="default",class="NoopJob",le="0.5"} 2
-        courier_job_duration_seconds_bucket{queue="default",class="NoopJob",le="1.0"} 2
-        courier_job_duration_seconds_bucket{queue="default",class="NoopJob",le="2.5"} 2
-        courier_job_duration_seconds_bucket{queue="default",class="NoopJob",le="5.0"} 3
-        courier_job_duration_seconds_bucket{queue="default",class="NoopJob",le="10.0"} 3
-        courier_job_duration_seconds_bucket{queue="default",class="NoopJob",le="30.0"} 3
-        courier_job_duration_seconds_bucket{queue="default",class="NoopJob",le="60.0"} 3
-        courier_job_duration_seconds_bucket{queue="default",class="NoopJob",le="300.0"} 3
-        courier_job_duration_seconds_bucket{queue="default",class="NoopJob",le="+Inf"} 3
-        courier_job_duration_seconds_sum{queue="default",class="NoopJob"} 3.2509765625
-        courier_job_duration_seconds_count{queue="default",class="NoopJob"} 3
+        courier_job_duration_seconds_bucket{queue="default",tenant="acme",le="0.001"} 1
+        courier_job_duration_seconds_bucket{queue="default",tenant="acme",le="0.0025"} 1
+        courier_job_duration_seconds_bucket{queue="default",tenant="acme",le="0.005"} 1
+        courier_job_duration_seconds_bucket{queue="default",tenant="acme",le="0.01"} 1
+        courier_job_duration_seconds_bucket{queue="default",tenant="acme",le="0.025"} 1
+        courier_job_duration_seconds_bucket{queue="default",tenant="acme",le="0.05"} 1
+        courier_job_duration_seconds_bucket{queue="default",tenant="acme",le="0.1"} 1
+        courier_job_duration_seconds_bucket{queue="default",tenant="acme",le="0.25"} 2
+        courier_job_duration_seconds_bucket{queue="default",tenant="acme",le="0.5"} 2
+        courier_job_duration_seconds_bucket{queue="default",tenant="acme",le="1.0"} 2
+        courier_job_duration_seconds_bucket{queue="default",tenant="acme",le="2.5"} 2
+        courier_job_duration_seconds_bucket{queue="default",tenant="acme",le="5.0"} 2
+        courier_job_duration_seconds_bucket{queue="default",tenant="acme",le="10.0"} 2
+        courier_job_duration_seconds_bucket{queue="default",tenant="acme",le="30.0"} 2
+        courier_job_duration_seconds_bucket{queue="default",tenant="acme",le="60.0"} 2
+        courier_job_duration_seconds_bucket{queue="default",tenant="acme",le="300.0"} 2
+        courier_job_duration_seconds_bucket{queue="default",tenant="acme",le="+Inf"} 2
+        courier_job_duration_seconds_sum{queue="default",tenant="acme"} 0.2509765625
+        courier_job_duration_seconds_count{queue="default",tenant="acme"} 2
+        courier_job_duration_seconds_bucket{queue="default",tenant="none",le="0.001"} 0
+        courier_job_duration_seconds_bucket{queue="default",tenant="none",le="0.0025"} 0
+        courier_job_duration_seconds_bucket{queue="default",tenant="none",le="0.005"} 0
+        courier_job_duration_seconds_bucket{queue="default",tenant="none",le="0.01"} 0
+        courier_job_duration_seconds_bucket{queue="default",tenant="none",le="0.025"} 0
+        courier_job_duration_seconds_bucket{queue="default",tenant="none",le="0.05"} 0
+        courier_job_duration_seconds_bucket{queue="default",tenant="none",le="0.1"} 0
+        courier_job_duration_seconds_bucket{queue="default",tenant="none",le="0.25"} 0
+        courier_job_duration_seconds_bucket{queue="default",tenant="none",le="0.5"} 0
+        courier_job_duration_seconds_bucket{queue="default",tenant="none",le="1.0"} 0
+        courier_job_duration_seconds_bucket{queue="default",tenant="none",le="2.5"} 0
+        courier_job_duration_seconds_bucket{queue="default",tenant="none",le="5.0"} 1
+        courier_job_duration_seconds_bucket{queue="default",tenant="none",le="10.0"} 1
+        courier_job_duration_seconds_bucket{queue="default",tenant="none",le="30.0"} 1
+        courier_job_duration_seconds_bucket{queue="default",tenant="none",le="60.0"} 1
+        courier_job_duration_seconds_bucket{queue="default",tenant="none",le="300.0"} 1
+        courier_job_duration_seconds_bucket{queue="default",tenant="none",le="+Inf"} 1
+        courier_job_duration_seconds_sum{queue="default",tenant="none"} 3.0
+        courier_job_duration_seconds_count{queue="default",tenant="none"} 1
+        courier_job_duration_seconds_bucket{queue="critical",tenant="none",le="0.001"} 0
+        courier_job_duration_seconds_bucket{queue="critical",tenant="none",le="0.0025"} 0
+        courier_job_duration_seconds_bucket{queue="critical",tenant="none",le="0.005"} 0
+        courier_job_duration_seconds_bucket{queue="critical",tenant="none",le="0.01"} 0
+        courier_job_duration_seconds_bucket{queue="critical",tenant="none",le="0.025"} 0
+        courier_job_duration_seconds_bucket{queue="critical",tenant="none",le="0.05"} 0
+        courier_job_duration_seconds_bucket{queue="critical",tenant="none",le="0.1"} 0
+        courier_job_duration_seconds_bucket{queue="critical",tenant="none",le="0.25"} 0
+        courier_job_duration_seconds_bucket{queue="critical",tenant="none",le="0.5"} 0
+        courier_job_duration_seconds_bucket{queue="critical",tenant="none",le="1.0"} 0
+        courier_job_duration_seconds_bucket{queue="critical",tenant="none",le="2.5"} 0
+        courier_job_duration_seconds_bucket{queue="critical",tenant="none",le="5.0"} 0
+        courier_job_duration_seconds_bucket{queue="critical",tenant="none",le="10.0"} 0
+        courier_job_duration_seconds_bucket{queue="critical",tenant="none",le="30.0"} 0
+        courier_job_duration_seconds_bucket{queue="critical",tenant="none",le="60.0"} 0
+        courier_job_duration_seconds_bucket{queue="critical",tenant="none",le="300.0"} 0
+        courier_job_duration_seconds_bucket{queue="critical",tenant="none",le="+Inf"} 1
+        courier_job_duration_seconds_sum{queue="critical",tenant="none"} 400.0
+        courier_job_duration_seconds_count{queue="critical",tenant="none"} 1
+        # HELP courier_job_latency_seconds Time from enqueued_at to the job's delivery to the executor, by queue and tenant.
+        # TYPE courier_job_latency_seconds histogram
+        courier_job_latency_seconds_bucket{queue="default",tenant="acme",le="0.001"} 0
+        courier_job_latency_seconds_bucket{queue="default",tenant="acme",le="0.0025"} 0
+        courier_job_latency_seconds_bucket{queue="default",tenant="acme",le="0.005"} 0
+        courier_job_latency_seconds_bucket{queue="default",tenant="acme",le="0.01"} 0
+        courier_job_latency_seconds_bucket{queue="default",tenant="acme",le="0.025"} 0
+        courier_job_latency_seconds_bucket{queue="default",tenant="acme",le="0.05"} 0
+        courier_job_latency_seconds_bucket{queue="default",tenant="acme",le="0.1"} 0
+        courier_job_latency_seconds_bucket{queue="default",tenant="acme",le="0.25"} 0
+        courier_job_latency_seconds_bucket{queue="default",tenant="acme",le="0.5"} 1
+        courier_job_latency_seconds_bucket{queue="default",tenant="acme",le="1.0"} 1
+        courier_job_latency_seconds_bucket{queue="default",tenant="acme",le="2.5"} 1
+        courier_job_latency_seconds_bucket{queue="default",tenant="acme",le="5.0"} 1
+        courier_job_latency_seconds_bucket{queue="default",tenant="acme",le="10.0"} 1
+        courier_job_latency_seconds_bucket{queue="default",tenant="acme",le="30.0"} 1
+        courier_job_latency_seconds_bucket{queue="default",tenant="acme",le="60.0"} 1
+        courier_job_latency_seconds_bucket{queue="default",tenant="acme",le="300.0"} 1
+        courier_job_latency_seconds_bucket{queue="default",tenant="acme",le="900.0"} 1
+        courier_job_latency_seconds_bucket{queue="default",tenant="acme",le="3600.0"} 2
+        courier_job_latency_seconds_bucket{queue="default",tenant="acme",le="+Inf"} 2
+        courier_job_latency_seconds_sum{queue="default",tenant="acme"} 2000.5
+        courier_job_latency_seconds_count{queue="default",tenant="acme"} 2
+        courier_job_latency_seconds_bucket{queue="critical",tenant="none",le="0.001"} 0
+        courier_job_latency_seconds_bucket{queue="critical",tenant="none",le="0.0025"} 0
+        courier_job_latency_seconds_bucket{queue="critical",tenant="none",le="0.005"} 0
+        courier_job_latency_seconds_bucket{queue="critical",tenant="none",le="0.01"} 0
+        courier_job_latency_seconds_bucket{queue="critical",tenant="none",le="0.025"} 0
+        courier_job_latency_seconds_bucket{queue="critical",tenant="none",le="0.05"} 0
+        courier_job_latency_seconds_bucket{queue="critical",tenant="none",le="0.1"} 0
+        courier_job_latency_seconds_bucket{queue="critical",tenant="none",le="0.25"} 0
+        courier_job_latency_seconds_bucket{queue="critical",tenant="none",le="0.5"} 0
+        courier_job_latency_seconds_bucket{queue="critical",tenant="none",le="1.0"} 0
+        courier_job_latency_seconds_bucket{queue="critical",tenant="none",le="2.5"} 0
+        courier_job_latency_seconds_bucket{queue="critical",tenant="none",le="5.0"} 0
+        courier_job_latency_seconds_bucket{queue="critical",tenant="none",le="10.0"} 0
+        courier_job_latency_seconds_bucket{queue="critical",tenant="none",le="30.0"} 0
+        courier_job_latency_seconds_bucket{queue="critical",tenant="none",le="60.0"} 0
+        courier_job_latency_seconds_bucket{queue="critical",tenant="none",le="300.0"} 0
+        courier_job_latency_seconds_bucket{queue="critical",tenant="none",le="900.0"} 0
+        courier_job_latency_seconds_bucket{queue="critical",tenant="none",le="3600.0"} 0
+        courier_job_latency_seconds_bucket{queue="critical",tenant="none",le="+Inf"} 1
+        courier_job_latency_seconds_sum{queue="critical",tenant="none"} 4000.0
+        courier_job_latency_seconds_count{queue="critical",tenant="none"} 1
         # HELP courier_jobs_in_flight Jobs fetched and not yet acknowledged.
         # TYPE courier_jobs_in_flight gauge
         courier_jobs_in_flight 3.0
+        # HELP courier_concurrency_limit Most jobs this process holds at once (-c).
+        # TYPE courier_concurrency_limit gauge
+        courier_concurrency_limit 10.0
+        # HELP courier_retries_scheduled_total Failed jobs put in the retry set, by queue.
+        # TYPE courier_retries_scheduled_total counter
+        courier_retries_scheduled_total{queue="default"} 1
+        # HELP courier_jobs_dead_total Jobs put in the dead set, by queue.
+        # TYPE courier_jobs_dead_total counter
+        courier_jobs_dead_total{queue="critical"} 1
+        courier_jobs_dead_total{queue="default"} 1
         # HELP courier_breaker_state 1 for the circuit breaker's current state.
         # TYPE courier_breaker_state gauge
         courier_breaker_state{state="closed"} 0.0
-        courier_breaker_state{state="open"} 1.0
         courier_breaker_state{state="half_open"} 0.0
+        courier_breaker_state{state="open"} 1.0
         # HELP courier_breaker_transitions_total Circuit breaker transitions, by new state.
         # TYPE courier_breaker_transitions_total counter
         courier_breaker_transitions_total{to="closed"} 1
         courier_breaker_transitions_total{to="half_open"} 1
         courier_breaker_transitions_total{to="open"} 2
-        # HELP courier_redis_errors_total Failed Redis round trips.
+        # HELP courier_redis_errors_total Failed Redis calls (round trips, heartbeats, scheduler, recovery), by kind.
         # TYPE courier_redis_errors_total counter
-        courier_redis_errors_total 2
+        courier_redis_errors_total{kind="connection"} 2
+        courier_redis_errors_total{kind="script"} 1
         # HELP courier_executor_errors_total Deliveries the executor did not answer properly, by kind.
         # TYPE courier_executor_errors_total counter
         courier_executor_errors_total{kind="http"} 2
@@ -274,14 +407,14 @@ final class MetricsExpositionTests: XCTestCase {
         # HELP courier_jobs_in_flight Jobs fetched and not yet acknowledged.
         # TYPE courier_jobs_in_flight gauge
         courier_jobs_in_flight 0.0
+        # HELP courier_concurrency_limit Most jobs this process holds at once (-c).
+        # TYPE courier_concurrency_limit gauge
+        courier_concurrency_limit 0.0
         # HELP courier_breaker_state 1 for the circuit breaker's current state.
         # TYPE courier_breaker_state gauge
         courier_breaker_state{state="closed"} 1.0
-        courier_breaker_state{state="open"} 0.0
         courier_breaker_state{state="half_open"} 0.0
-        # HELP courier_redis_errors_total Failed Redis round trips.
-        # TYPE courier_redis_errors_total counter
-        courier_redis_errors_total 0
+        courier_breaker_state{state="open"} 0.0
         # HELP courier_recovered_jobs_total Jobs pushed back from processes that died.
         # TYPE courier_recovered_jobs_total counter
         courier_recovered_jobs_total 0

@@ -25,11 +25,14 @@ final class OpsEndpointsTests: XCTestCase {
         _ = try sidekiqRuby("Sidekiq::Client.push_bulk('class' => NoopJob, 'args' => (1..7).map { |i| [i] })", redisURL: redis.url)
         try await waitUntilAsync("7 jobs delivered", timeout: 10) { executor.count == 7 }
         try await waitUntilAsync("7 jobs counted", timeout: 5) {
-            try httpGet(port: port, path: "/metrics").body.contains(#"courier_jobs_total{queue="default",class="NoopJob",outcome="done"} 7"#)
+            try httpGet(port: port, path: "/metrics").body.contains(
+                #"courier_jobs_total{queue="default",class="NoopJob",outcome="done",tenant="none"} 7"#)
         }
         let metrics = try httpGet(port: port, path: "/metrics").body
-        XCTAssertTrue(metrics.contains(#"courier_job_duration_seconds_count{queue="default",class="NoopJob"} 7"#), metrics)
-        XCTAssertTrue(metrics.contains(#"courier_job_duration_seconds_bucket{queue="default",class="NoopJob",le="+Inf"} 7"#), metrics)
+        XCTAssertTrue(metrics.contains(#"courier_job_duration_seconds_count{queue="default",tenant="none"} 7"#), metrics)
+        XCTAssertTrue(metrics.contains(#"courier_job_duration_seconds_bucket{queue="default",tenant="none",le="+Inf"} 7"#), metrics)
+        XCTAssertTrue(metrics.contains(#"courier_job_latency_seconds_count{queue="default",tenant="none"} 7"#), metrics)
+        XCTAssertTrue(metrics.contains("courier_concurrency_limit 10.0"), metrics)
         XCTAssertTrue(metrics.contains("# TYPE courier_jobs_total counter"))
 
         // Quiet: alive, but no longer ready for work.
@@ -77,7 +80,7 @@ func httpGet(port: Int, path: String) throws -> (status: Int, body: String) {
 final class OpsServerLimitsTests: XCTestCase {
     private func opsServer(limits: MiniHTTPServer.Limits = .ops) throws -> OpsServer {
         let metrics = CourierMetrics()
-        metrics.jobFinished(queue: "default", jobClass: "NoopJob", outcome: "done", seconds: 0.01)
+        metrics.jobFinished(queue: "default", jobClass: "NoopJob", outcome: "done", tenant: nil, seconds: 0.01, latency: nil)
         return try OpsServer(host: "127.0.0.1", port: 0, metrics: metrics, limits: limits) { (true, "ok") }
     }
 
@@ -88,7 +91,7 @@ final class OpsServerLimitsTests: XCTestCase {
         XCTAssertEqual(try httpGet(port: ops.port, path: "/ready").body, #"{"status":"ready","reason":"ok"}"#)
         let metrics = try httpGet(port: ops.port, path: "/metrics")
         XCTAssertEqual(metrics.status, 200)
-        XCTAssertTrue(metrics.body.contains(#"courier_jobs_total{queue="default",class="NoopJob",outcome="done"} 1"#), metrics.body)
+        XCTAssertTrue(metrics.body.contains(#"courier_jobs_total{queue="default",class="NoopJob",outcome="done",tenant="none"} 1"#), metrics.body)
         XCTAssertEqual(try httpGet(port: ops.port, path: "/nope").status, 404)
         // Keep-alive: two requests on one connection; HEAD has the length but no body.
         let client = try RawClient(port: ops.port)
