@@ -10,14 +10,36 @@ import Synchronization
 
 /// The line reader of one streamed answer. Fed only by the HTTP loop's thread
 /// (curl's write callback of its one transfer), so its state needs no lock;
-/// @unchecked because it travels to that thread inside the inbox.
+/// @unchecked because it travels to that thread inside the inbox. The answers
+/// one read brings are handed over together: one wake-up of the dispatcher for
+/// the jobs that ended together, not one each.
 final class StreamLines: @unchecked Sendable {
     private var splitter = LineSplitter()
-    private let onLine: (ArraySlice<UInt8>) -> Void
+    private var arrived: [(Int, ExecutionOutcome)] = []
+    private let progress: StreamProgress
+    private let outcomes: ([(Int, ExecutionOutcome)]) -> Void
 
-    init(onLine: @escaping (ArraySlice<UInt8>) -> Void) { self.onLine = onLine }
+    fileprivate init(progress: StreamProgress, outcomes: @escaping ([(Int, ExecutionOutcome)]) -> Void) {
+        self.progress = progress
+        self.outcomes = outcomes
+    }
 
-    func feed(_ bytes: UnsafeRawBufferPointer) { splitter.feed(bytes, line: onLine) }
+    func feed(_ bytes: UnsafeRawBufferPointer) {
+        splitter.feed(bytes) { line in
+            switch StreamProtocol.read(line: line) {
+            case let .job(index, result):
+                if progress.answer(index) { arrived.append((index, result)) }
+            case .done:
+                progress.complete()
+            case .ignored:
+                break
+            }
+        }
+        guard !arrived.isEmpty else { return }
+        let batch = arrived
+        arrived.removeAll(keepingCapacity: true)
+        outcomes(batch)
+    }
 }
 
 extension HTTPExecutor {
@@ -25,27 +47,18 @@ extension HTTPExecutor {
     /// executor thread, as its answer arrives (or when the transfer ends without one).
     /// Each job's timeout counts from the request's start; jobs that together exceed
     /// `maxBatchBytes` go in several streams.
-    public func submitStream(_ requests: [ExecutionRequest], outcome: @escaping @Sendable (Int, ExecutionOutcome) -> Void) {
+    public func submitStream(_ requests: [ExecutionRequest], outcomes: @escaping @Sendable ([(Int, ExecutionOutcome)]) -> Void) {
         let groups = Self.batchGroups(sizes: requests.map(\.body.count), limit: configuration.maxBatchBytes)
         for range in groups {
             let offset = range.lowerBound
-            postStream(Array(requests[range])) { index, result in outcome(offset + index, result) }
+            postStream(Array(requests[range])) { results in outcomes(offset == 0 ? results : results.map { (offset + $0.0, $0.1) }) }
         }
     }
 
-    private func postStream(_ requests: [ExecutionRequest], outcome: @escaping @Sendable (Int, ExecutionOutcome) -> Void) {
+    private func postStream(_ requests: [ExecutionRequest], outcomes: @escaping @Sendable ([(Int, ExecutionOutcome)]) -> Void) {
         let timeout = requests.map { $0.timeout ?? configuration.jobTimeout }.max() ?? configuration.jobTimeout
         let progress = StreamProgress(count: requests.count)
-        let lines = StreamLines { line in
-            switch StreamProtocol.read(line: line) {
-            case let .job(index, result):
-                if progress.answer(index) { outcome(index, result) }
-            case .done:
-                progress.complete()
-            case .ignored:
-                break
-            }
-        }
+        let lines = StreamLines(progress: progress, outcomes: outcomes)
         let stream = ExecutionRequest(
             path: StreamProtocol.path, body: StreamProtocol.body(requests),
             jid: requests.map(\.jid).joined(separator: ","), queue: requests[0].queue, attempt: 1, timeout: timeout)
@@ -53,7 +66,7 @@ extension HTTPExecutor {
             let (unanswered, complete) = progress.finish()
             guard !unanswered.isEmpty else { return }
             let leftover = StreamProtocol.unanswered(result: result, complete: complete, jobTimeout: timeout)
-            for index in unanswered { outcome(index, leftover) }
+            outcomes(unanswered.map { ($0, leftover) })
         }
     }
 }

@@ -55,15 +55,16 @@ public enum StreamProtocol {
     /// its queue, and (when known) its `tenant` and valid `traceparent`.
     public static func body(_ requests: [ExecutionRequest]) -> [UInt8] {
         var body = Array(#"{"jobs":["#.utf8)
+        body.reserveCapacity(requests.reduce(64) { $0 + $1.body.count + 64 })
         for (i, request) in requests.enumerated() {
             if i > 0 { body.append(UInt8(ascii: ",")) }
             body.append(contentsOf: #"{"payload":"#.utf8)
-            body.append(contentsOf: JSONWriter.string(String(decoding: request.body, as: UTF8.self)).utf8)
+            JSONWriter.appendString(request.body, to: &body)
             body.append(contentsOf: #","queue":"#.utf8)
-            body.append(contentsOf: JSONWriter.string(request.queue).utf8)
+            JSONWriter.appendString(Array(request.queue.utf8), to: &body)
             if let tenant = request.tenant {
                 body.append(contentsOf: #","tenant":"#.utf8)
-                body.append(contentsOf: JSONWriter.string(tenant).utf8)
+                JSONWriter.appendString(Array(tenant.utf8), to: &body)
             }
             if let traceparent = request.traceparent {
                 body.append(contentsOf: #","traceparent":""#.utf8)

@@ -318,7 +318,7 @@ public final class Dispatcher: Sendable {
             case .single:
                 executor.submit(chunk.first!.request) { [self] outcome in finished([(ids[0], outcome)]) }
             case .stream:
-                executor.submitStream(chunk.map(\.request)) { [self] index, outcome in finished([(ids[index], outcome)]) }
+                executor.submitStream(chunk.map(\.request)) { [self] results in finished(results.map { (ids[$0.0], $0.1) }) }
             case .batch:
                 executor.submitBatch(chunk.map(\.request)) { [self] results in finished(Array(zip(ids, results))) }
             }

@@ -9,9 +9,9 @@ public protocol JobExecutor: Sendable {
     func submit(_ request: ExecutionRequest, completion: @escaping @Sendable (ExecutionOutcome) -> Void)
     /// Starts one delivery of several jobs; `completion` gets one outcome per job, in order.
     func submitBatch(_ requests: [ExecutionRequest], completion: @escaping @Sendable ([ExecutionOutcome]) -> Void)
-    /// Starts one streamed delivery of several jobs (`/v1/jobs/stream`); `outcome` is
-    /// called once per job, by its index, as each answer arrives.
-    func submitStream(_ requests: [ExecutionRequest], outcome: @escaping @Sendable (Int, ExecutionOutcome) -> Void)
+    /// Starts one streamed delivery of several jobs (`/v1/jobs/stream`); `outcomes` gets
+    /// the jobs (by index) whose answers arrived together, as they arrive: each job once.
+    func submitStream(_ requests: [ExecutionRequest], outcomes: @escaping @Sendable ([(Int, ExecutionOutcome)]) -> Void)
     /// One POST whose raw answer the caller classifies itself (the exhausted hooks, cancels).
     func post(_ request: ExecutionRequest, completion: @escaping @Sendable (HTTPResult) -> Void)
     /// One GET (the executor's health and features), answered raw.
@@ -20,9 +20,7 @@ public protocol JobExecutor: Sendable {
 
 extension JobExecutor {
     /// An executor without streams answers a stream's jobs all at once, as a batch.
-    public func submitStream(_ requests: [ExecutionRequest], outcome: @escaping @Sendable (Int, ExecutionOutcome) -> Void) {
-        submitBatch(requests) { results in
-            for (index, result) in results.enumerated() { outcome(index, result) }
-        }
+    public func submitStream(_ requests: [ExecutionRequest], outcomes: @escaping @Sendable ([(Int, ExecutionOutcome)]) -> Void) {
+        submitBatch(requests) { results in outcomes(Array(results.enumerated())) }
     }
 }

@@ -388,6 +388,40 @@ public enum JSONWriter {
         return out + "\""
     }
 
+    /// Appends `bytes` (UTF-8) as a JSON string literal: the same text as
+    /// `string(String(decoding: bytes, as: UTF8.self))`, escaped byte by byte
+    /// without a String in between when they are ASCII (a job payload nearly
+    /// always is; the stream body is built from them on every delivery).
+    public static func appendString(_ bytes: [UInt8], to out: inout [UInt8]) {
+        let start = out.count
+        out.reserveCapacity(start + bytes.count + bytes.count / 8 + 2)
+        out.append(UInt8(ascii: "\""))
+        for byte in bytes {
+            switch byte {
+            case UInt8(ascii: "\""), UInt8(ascii: "\\"): out.append(UInt8(ascii: "\\")); out.append(byte)
+            case 0x0A: out.append(UInt8(ascii: "\\")); out.append(UInt8(ascii: "n"))
+            case 0x0D: out.append(UInt8(ascii: "\\")); out.append(UInt8(ascii: "r"))
+            case 0x09: out.append(UInt8(ascii: "\\")); out.append(UInt8(ascii: "t"))
+            case 0x08: out.append(UInt8(ascii: "\\")); out.append(UInt8(ascii: "b"))
+            case 0x0C: out.append(UInt8(ascii: "\\")); out.append(UInt8(ascii: "f"))
+            case 0..<0x20:
+                out.append(contentsOf: "\\u00".utf8)
+                out.append(hexDigits[Int(byte >> 4)])
+                out.append(hexDigits[Int(byte & 0xF)])
+            case 0x80...:
+                // Not ASCII: the String path, which also turns invalid UTF-8 into U+FFFD as before.
+                out.removeSubrange(start...)
+                out.append(contentsOf: string(String(decoding: bytes, as: UTF8.self)).utf8)
+                return
+            default:
+                out.append(byte)
+            }
+        }
+        out.append(UInt8(ascii: "\""))
+    }
+
+    private static let hexDigits = Array("0123456789abcdef".utf8)
+
     /// A float that always carries a decimal point, as Sidekiq 8 readers need
     /// to tell seconds (Float) from milliseconds (Integer).
     public static func float(_ d: Double) -> String {

@@ -93,4 +93,25 @@ final class StreamProtocolTests: XCTestCase {
         XCTAssertEqual(parsed["jobs"]?.arrayValue?.first?["payload"]?.stringValue, payload)
         XCTAssertEqual(parsed["jobs"]?.arrayValue?.first?["queue"]?.stringValue, "q\"")
     }
+
+    /// The byte-level escaper writes exactly what the String one writes, for any bytes
+    /// (ASCII, every control byte, UTF-8, invalid UTF-8), and round-trips through the reader.
+    func testTheByteEscaperMatchesTheStringOne() throws {
+        var generator = SystemRandomNumberGenerator()
+        let alphabet: [UInt8] = Array(0..<0x20) + Array("\"\\ az{}:,0".utf8) + [0x7F] + Array("é€😀".utf8) + [0xFF, 0xC3]
+        for round in 0..<3000 {
+            let count = Int.random(in: 0...40, using: &generator)
+            let asciiOnly = round % 2 == 0
+            let bytes = (0..<count).map { _ in
+                asciiOnly ? alphabet.filter { $0 < 0x80 }.randomElement(using: &generator)! : alphabet.randomElement(using: &generator)!
+            }
+            var out: [UInt8] = Array("x".utf8)
+            JSONWriter.appendString(bytes, to: &out)
+            let expected = "x" + JSONWriter.string(String(decoding: bytes, as: UTF8.self))
+            XCTAssertEqual(String(decoding: out, as: UTF8.self), expected, "bytes \(bytes)")
+            if asciiOnly {
+                XCTAssertEqual(try JSONReader.parse(Array(out.dropFirst())).stringValue, String(decoding: bytes, as: UTF8.self))
+            }
+        }
+    }
 }
