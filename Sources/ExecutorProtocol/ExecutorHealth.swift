@@ -34,9 +34,11 @@ public struct ExecutorHealth: Sendable, Equatable {
     /// Streams are offered and sized.
     public var offersStreams: Bool { features.contains(StreamProtocol.feature) }
 
-    /// Jobs one stream should carry: one process's share of the capacity, within the executor's limit.
-    public var jobsPerStream: Int {
-        let share = (capacity ?? 1) / max(1, processes ?? 1)
-        return max(1, min(share, maxStreamJobs ?? 100))
-    }
+    /// The most jobs one stream carries: the executor's limit. Not its capacity: jobs
+    /// past it wait in the executor, and fewer, fuller streams cost less per job on
+    /// both sides (each request costs as much as several no-op jobs).
+    public var jobsPerStream: Int { max(1, maxStreamJobs ?? 100) }
+
+    /// Streams one delivery of several jobs is spread over at least: one per process.
+    public var streamsAtLeast: Int { max(1, processes ?? 1) }
 }

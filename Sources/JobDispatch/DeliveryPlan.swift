@@ -7,8 +7,9 @@ import ExecutorProtocol
 
 /// `--batch`: how many jobs fetched together share one request.
 public enum BatchSetting: Sendable, Equatable {
-    /// Streams of one executor process's share of its capacity when it offers
-    /// them; one job per request otherwise. The default.
+    /// Streams when the executor offers them: the jobs fetched together in as
+    /// few as its `max_stream_jobs` allows, one per executor process at least;
+    /// one job per request otherwise. The default.
     case auto
     /// At most this many per request (1: one job per request), through streams
     /// when the executor offers them, else through `/v1/jobs/batch`.
@@ -39,7 +40,9 @@ enum DeliveryPlan {
         let perRequest = perRequest(setting: setting, health: health)
         guard perRequest > 1 else { return (0..<count).map { (.single, $0..<$0 + 1) } }
         let route: DeliveryRoute = streams ? .stream : .batch
-        let requests = (count + perRequest - 1) / perRequest
+        // Streams are spread over the executor's processes (Puma workers) too.
+        let spread = streams && setting == .auto ? min(count, health!.streamsAtLeast) : 1
+        let requests = max((count + perRequest - 1) / perRequest, spread)
         var groups: [(DeliveryRoute, Range<Int>)] = []
         var start = 0
         for i in 0..<requests {

@@ -12,13 +12,15 @@ final class DeliveryPlanTests: XCTestCase {
         DeliveryPlan.groups(count: count, setting: setting, health: health).map { "\($0.0):\($0.1.count)" }
     }
 
-    func testStreamsByDefaultSizedFromTheExecutorsCapacity() {
-        XCTAssertEqual(sidecar.jobsPerStream, 5, "one process's share")
-        XCTAssertEqual(sizes(10, .auto, sidecar), ["stream:5", "stream:5"])
-        XCTAssertEqual(sizes(12, .auto, sidecar), ["stream:4", "stream:4", "stream:4"], "near-equal sizes")
-        XCTAssertEqual(sizes(3, .auto, sidecar), ["stream:3"])
+    func testStreamsByDefaultCarryEveryJobFetchedTogetherOnePerProcess() {
+        XCTAssertEqual(sidecar.jobsPerStream, 100, "the executor's limit, not its capacity")
+        XCTAssertEqual(sizes(10, .auto, sidecar), ["stream:5", "stream:5"], "one stream per Puma worker")
+        XCTAssertEqual(sizes(13, .auto, sidecar), ["stream:7", "stream:6"], "near-equal sizes")
+        XCTAssertEqual(sizes(3, .auto, sidecar), ["stream:2", "single:1"])
         XCTAssertEqual(sizes(1, .auto, sidecar), ["single:1"], "light load: one job, one plain request")
         XCTAssertEqual(sizes(0, .auto, sidecar), [])
+        let oneProcess = ExecutorHealth(features: ["stream"], capacity: 5, maxStreamJobs: 100, processes: 1)
+        XCTAssertEqual(sizes(10, .auto, oneProcess), ["stream:10"], "past the capacity: the rest wait in the executor")
         XCTAssertEqual(
             sizes(6, .auto, ExecutorHealth(features: ["stream"], capacity: 3, maxStreamJobs: 2)), ["stream:2", "stream:2", "stream:2"],
             "the executor's own limit")
