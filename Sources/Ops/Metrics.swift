@@ -141,7 +141,28 @@ public final class CourierMetrics: DispatchMetrics {
         breakerGauges[0].gauge.set(to: 1)
         recoveredJobs = registry.makeCounter(descriptor: Family.recovered.descriptor)
         roundTrips = registry.makeCounter(descriptor: Family.roundTrips.descriptor)
+        series.withLock { s in
+            // Every error and event series with a known label set exists from the start at 0,
+            // so `rate()` and alerts see a 0 rather than no series until the first error.
+            for kind in Self.redisErrorKinds { register(&s.redisErrors, kind, Family.redisErrors, label: "kind") }
+            for kind in Self.executorErrorKinds { register(&s.executorErrors, kind, Family.executorErrors, label: "kind") }
+            for state in Self.breakerStates { register(&s.breakerTransitions, state, Family.breakerTransitions, label: "to") }
+            for result in Self.exhaustedHookResults { register(&s.exhaustedHooks, result, Family.exhaustedHooks, label: "result") }
+            for reason in Self.cancelReasons {
+                for result in Self.cancelResults {
+                    s.cancels[CancelLabels(reason: reason, result: result)] = registry.makeCounter(
+                        descriptor: Family.cancels.descriptor, labels: [("reason", reason), ("result", result)])
+                }
+            }
+        }
     }
+
+    /// The label values of the series that exist at 0 from the start (docs/operations.md lists them).
+    static let redisErrorKinds = ["connection", "timeout", "reply", "script", "other"]
+    static let executorErrorKinds = ["unavailable", "http", "timeout"]
+    static let exhaustedHookResults = ["ok", "retried", "failed"]
+    static let cancelReasons = ["timeout", "shutdown", "cancel"]
+    static let cancelResults = ["cancelled", "not_running", "unsupported", "failed"]
 
     /// Counts a finished job in `courier_jobs_total` (and, for a retry or a death, in
     /// `courier_retries_scheduled_total`/`courier_jobs_dead_total`); if it ran, its time in
@@ -234,6 +255,11 @@ public final class CourierMetrics: DispatchMetrics {
     }
 
     // MARK: - Series bookkeeping (called with `series` held)
+
+    /// Registers the counter for one label value of a family with one label, at 0.
+    private func register(_ counters: inout [String: Counter], _ value: String, _ family: Family, label: String) {
+        counters[value] = registry.makeCounter(descriptor: family.descriptor, labels: [(label, value)])
+    }
 
     /// Increments the counter for one label value of a family with one label.
     private func increment(_ counters: inout [String: Counter], _ value: String, _ family: Family, label: String) {

@@ -233,194 +233,480 @@ final class MetricsExpositionTests: XCTestCase {
     }
 
     static let golden = #"""
-        # HELP courier_jobs_total Jobs finished, by queue, class, outcome (done, retry, dead, discarded, failed, requeued, cancelled) and tenant.
-        # TYPE courier_jobs_total counter
-        courier_jobs_total{queue="critical",class="Weird\"Job\\\nEnd",outcome="dead",tenant="none"} 1
-        courier_jobs_total{queue="default",class="NoopJob",outcome="done",tenant="acme"} 2
-        courier_jobs_total{queue="default",class="NoopJob",outcome="retry",tenant="none"} 1
-        courier_jobs_total{queue="default",class="unknown",outcome="dead",tenant="acme"} 1
-        # HELP courier_job_duration_seconds Time from POST to the executor's answer, by queue and tenant.
-        # TYPE courier_job_duration_seconds histogram
-        courier_job_duration_seconds_bucket{queue="default",tenant="acme",le="0.001"} 1
-        courier_job_duration_seconds_bucket{queue="default",tenant="acme",le="0.0025"} 1
-        courier_job_duration_seconds_bucket{queue="default",tenant="acme",le="0.005"} 1
-        courier_job_duration_seconds_bucket{queue="default",tenant="acme",le="0.01"} 1
-        courier_job_duration_seconds_bucket{queue="default",tenant="acme",le="0.025"} 1
-        courier_job_duration_seconds_bucket{queue="default",tenant="acme",le="0.05"} 1
-        courier_job_duration_seconds_bucket{queue="default",tenant="acme",le="0.1"} 1
-        courier_job_duration_seconds_bucket{queue="default",tenant="acme",le="0.25"} 2
-        courier_job_duration_seconds_bucket{queue="default",tenant="acme",le="0.5"} 2
-        courier_job_duration_seconds_bucket{queue="default",tenant="acme",le="1.0"} 2
-        courier_job_duration_seconds_bucket{queue="default",tenant="acme",le="2.5"} 2
-        courier_job_duration_seconds_bucket{queue="default",tenant="acme",le="5.0"} 2
-        courier_job_duration_seconds_bucket{queue="default",tenant="acme",le="10.0"} 2
-        courier_job_duration_seconds_bucket{queue="default",tenant="acme",le="30.0"} 2
-        courier_job_duration_seconds_bucket{queue="default",tenant="acme",le="60.0"} 2
-        courier_job_duration_seconds_bucket{queue="default",tenant="acme",le="300.0"} 2
-        courier_job_duration_seconds_bucket{queue="default",tenant="acme",le="+Inf"} 2
-        courier_job_duration_seconds_sum{queue="default",tenant="acme"} 0.2509765625
-        courier_job_duration_seconds_count{queue="default",tenant="acme"} 2
-        courier_job_duration_seconds_bucket{queue="default",tenant="none",le="0.001"} 0
-        courier_job_duration_seconds_bucket{queue="default",tenant="none",le="0.0025"} 0
-        courier_job_duration_seconds_bucket{queue="default",tenant="none",le="0.005"} 0
-        courier_job_duration_seconds_bucket{queue="default",tenant="none",le="0.01"} 0
-        courier_job_duration_seconds_bucket{queue="default",tenant="none",le="0.025"} 0
-        courier_job_duration_seconds_bucket{queue="default",tenant="none",le="0.05"} 0
-        courier_job_duration_seconds_bucket{queue="default",tenant="none",le="0.1"} 0
-        courier_job_duration_seconds_bucket{queue="default",tenant="none",le="0.25"} 0
-        courier_job_duration_seconds_bucket{queue="default",tenant="none",le="0.5"} 0
-        courier_job_duration_seconds_bucket{queue="default",tenant="none",le="1.0"} 0
-        courier_job_duration_seconds_bucket{queue="default",tenant="none",le="2.5"} 0
-        courier_job_duration_seconds_bucket{queue="default",tenant="none",le="5.0"} 1
-        courier_job_duration_seconds_bucket{queue="default",tenant="none",le="10.0"} 1
-        courier_job_duration_seconds_bucket{queue="default",tenant="none",le="30.0"} 1
-        courier_job_duration_seconds_bucket{queue="default",tenant="none",le="60.0"} 1
-        courier_job_duration_seconds_bucket{queue="default",tenant="none",le="300.0"} 1
-        courier_job_duration_seconds_bucket{queue="default",tenant="none",le="+Inf"} 1
-        courier_job_duration_seconds_sum{queue="default",tenant="none"} 3.0
-        courier_job_duration_seconds_count{queue="default",tenant="none"} 1
-        courier_job_duration_seconds_bucket{queue="critical",tenant="none",le="0.001"} 0
-        courier_job_duration_seconds_bucket{queue="critical",tenant="none",le="0.0025"} 0
-        courier_job_duration_seconds_bucket{queue="critical",tenant="none",le="0.005"} 0
-        courier_job_duration_seconds_bucket{queue="critical",tenant="none",le="0.01"} 0
-        courier_job_duration_seconds_bucket{queue="critical",tenant="none",le="0.025"} 0
-        courier_job_duration_seconds_bucket{queue="critical",tenant="none",le="0.05"} 0
-        courier_job_duration_seconds_bucket{queue="critical",tenant="none",le="0.1"} 0
-        courier_job_duration_seconds_bucket{queue="critical",tenant="none",le="0.25"} 0
-        courier_job_duration_seconds_bucket{queue="critical",tenant="none",le="0.5"} 0
-        courier_job_duration_seconds_bucket{queue="critical",tenant="none",le="1.0"} 0
-        courier_job_duration_seconds_bucket{queue="critical",tenant="none",le="2.5"} 0
-        courier_job_duration_seconds_bucket{queue="critical",tenant="none",le="5.0"} 0
-        courier_job_duration_seconds_bucket{queue="critical",tenant="none",le="10.0"} 0
-        courier_job_duration_seconds_bucket{queue="critical",tenant="none",le="30.0"} 0
-        courier_job_duration_seconds_bucket{queue="critical",tenant="none",le="60.0"} 0
-        courier_job_duration_seconds_bucket{queue="critical",tenant="none",le="300.0"} 0
-        courier_job_duration_seconds_bucket{queue="critical",tenant="none",le="+Inf"} 1
-        courier_job_duration_seconds_sum{queue="critical",tenant="none"} 400.0
-        courier_job_duration_seconds_count{queue="critical",tenant="none"} 1
-        # HELP courier_job_latency_seconds Time from enqueued_at to the job's delivery to the executor, by queue and tenant.
-        # TYPE courier_job_latency_seconds histogram
-        courier_job_latency_seconds_bucket{queue="default",tenant="acme",le="0.001"} 0
-        courier_job_latency_seconds_bucket{queue="default",tenant="acme",le="0.0025"} 0
-        courier_job_latency_seconds_bucket{queue="default",tenant="acme",le="0.005"} 0
-        courier_job_latency_seconds_bucket{queue="default",tenant="acme",le="0.01"} 0
-        courier_job_latency_seconds_bucket{queue="default",tenant="acme",le="0.025"} 0
-        courier_job_latency_seconds_bucket{queue="default",tenant="acme",le="0.05"} 0
-        courier_job_latency_seconds_bucket{queue="default",tenant="acme",le="0.1"} 0
-        courier_job_latency_seconds_bucket{queue="default",tenant="acme",le="0.25"} 0
-        courier_job_latency_seconds_bucket{queue="default",tenant="acme",le="0.5"} 1
-        courier_job_latency_seconds_bucket{queue="default",tenant="acme",le="1.0"} 1
-        courier_job_latency_seconds_bucket{queue="default",tenant="acme",le="2.5"} 1
-        courier_job_latency_seconds_bucket{queue="default",tenant="acme",le="5.0"} 1
-        courier_job_latency_seconds_bucket{queue="default",tenant="acme",le="10.0"} 1
-        courier_job_latency_seconds_bucket{queue="default",tenant="acme",le="30.0"} 1
-        courier_job_latency_seconds_bucket{queue="default",tenant="acme",le="60.0"} 1
-        courier_job_latency_seconds_bucket{queue="default",tenant="acme",le="300.0"} 1
-        courier_job_latency_seconds_bucket{queue="default",tenant="acme",le="900.0"} 1
-        courier_job_latency_seconds_bucket{queue="default",tenant="acme",le="3600.0"} 2
-        courier_job_latency_seconds_bucket{queue="default",tenant="acme",le="+Inf"} 2
-        courier_job_latency_seconds_sum{queue="default",tenant="acme"} 2000.5
-        courier_job_latency_seconds_count{queue="default",tenant="acme"} 2
-        courier_job_latency_seconds_bucket{queue="critical",tenant="none",le="0.001"} 0
-        courier_job_latency_seconds_bucket{queue="critical",tenant="none",le="0.0025"} 0
-        courier_job_latency_seconds_bucket{queue="critical",tenant="none",le="0.005"} 0
-        courier_job_latency_seconds_bucket{queue="critical",tenant="none",le="0.01"} 0
-        courier_job_latency_seconds_bucket{queue="critical",tenant="none",le="0.025"} 0
-        courier_job_latency_seconds_bucket{queue="critical",tenant="none",le="0.05"} 0
-        courier_job_latency_seconds_bucket{queue="critical",tenant="none",le="0.1"} 0
-        courier_job_latency_seconds_bucket{queue="critical",tenant="none",le="0.25"} 0
-        courier_job_latency_seconds_bucket{queue="critical",tenant="none",le="0.5"} 0
-        courier_job_latency_seconds_bucket{queue="critical",tenant="none",le="1.0"} 0
-        courier_job_latency_seconds_bucket{queue="critical",tenant="none",le="2.5"} 0
-        courier_job_latency_seconds_bucket{queue="critical",tenant="none",le="5.0"} 0
-        courier_job_latency_seconds_bucket{queue="critical",tenant="none",le="10.0"} 0
-        courier_job_latency_seconds_bucket{queue="critical",tenant="none",le="30.0"} 0
-        courier_job_latency_seconds_bucket{queue="critical",tenant="none",le="60.0"} 0
-        courier_job_latency_seconds_bucket{queue="critical",tenant="none",le="300.0"} 0
-        courier_job_latency_seconds_bucket{queue="critical",tenant="none",le="900.0"} 0
-        courier_job_latency_seconds_bucket{queue="critical",tenant="none",le="3600.0"} 0
-        courier_job_latency_seconds_bucket{queue="critical",tenant="none",le="+Inf"} 1
-        courier_job_latency_seconds_sum{queue="critical",tenant="none"} 4000.0
-        courier_job_latency_seconds_count{queue="critical",tenant="none"} 1
-        # HELP courier_jobs_in_flight Jobs fetched and not yet acknowledged.
-        # TYPE courier_jobs_in_flight gauge
-        courier_jobs_in_flight 3.0
-        # HELP courier_concurrency_limit Most jobs this process holds at once (-c).
-        # TYPE courier_concurrency_limit gauge
-        courier_concurrency_limit 10.0
-        # HELP courier_retries_scheduled_total Failed jobs put in the retry set, by queue.
-        # TYPE courier_retries_scheduled_total counter
-        courier_retries_scheduled_total{queue="default"} 1
-        # HELP courier_jobs_dead_total Jobs put in the dead set, by queue.
-        # TYPE courier_jobs_dead_total counter
-        courier_jobs_dead_total{queue="critical"} 1
-        courier_jobs_dead_total{queue="default"} 1
-        # HELP courier_breaker_state 1 for the circuit breaker's current state.
-        # TYPE courier_breaker_state gauge
-        courier_breaker_state{state="closed"} 0.0
-        courier_breaker_state{state="half_open"} 0.0
-        courier_breaker_state{state="open"} 1.0
-        # HELP courier_breaker_transitions_total Circuit breaker transitions, by new state.
-        # TYPE courier_breaker_transitions_total counter
-        courier_breaker_transitions_total{to="closed"} 1
-        courier_breaker_transitions_total{to="half_open"} 1
-        courier_breaker_transitions_total{to="open"} 2
-        # HELP courier_redis_errors_total Failed Redis calls (round trips, heartbeats, scheduler, recovery), by kind.
-        # TYPE courier_redis_errors_total counter
-        courier_redis_errors_total{kind="connection"} 2
-        courier_redis_errors_total{kind="script"} 1
-        # HELP courier_executor_errors_total Deliveries the executor did not answer properly, by kind.
-        # TYPE courier_executor_errors_total counter
-        courier_executor_errors_total{kind="http"} 2
-        courier_executor_errors_total{kind="unavailable"} 1
-        # HELP courier_queue_depth Jobs waiting in each configured queue (sampled at each heartbeat).
-        # TYPE courier_queue_depth gauge
-        courier_queue_depth{queue="critical"} 0.0
-        courier_queue_depth{queue="default"} 12.0
-        # HELP courier_queue_latency_seconds Age of the oldest job in each queue (sampled at each heartbeat).
-        # TYPE courier_queue_latency_seconds gauge
-        courier_queue_latency_seconds{queue="critical"} 0.0
-        courier_queue_latency_seconds{queue="default"} 1.5
-        # HELP courier_set_size Entries in Sidekiq's retry, schedule and dead sets (sampled at each heartbeat).
-        # TYPE courier_set_size gauge
-        courier_set_size{set="dead"} 7.0
-        courier_set_size{set="retry"} 2.0
-        courier_set_size{set="schedule"} 0.0
-        # HELP courier_recovered_jobs_total Jobs pushed back from processes that died.
-        # TYPE courier_recovered_jobs_total counter
-        courier_recovered_jobs_total 4
-        # HELP courier_redis_round_trips_total Fetch/acknowledge round trips to Redis.
-        # TYPE courier_redis_round_trips_total counter
-        courier_redis_round_trips_total 5
+
         # HELP courier_exhausted_hooks_total Calls of the executor's /v1/jobs/exhausted, by result (ok, retried, failed).
+
         # TYPE courier_exhausted_hooks_total counter
+
         courier_exhausted_hooks_total{result="failed"} 1
+
         courier_exhausted_hooks_total{result="ok"} 1
+
+        courier_exhausted_hooks_total{result="retried"} 0
+
         # HELP courier_cancels_total Cancels of running jobs, by reason (shutdown, timeout, cancel) and result (cancelled, not_running, unsupported, failed).
+
         # TYPE courier_cancels_total counter
+
+        courier_cancels_total{reason="shutdown",result="failed"} 0
+
+        courier_cancels_total{reason="shutdown",result="cancelled"} 0
+
         courier_cancels_total{reason="shutdown",result="not_running"} 1
+
+        courier_cancels_total{reason="timeout",result="failed"} 0
+
+        courier_cancels_total{reason="timeout",result="not_running"} 0
+
+        courier_cancels_total{reason="cancel",result="cancelled"} 0
+
+        courier_cancels_total{reason="cancel",result="unsupported"} 0
+
+        courier_cancels_total{reason="timeout",result="unsupported"} 0
+
+        courier_cancels_total{reason="cancel",result="failed"} 0
+
         courier_cancels_total{reason="timeout",result="cancelled"} 1
+
+        courier_cancels_total{reason="shutdown",result="unsupported"} 0
+
+        courier_cancels_total{reason="cancel",result="not_running"} 0
+
+        # HELP courier_recovered_jobs_total Jobs pushed back from processes that died.
+
+        # TYPE courier_recovered_jobs_total counter
+
+        courier_recovered_jobs_total 4
+
+        # HELP courier_redis_round_trips_total Fetch/acknowledge round trips to Redis.
+
+        # TYPE courier_redis_round_trips_total counter
+
+        courier_redis_round_trips_total 5
+
+        # HELP courier_breaker_transitions_total Circuit breaker transitions, by new state.
+
+        # TYPE courier_breaker_transitions_total counter
+
+        courier_breaker_transitions_total{to="open"} 2
+
+        courier_breaker_transitions_total{to="half_open"} 1
+
+        courier_breaker_transitions_total{to="closed"} 1
+
+        # HELP courier_redis_errors_total Failed Redis calls (round trips, heartbeats, scheduler, recovery), by kind.
+
+        # TYPE courier_redis_errors_total counter
+
+        courier_redis_errors_total{kind="reply"} 0
+
+        courier_redis_errors_total{kind="timeout"} 0
+
+        courier_redis_errors_total{kind="other"} 0
+
+        courier_redis_errors_total{kind="connection"} 2
+
+        courier_redis_errors_total{kind="script"} 1
+
+        # HELP courier_executor_errors_total Deliveries the executor did not answer properly, by kind.
+
+        # TYPE courier_executor_errors_total counter
+
+        courier_executor_errors_total{kind="timeout"} 0
+
+        courier_executor_errors_total{kind="unavailable"} 1
+
+        courier_executor_errors_total{kind="http"} 2
+
+        # HELP courier_jobs_dead_total Jobs put in the dead set, by queue.
+
+        # TYPE courier_jobs_dead_total counter
+
+        courier_jobs_dead_total{queue="critical"} 1
+
+        courier_jobs_dead_total{queue="default"} 1
+
+        # HELP courier_job_duration_seconds Time from POST to the executor's answer, by queue and tenant.
+
+        # TYPE courier_job_duration_seconds histogram
+
+        courier_job_duration_seconds_bucket{queue="default",tenant="none",le="0.001"} 0
+
+        courier_job_duration_seconds_bucket{queue="default",tenant="none",le="0.0025"} 0
+
+        courier_job_duration_seconds_bucket{queue="default",tenant="none",le="0.005"} 0
+
+        courier_job_duration_seconds_bucket{queue="default",tenant="none",le="0.01"} 0
+
+        courier_job_duration_seconds_bucket{queue="default",tenant="none",le="0.025"} 0
+
+        courier_job_duration_seconds_bucket{queue="default",tenant="none",le="0.05"} 0
+
+        courier_job_duration_seconds_bucket{queue="default",tenant="none",le="0.1"} 0
+
+        courier_job_duration_seconds_bucket{queue="default",tenant="none",le="0.25"} 0
+
+        courier_job_duration_seconds_bucket{queue="default",tenant="none",le="0.5"} 0
+
+        courier_job_duration_seconds_bucket{queue="default",tenant="none",le="1.0"} 0
+
+        courier_job_duration_seconds_bucket{queue="default",tenant="none",le="2.5"} 0
+
+        courier_job_duration_seconds_bucket{queue="default",tenant="none",le="5.0"} 1
+
+        courier_job_duration_seconds_bucket{queue="default",tenant="none",le="10.0"} 1
+
+        courier_job_duration_seconds_bucket{queue="default",tenant="none",le="30.0"} 1
+
+        courier_job_duration_seconds_bucket{queue="default",tenant="none",le="60.0"} 1
+
+        courier_job_duration_seconds_bucket{queue="default",tenant="none",le="300.0"} 1
+
+        courier_job_duration_seconds_bucket{queue="default",tenant="none",le="+Inf"} 1
+
+        courier_job_duration_seconds_sum{queue="default",tenant="none"} 3.0
+
+        courier_job_duration_seconds_count{queue="default",tenant="none"} 1
+
+        courier_job_duration_seconds_bucket{queue="critical",tenant="none",le="0.001"} 0
+
+        courier_job_duration_seconds_bucket{queue="critical",tenant="none",le="0.0025"} 0
+
+        courier_job_duration_seconds_bucket{queue="critical",tenant="none",le="0.005"} 0
+
+        courier_job_duration_seconds_bucket{queue="critical",tenant="none",le="0.01"} 0
+
+        courier_job_duration_seconds_bucket{queue="critical",tenant="none",le="0.025"} 0
+
+        courier_job_duration_seconds_bucket{queue="critical",tenant="none",le="0.05"} 0
+
+        courier_job_duration_seconds_bucket{queue="critical",tenant="none",le="0.1"} 0
+
+        courier_job_duration_seconds_bucket{queue="critical",tenant="none",le="0.25"} 0
+
+        courier_job_duration_seconds_bucket{queue="critical",tenant="none",le="0.5"} 0
+
+        courier_job_duration_seconds_bucket{queue="critical",tenant="none",le="1.0"} 0
+
+        courier_job_duration_seconds_bucket{queue="critical",tenant="none",le="2.5"} 0
+
+        courier_job_duration_seconds_bucket{queue="critical",tenant="none",le="5.0"} 0
+
+        courier_job_duration_seconds_bucket{queue="critical",tenant="none",le="10.0"} 0
+
+        courier_job_duration_seconds_bucket{queue="critical",tenant="none",le="30.0"} 0
+
+        courier_job_duration_seconds_bucket{queue="critical",tenant="none",le="60.0"} 0
+
+        courier_job_duration_seconds_bucket{queue="critical",tenant="none",le="300.0"} 0
+
+        courier_job_duration_seconds_bucket{queue="critical",tenant="none",le="+Inf"} 1
+
+        courier_job_duration_seconds_sum{queue="critical",tenant="none"} 400.0
+
+        courier_job_duration_seconds_count{queue="critical",tenant="none"} 1
+
+        courier_job_duration_seconds_bucket{queue="default",tenant="acme",le="0.001"} 1
+
+        courier_job_duration_seconds_bucket{queue="default",tenant="acme",le="0.0025"} 1
+
+        courier_job_duration_seconds_bucket{queue="default",tenant="acme",le="0.005"} 1
+
+        courier_job_duration_seconds_bucket{queue="default",tenant="acme",le="0.01"} 1
+
+        courier_job_duration_seconds_bucket{queue="default",tenant="acme",le="0.025"} 1
+
+        courier_job_duration_seconds_bucket{queue="default",tenant="acme",le="0.05"} 1
+
+        courier_job_duration_seconds_bucket{queue="default",tenant="acme",le="0.1"} 1
+
+        courier_job_duration_seconds_bucket{queue="default",tenant="acme",le="0.25"} 2
+
+        courier_job_duration_seconds_bucket{queue="default",tenant="acme",le="0.5"} 2
+
+        courier_job_duration_seconds_bucket{queue="default",tenant="acme",le="1.0"} 2
+
+        courier_job_duration_seconds_bucket{queue="default",tenant="acme",le="2.5"} 2
+
+        courier_job_duration_seconds_bucket{queue="default",tenant="acme",le="5.0"} 2
+
+        courier_job_duration_seconds_bucket{queue="default",tenant="acme",le="10.0"} 2
+
+        courier_job_duration_seconds_bucket{queue="default",tenant="acme",le="30.0"} 2
+
+        courier_job_duration_seconds_bucket{queue="default",tenant="acme",le="60.0"} 2
+
+        courier_job_duration_seconds_bucket{queue="default",tenant="acme",le="300.0"} 2
+
+        courier_job_duration_seconds_bucket{queue="default",tenant="acme",le="+Inf"} 2
+
+        courier_job_duration_seconds_sum{queue="default",tenant="acme"} 0.2509765625
+
+        courier_job_duration_seconds_count{queue="default",tenant="acme"} 2
+
+        # HELP courier_breaker_state 1 for the circuit breaker's current state.
+
+        # TYPE courier_breaker_state gauge
+
+        courier_breaker_state{state="half_open"} 0.0
+
+        courier_breaker_state{state="open"} 1.0
+
+        courier_breaker_state{state="closed"} 0.0
+
+        # HELP courier_retries_scheduled_total Failed jobs put in the retry set, by queue.
+
+        # TYPE courier_retries_scheduled_total counter
+
+        courier_retries_scheduled_total{queue="default"} 1
+
+        # HELP courier_job_latency_seconds Time from enqueued_at to the job's delivery to the executor, by queue and tenant.
+
+        # TYPE courier_job_latency_seconds histogram
+
+        courier_job_latency_seconds_bucket{queue="critical",tenant="none",le="0.001"} 0
+
+        courier_job_latency_seconds_bucket{queue="critical",tenant="none",le="0.0025"} 0
+
+        courier_job_latency_seconds_bucket{queue="critical",tenant="none",le="0.005"} 0
+
+        courier_job_latency_seconds_bucket{queue="critical",tenant="none",le="0.01"} 0
+
+        courier_job_latency_seconds_bucket{queue="critical",tenant="none",le="0.025"} 0
+
+        courier_job_latency_seconds_bucket{queue="critical",tenant="none",le="0.05"} 0
+
+        courier_job_latency_seconds_bucket{queue="critical",tenant="none",le="0.1"} 0
+
+        courier_job_latency_seconds_bucket{queue="critical",tenant="none",le="0.25"} 0
+
+        courier_job_latency_seconds_bucket{queue="critical",tenant="none",le="0.5"} 0
+
+        courier_job_latency_seconds_bucket{queue="critical",tenant="none",le="1.0"} 0
+
+        courier_job_latency_seconds_bucket{queue="critical",tenant="none",le="2.5"} 0
+
+        courier_job_latency_seconds_bucket{queue="critical",tenant="none",le="5.0"} 0
+
+        courier_job_latency_seconds_bucket{queue="critical",tenant="none",le="10.0"} 0
+
+        courier_job_latency_seconds_bucket{queue="critical",tenant="none",le="30.0"} 0
+
+        courier_job_latency_seconds_bucket{queue="critical",tenant="none",le="60.0"} 0
+
+        courier_job_latency_seconds_bucket{queue="critical",tenant="none",le="300.0"} 0
+
+        courier_job_latency_seconds_bucket{queue="critical",tenant="none",le="900.0"} 0
+
+        courier_job_latency_seconds_bucket{queue="critical",tenant="none",le="3600.0"} 0
+
+        courier_job_latency_seconds_bucket{queue="critical",tenant="none",le="+Inf"} 1
+
+        courier_job_latency_seconds_sum{queue="critical",tenant="none"} 4000.0
+
+        courier_job_latency_seconds_count{queue="critical",tenant="none"} 1
+
+        courier_job_latency_seconds_bucket{queue="default",tenant="acme",le="0.001"} 0
+
+        courier_job_latency_seconds_bucket{queue="default",tenant="acme",le="0.0025"} 0
+
+        courier_job_latency_seconds_bucket{queue="default",tenant="acme",le="0.005"} 0
+
+        courier_job_latency_seconds_bucket{queue="default",tenant="acme",le="0.01"} 0
+
+        courier_job_latency_seconds_bucket{queue="default",tenant="acme",le="0.025"} 0
+
+        courier_job_latency_seconds_bucket{queue="default",tenant="acme",le="0.05"} 0
+
+        courier_job_latency_seconds_bucket{queue="default",tenant="acme",le="0.1"} 0
+
+        courier_job_latency_seconds_bucket{queue="default",tenant="acme",le="0.25"} 0
+
+        courier_job_latency_seconds_bucket{queue="default",tenant="acme",le="0.5"} 1
+
+        courier_job_latency_seconds_bucket{queue="default",tenant="acme",le="1.0"} 1
+
+        courier_job_latency_seconds_bucket{queue="default",tenant="acme",le="2.5"} 1
+
+        courier_job_latency_seconds_bucket{queue="default",tenant="acme",le="5.0"} 1
+
+        courier_job_latency_seconds_bucket{queue="default",tenant="acme",le="10.0"} 1
+
+        courier_job_latency_seconds_bucket{queue="default",tenant="acme",le="30.0"} 1
+
+        courier_job_latency_seconds_bucket{queue="default",tenant="acme",le="60.0"} 1
+
+        courier_job_latency_seconds_bucket{queue="default",tenant="acme",le="300.0"} 1
+
+        courier_job_latency_seconds_bucket{queue="default",tenant="acme",le="900.0"} 1
+
+        courier_job_latency_seconds_bucket{queue="default",tenant="acme",le="3600.0"} 2
+
+        courier_job_latency_seconds_bucket{queue="default",tenant="acme",le="+Inf"} 2
+
+        courier_job_latency_seconds_sum{queue="default",tenant="acme"} 2000.5
+
+        courier_job_latency_seconds_count{queue="default",tenant="acme"} 2
+
+        # HELP courier_jobs_in_flight Jobs fetched and not yet acknowledged.
+
+        # TYPE courier_jobs_in_flight gauge
+
+        courier_jobs_in_flight 3.0
+
+        # HELP courier_jobs_total Jobs finished, by queue, class, outcome (done, retry, dead, discarded, failed, requeued, cancelled) and tenant.
+
+        # TYPE courier_jobs_total counter
+
+        courier_jobs_total{queue="default",class="NoopJob",outcome="done",tenant="acme"} 2
+
+        courier_jobs_total{queue="default",class="NoopJob",outcome="retry",tenant="none"} 1
+
+        courier_jobs_total{queue="critical",class="Weird\"Job\\\nEnd",outcome="dead",tenant="none"} 1
+
+        courier_jobs_total{queue="default",class="unknown",outcome="dead",tenant="acme"} 1
+
+        # HELP courier_concurrency_limit Most jobs this process holds at once (-c).
+
+        # TYPE courier_concurrency_limit gauge
+
+        courier_concurrency_limit 10.0
+
+        # HELP courier_queue_latency_seconds Age of the oldest job in each queue (sampled at each heartbeat).
+
+        # TYPE courier_queue_latency_seconds gauge
+
+        courier_queue_latency_seconds{queue="critical"} 0.0
+
+        courier_queue_latency_seconds{queue="default"} 1.5
+
+        # HELP courier_set_size Entries in Sidekiq's retry, schedule and dead sets (sampled at each heartbeat).
+
+        # TYPE courier_set_size gauge
+
+        courier_set_size{set="retry"} 2.0
+
+        courier_set_size{set="dead"} 7.0
+
+        courier_set_size{set="schedule"} 0.0
+
+        # HELP courier_queue_depth Jobs waiting in each configured queue (sampled at each heartbeat).
+
+        # TYPE courier_queue_depth gauge
+
+        courier_queue_depth{queue="default"} 12.0
+
+        courier_queue_depth{queue="critical"} 0.0
 
         """#
 
     static let goldenFresh = #"""
-        # HELP courier_jobs_in_flight Jobs fetched and not yet acknowledged.
-        # TYPE courier_jobs_in_flight gauge
-        courier_jobs_in_flight 0.0
-        # HELP courier_concurrency_limit Most jobs this process holds at once (-c).
-        # TYPE courier_concurrency_limit gauge
-        courier_concurrency_limit 0.0
-        # HELP courier_breaker_state 1 for the circuit breaker's current state.
-        # TYPE courier_breaker_state gauge
-        courier_breaker_state{state="closed"} 1.0
-        courier_breaker_state{state="half_open"} 0.0
-        courier_breaker_state{state="open"} 0.0
-        # HELP courier_recovered_jobs_total Jobs pushed back from processes that died.
-        # TYPE courier_recovered_jobs_total counter
-        courier_recovered_jobs_total 0
+
         # HELP courier_redis_round_trips_total Fetch/acknowledge round trips to Redis.
+
         # TYPE courier_redis_round_trips_total counter
+
         courier_redis_round_trips_total 0
+
+        # HELP courier_breaker_state 1 for the circuit breaker's current state.
+
+        # TYPE courier_breaker_state gauge
+
+        courier_breaker_state{state="half_open"} 0.0
+
+        courier_breaker_state{state="closed"} 1.0
+
+        courier_breaker_state{state="open"} 0.0
+
+        # HELP courier_executor_errors_total Deliveries the executor did not answer properly, by kind.
+
+        # TYPE courier_executor_errors_total counter
+
+        courier_executor_errors_total{kind="http"} 0
+
+        courier_executor_errors_total{kind="unavailable"} 0
+
+        courier_executor_errors_total{kind="timeout"} 0
+
+        # HELP courier_cancels_total Cancels of running jobs, by reason (shutdown, timeout, cancel) and result (cancelled, not_running, unsupported, failed).
+
+        # TYPE courier_cancels_total counter
+
+        courier_cancels_total{reason="timeout",result="unsupported"} 0
+
+        courier_cancels_total{reason="shutdown",result="cancelled"} 0
+
+        courier_cancels_total{reason="timeout",result="not_running"} 0
+
+        courier_cancels_total{reason="shutdown",result="failed"} 0
+
+        courier_cancels_total{reason="shutdown",result="unsupported"} 0
+
+        courier_cancels_total{reason="timeout",result="cancelled"} 0
+
+        courier_cancels_total{reason="cancel",result="not_running"} 0
+
+        courier_cancels_total{reason="cancel",result="cancelled"} 0
+
+        courier_cancels_total{reason="cancel",result="unsupported"} 0
+
+        courier_cancels_total{reason="shutdown",result="not_running"} 0
+
+        courier_cancels_total{reason="timeout",result="failed"} 0
+
+        courier_cancels_total{reason="cancel",result="failed"} 0
+
+        # HELP courier_redis_errors_total Failed Redis calls (round trips, heartbeats, scheduler, recovery), by kind.
+
+        # TYPE courier_redis_errors_total counter
+
+        courier_redis_errors_total{kind="reply"} 0
+
+        courier_redis_errors_total{kind="timeout"} 0
+
+        courier_redis_errors_total{kind="other"} 0
+
+        courier_redis_errors_total{kind="connection"} 0
+
+        courier_redis_errors_total{kind="script"} 0
+
+        # HELP courier_concurrency_limit Most jobs this process holds at once (-c).
+
+        # TYPE courier_concurrency_limit gauge
+
+        courier_concurrency_limit 0.0
+
+        # HELP courier_breaker_transitions_total Circuit breaker transitions, by new state.
+
+        # TYPE courier_breaker_transitions_total counter
+
+        courier_breaker_transitions_total{to="open"} 0
+
+        courier_breaker_transitions_total{to="half_open"} 0
+
+        courier_breaker_transitions_total{to="closed"} 0
+
+        # HELP courier_exhausted_hooks_total Calls of the executor's /v1/jobs/exhausted, by result (ok, retried, failed).
+
+        # TYPE courier_exhausted_hooks_total counter
+
+        courier_exhausted_hooks_total{result="ok"} 0
+
+        courier_exhausted_hooks_total{result="retried"} 0
+
+        courier_exhausted_hooks_total{result="failed"} 0
+
+        # HELP courier_jobs_in_flight Jobs fetched and not yet acknowledged.
+
+        # TYPE courier_jobs_in_flight gauge
+
+        courier_jobs_in_flight 0.0
+
+        # HELP courier_recovered_jobs_total Jobs pushed back from processes that died.
+
+        # TYPE courier_recovered_jobs_total counter
+
+        courier_recovered_jobs_total 0
 
         """#
 }

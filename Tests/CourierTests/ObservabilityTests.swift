@@ -102,7 +102,13 @@ final class ObservabilityTests: XCTestCase {
                 "courier_jobs_total": jobSeries,
                 "courier_retries_scheduled_total": [[["queue": "default"], 1]],
                 "courier_jobs_dead_total": [[["queue": "default"], 1]],
-                "courier_exhausted_hooks_total": [[["result": "ok"], 1]],
+                "courier_exhausted_hooks_total": [[["result": "ok"], 1], [["result": "retried"], 0], [["result": "failed"], 0]],
+                // Error series exist at 0 from the start (rate() and alerts see a 0, not no series).
+                "courier_redis_errors_total": ["connection", "timeout", "reply", "script", "other"].map { [["kind": $0], 0] as [Any] },
+                "courier_executor_errors_total": ["unavailable", "http", "timeout"].map { [["kind": $0], 0] as [Any] },
+                "courier_cancels_total": ["timeout", "shutdown", "cancel"].flatMap { reason in
+                    ["cancelled", "not_running", "unsupported", "failed"].map { [["reason": reason, "result": $0], 0] as [Any] }
+                },
                 "courier_recovered_jobs_total": [[[:], 0]],
             ],
             "histograms": ["courier_job_duration_seconds": byTenant, "courier_job_latency_seconds": byTenant],
@@ -116,7 +122,6 @@ final class ObservabilityTests: XCTestCase {
                 "courier_set_size": [[["set": "retry"], 1], [["set": "dead"], 1], [["set": "schedule"], 0]],
                 "courier_queue_depth": [[["queue": "default"], 0]], "courier_queue_latency_seconds": [[["queue": "default"], 0]],
             ],
-            "absent": ["courier_redis_errors", "courier_executor_errors", "courier_cancels"],
         ]
         let file = FileManager.default.temporaryDirectory.appendingPathComponent("expected-\(UUID().uuidString.prefix(8)).json")
         try JSONSerialization.data(withJSONObject: expected).write(to: file)
@@ -131,6 +136,24 @@ final class ObservabilityTests: XCTestCase {
         print(report)
         XCTAssertEqual(status, 0, report)
         XCTAssertTrue(report.contains("ops: ") && report.contains(" passed, 0 failed"), report)
+        try checkDashboard(port: port)
+    }
+
+    /// The Grafana dashboard queries only metrics this real scrape has (tests/ops/check_dashboard.py).
+    private func checkDashboard(port: Int) throws {
+        let scrape = FileManager.default.temporaryDirectory.appendingPathComponent("scrape-\(UUID().uuidString.prefix(8)).txt")
+        try httpGet(port: port, path: "/metrics").body.write(to: scrape, atomically: true, encoding: .utf8)
+        defer { try? FileManager.default.removeItem(at: scrape) }
+        let root = packageRoot()
+        let out = FileManager.default.temporaryDirectory.appendingPathComponent("dashboard-\(UUID().uuidString.prefix(8)).log")
+        defer { try? FileManager.default.removeItem(at: out) }
+        let child = try ChildProcess(
+            root.appendingPathComponent("tests/ops/check_dashboard.sh").path,
+            [root.appendingPathComponent("deploy/grafana/courier-dashboard.json").path, scrape.path], stdout: out.path, stderr: out.path)
+        let status = child.wait()
+        let report = (try? String(contentsOf: out, encoding: .utf8)) ?? ""
+        print(report)
+        XCTAssertEqual(status, 0, "the dashboard against a real scrape: \(report)")
     }
 
     /// traceparent only where the payload's was valid; Courier-Tenant wherever the job has a tenant.
