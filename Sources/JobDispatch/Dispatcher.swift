@@ -291,7 +291,7 @@ public final class Dispatcher: Sendable {
     /// Hands jobs to the executor: one request each, streams (each outcome as it
     /// arrives), or batches of jobs fetched together, as DeliveryPlan splits them.
     private func deliver(_ deliveries: [Delivery]) {
-        if logger.logLevel <= .debug {  // built per job only when the line is written
+        if logger.logLevel <= .info {  // built per job only when the line is written
             for d in deliveries {
                 var metadata: Logger.Metadata = [
                     "jid": .string(d.request.jid), "class": .string(d.jobClass), "queue": .string(d.request.queue),
@@ -300,7 +300,7 @@ public final class Dispatcher: Sendable {
                 if let tenant = d.tenant { metadata["tenant"] = .string(tenant) }
                 if let latency = d.latency { metadata["latency_ms"] = .string(String(Int(latency * 1000))) }
                 if let traceparent = d.request.traceparent { metadata["trace_id"] = .string(String(TraceParent.traceID(traceparent))) }
-                logger.debug("start", metadata: metadata)
+                logger.info("start", metadata: metadata)
             }
         }
         if deliveries.count == 1 || cancels.jobsPerRequest.load(ordering: .relaxed) == 1 {

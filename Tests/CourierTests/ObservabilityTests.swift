@@ -64,7 +64,7 @@ final class ObservabilityTests: XCTestCase {
         _ = try redis.command(["SADD", "queues", "default"])
         let courier = try CourierProcess(arguments: [
             "--redis-url", redis.url, "--executor-url", executor.url, "-c", "5", "--ops-port", "\(opsPort)", "--ops-bind", "127.0.0.1",
-            "--log-format", format, "--log-level", "debug", "--tenant-key", "tenant_id,tags", "--metrics-tenants", "a,b", "--batch", "1",
+            "--log-format", format, "--log-level", "info", "--tenant-key", "tenant_id,tags", "--metrics-tenants", "a,b", "--batch", "1",
         ])
         try waitUntil("\(jobs.count) jobs counted", timeout: 20) {
             let text = (try? httpGet(port: opsPort, path: "/metrics").body) ?? ""
@@ -211,7 +211,7 @@ final class ObservabilityTests: XCTestCase {
         for (i, job) in jobs.enumerated() {
             let mine = lines.filter { $0.fields["jid"] == job.jid }
             let start = mine.first { $0.message == "start" }
-            XCTAssertEqual(start?.level, "debug", "\(job.jid) start: \(mine)")
+            XCTAssertEqual(start?.level, "info", "\(job.jid) start: \(mine)")
             XCTAssertEqual(start?.fields["event"], "start")
             XCTAssertEqual(start?.fields["class"], job.jobClass)
             XCTAssertEqual(start?.fields["queue"], "default")
