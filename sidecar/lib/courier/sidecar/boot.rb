@@ -96,7 +96,8 @@ module Courier
         app.batch = Batch.new(app, max_body: options.max_batch_body, max_jobs: options.max_batch_jobs)
         pool = JobPool.new(options.stream_threads, logger: logger)
         spill = options.spill_after_ms.positive? ? SpillTimer.new(options.spill_after_ms / 1000.0) : nil
-        app.stream = Stream.new(app, pool: pool, running: running, failure: failure, context: lifecycle, spill: spill,
+        times = JobTimes.new(quick_below: options.inline_below_ms / 1000.0)
+        app.stream = Stream.new(app, pool: pool, running: running, failure: failure, context: lifecycle, spill: spill, times: times,
                                 max_body: options.max_batch_body, max_jobs: options.stream_jobs_limit, logger: logger)
         Built.new(app: app, lifecycle: lifecycle, running: running, pool: pool)
       end

@@ -14,7 +14,7 @@ module Courier
       DEFAULT_MAX_BATCH_JOBS = 100
 
       ATTRS = %i[app port bind threads workers job_threads max_body max_batch_body max_batch_jobs max_stream_jobs
-                 spill_after_ms dev secret secret_file].freeze
+                 spill_after_ms inline_below_ms dev secret secret_file].freeze
       attr_accessor(*ATTRS)
 
       def self.parse(argv, env = ENV)
@@ -33,6 +33,7 @@ module Courier
         @max_batch_jobs = DEFAULT_MAX_BATCH_JOBS
         @max_stream_jobs = nil # nil: as --max-batch-jobs
         @spill_after_ms = 5
+        @inline_below_ms = 1
         @dev = env["COURIER_SIDECAR_DEV"] == "1"
         @secret = env["COURIER_SECRET"]
         @secret_file = nil
@@ -61,6 +62,8 @@ module Courier
           o.on("--max-stream-jobs N", "Most jobs in one stream request (default: --max-batch-jobs)") { |v| @max_stream_jobs = int("--max-stream-jobs", v, 1..10_000) }
           o.on("--spill-after-ms N", "A quick streamed job still running after N ms sends the jobs waiting behind it " \
                                      "to the job threads (default 5; 0: every streamed job goes to the job threads)") { |v| @spill_after_ms = int("--spill-after-ms", v, 0..10_000) }
+          o.on("--inline-below-ms N", "A streamed job whose class has lately averaged under N ms runs on its stream's own thread " \
+                                      "(default 1)") { |v| @inline_below_ms = int("--inline-below-ms", v, 1..60_000) }
           o.on("--secret-file PATH", "File holding the shared secret (else COURIER_SECRET)") { |v| @secret_file = v }
           o.on("--dev", "Development: signatures not required (loud warning)") { @dev = true }
           o.on("--[no-]yjit", "Ruby's YJIT JIT where this Ruby has it (default on; env COURIER_SIDECAR_YJIT=0 turns it off)") { |v| @yjit = v }

@@ -35,7 +35,8 @@ module Courier
     class Stream
       CONTENT_TYPE = "application/x-ndjson"
       # A class whose runs average less than this runs on the stream's Puma
-      # thread; a job thread hand-off costs more than a no-op job on a small VM.
+      # thread (--inline-below-ms); a job thread hand-off costs more than a
+      # no-op job on a small VM.
       QUICK_BELOW = 0.001
 
       attr_reader :max_body, :max_jobs
