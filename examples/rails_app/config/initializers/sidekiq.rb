@@ -1,6 +1,7 @@
 # frozen_string_literal: true
 
 require_relative "../../lib/courier_example/recording_middleware"
+require "courier/unique_jobs"
 
 # Benchmarks compare against Sidekiq at WARN too; tests quieten it.
 Sidekiq.logger.level = Logger.const_get(ENV.fetch("SIDEKIQ_LOG_LEVEL", "INFO").upcase)
@@ -10,6 +11,10 @@ redis = {url: ENV.fetch("REDIS_URL", "redis://127.0.0.1:6379/0")}
 Sidekiq.configure_client do |config|
   config.redis = redis
 end
+
+# Unique jobs (sidekiq_options unique_for:, docs/unique-jobs.md): the client
+# middleware in both chains; the sidecar releases the locks.
+Courier::UniqueJobs.enable!
 
 # Runs only in a Sidekiq server process — or in the Courier sidecar, which
 # boots the app in server mode for exactly this reason.

@@ -83,8 +83,10 @@ module Courier
         reloader = self.reloader(adapter)
         lifecycle = Lifecycle.new(adapter, logger: logger)
         running = RunningJobs.new
+        unique = UniqueJobs::Release.new(redis: ->(&block) { ::Sidekiq.redis(&block) },
+                                         report: adapter.method(:handle_exception))
         runner = JobRunner.new(resolver: resolver, reloader: reloader, adapter: adapter, running: running,
-                               context: lifecycle, reresolve: !cache)
+                               context: lifecycle, reresolve: !cache, unique: unique)
         failure = Failure.new(resolver, adapter)
         verifier = options.dev ? nil : Signature.new(options.secret)
         app = App.new(

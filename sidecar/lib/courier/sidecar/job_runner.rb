@@ -17,6 +17,11 @@ module Courier
     #
     # The run is registered in RunningJobs under its jid, so a cancel can
     # interrupt it (Sidekiq::Shutdown, Courier::JobTimeout, Courier::JobCancelled).
+    #
+    # A payload with a "unique_key" (Courier::UniqueJobs::ClientMiddleware)
+    # has its lock released around the chain (UniqueJobs::Release): before
+    # it for unique_until "start", after it returned for "success". Both
+    # happen outside #interruptible, so a cancel never cuts a Redis call short.
     class JobRunner
       # What happened; `error` is set when the job raised, `job_class` is the
       # class it ran as (nil when it did not resolve), `interrupted` (a
@@ -27,7 +32,9 @@ module Courier
       # reresolve: look the class up again inside the reloader (code reloading
       # may have replaced the constant since the pre-check).
       # context: what Sidekiq 7's Job#interrupted? asks (responds to stopping?).
-      def initialize(resolver:, reloader:, adapter:, running:, context:, reresolve: false)
+      # unique: a UniqueJobs::Release, or nil to leave unique locks alone.
+      def initialize(resolver:, reloader:, adapter:, running:, context:, reresolve: false, unique: nil)
+        @unique = unique
         @resolver = resolver
         @reloader = reloader
         @adapter = adapter
@@ -90,13 +97,22 @@ module Courier
           worker = klass.new
           worker.jid = job["jid"]
           worker._context = @context if worker.respond_to?(:_context=)
-          @running.interruptible do
-            @adapter.server_middleware.invoke(worker, job, queue) do
-              worker.perform(*job["args"])
-            end
+          key = job["unique_key"]
+          if key.is_a?(String) && @unique
+            @unique.around(job, key) { invoke(worker, job, queue) }
+          else
+            invoke(worker, job, queue)
           end
         end
         klass
+      end
+
+      def invoke(worker, job, queue)
+        @running.interruptible do
+          @adapter.server_middleware.invoke(worker, job, queue) do
+            worker.perform(*job["args"])
+          end
+        end
       end
     end
   end

@@ -1,0 +1,1 @@
+../../../rails_app/app/jobs/unique_active_job.rb
