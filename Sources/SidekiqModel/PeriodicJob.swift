@@ -70,11 +70,12 @@ public struct PeriodicPlan: Sendable, Equatable {
     }
 
     /// Ticks in `(max(since, now - grace), now]`. `since` is the last tick known to be handled (this
-    /// leader's memory, or Redis' `last` hash after gaining the lease); nil when there is none.
+    /// leader's memory, or Redis' `last` hash after gaining the lease); nil for a job never enqueued
+    /// before, which starts at this pass (the tick of this very second at most: no backfill).
     /// At most `limit` ticks per call (a per-second job after a long outage does not flood one pass).
     public static func plan(_ job: PeriodicJob, now: Int, since: Int?, limit: Int = 500) -> PeriodicPlan {
         let windowStart = now - job.grace
-        let from = max(since ?? windowStart, windowStart)
+        let from = since.map { max($0, windowStart) } ?? (now - 1)
         let due = job.schedule.fireTimes(after: from, through: now, limit: limit)
         var skipped = 0
         if let since, since < windowStart {

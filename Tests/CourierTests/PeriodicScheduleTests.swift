@@ -184,9 +184,11 @@ final class PeriodicScheduleTests: XCTestCase {
     func testPlanEnqueuesWithinTheGraceWindowAndSkipsOlderTicks() throws {
         let job = PeriodicJob(name: "r", schedule: CronSchedule(expression: try CronExpression("* * * * *")), jobClass: "R", grace: 150)
         let now = utc(2025, 5, 1, 12, 0, 30)
-        // A new leader with no history: the ticks within the grace window (now - 150 s, now].
-        XCTAssertEqual(
-            PeriodicPlan.plan(job, now: now, since: nil), PeriodicPlan(due: [utc(2025, 5, 1, 11, 59), utc(2025, 5, 1, 12, 0)], skipped: 0))
+        // A job never enqueued before starts now: no backfill.
+        XCTAssertEqual(PeriodicPlan.plan(job, now: now, since: nil), PeriodicPlan(due: [], skipped: 0))
+        XCTAssertEqual(PeriodicPlan.plan(job, now: utc(2025, 5, 1, 12, 1), since: nil).due, [utc(2025, 5, 1, 12, 1)])
+        // A new leader after a recent one: the ticks within the grace window (now - 150 s, now].
+        XCTAssertEqual(PeriodicPlan.plan(job, now: now, since: utc(2025, 5, 1, 11, 30)).due, [utc(2025, 5, 1, 11, 59), utc(2025, 5, 1, 12, 0)])
         // A leader that handled 11:59 already.
         XCTAssertEqual(PeriodicPlan.plan(job, now: now, since: utc(2025, 5, 1, 11, 59)).due, [utc(2025, 5, 1, 12, 0)])
         // After an hour with no courier: the ticks within the window are enqueued, 11:01…11:58 skipped and counted.
