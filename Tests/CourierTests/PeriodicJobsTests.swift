@@ -5,6 +5,7 @@
 import Foundation
 import RedisClient
 import SidekiqModel
+import Status
 import XCTest
 
 final class PeriodicJobsTests: XCTestCase {
@@ -41,6 +42,18 @@ final class PeriodicJobsTests: XCTestCase {
         try await waitUntilAsync("ticks after the takeover", timeout: 15) {
             (try redis.command(["HGET", "courier:periodic:last", "tick"]).string.flatMap { Int($0) } ?? 0) >= killedAt + 5
         }
+        // `courier status` lists the job with its next run and the leader.
+        let reader = StatusReader(
+            worker: RedisWorker(name: "status", endpoint: redis.endpoint, logger: testLogger()), keys: SidekiqKeys(), redisName: redis.url)
+        let snapshot = try await reader.read()
+        XCTAssertEqual(snapshot.periodicLeader, second)
+        let listed = try XCTUnwrap(snapshot.periodic.first)
+        XCTAssertEqual(
+            [listed.name, listed.cron, listed.zone, listed.jobClass, listed.queue], ["tick", "* * * * * *", "UTC", "TickJob", "periodic"])
+        XCTAssertGreaterThan(listed.next ?? 0, killedAt)
+        XCTAssertGreaterThanOrEqual(listed.lastTick ?? 0, killedAt + 5)
+        XCTAssertTrue(snapshot.text().contains("periodic leader: \(second)"), snapshot.text())
+        XCTAssertTrue(snapshot.json().contains(#""periodic":{"leader":"\#(second)","jobs":[{"name":"tick","cron":"* * * * * *""#), snapshot.json())
         for courier in couriers { XCTAssertEqual(courier.terminate(), 0, courier.log) }
 
         // Every tick key once, every queue entry a tick's job, no two alike, and no second missing.
