@@ -50,6 +50,12 @@ public struct CourierConfiguration: Sendable {
     /// How many tenants (and classes) get a label of their own (`--metrics-tenants`, `--metrics-tenant-limit`).
     public var metricsLabels = MetricsLabels()
 
+    /// Periodic jobs (`:periodic:` in sidekiq.yml); the lease holder among the couriers enqueues them.
+    public var periodic: [PeriodicJob] = []
+    /// The periodic leader lease's time to live (`:periodic_lease:`, `COURIER_PERIODIC_LEASE`): how long
+    /// a dead leader's lease keeps the others from taking over. Renewed every third of it.
+    public var periodicLease: Duration = .seconds(20)
+
     /// The other settings start at their documented defaults; `CourierOptions.load` sets them from flags, environment and `-C`.
     public init(redis: RedisEndpoint, plan: QueuePlan, executor: HTTPExecutorConfiguration) {
         self.redis = redis

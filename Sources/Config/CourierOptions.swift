@@ -252,6 +252,10 @@ package enum CourierOptions {
             }
             configuration.pollIntervalAverage = .milliseconds(Int(poll * 1000))
         }
+        configuration.periodic = file?.periodic ?? []
+        let lease = try envInt("COURIER_PERIODIC_LEASE") ?? file?.periodicLease ?? 20
+        guard (1...3600).contains(lease) else { throw fail(":periodic_lease:/COURIER_PERIODIC_LEASE", "must be 1…3600 seconds, got \(lease)") }
+        configuration.periodicLease = .seconds(lease)
         configuration.processTTL = try flags.int("process-ttl") ?? envInt("COURIER_PROCESS_TTL") ?? 60
         guard (15...86_400).contains(configuration.processTTL) else {
             throw fail("--process-ttl/COURIER_PROCESS_TTL", "must be 15…86400 seconds (at least three heartbeats), got \(configuration.processTTL)")

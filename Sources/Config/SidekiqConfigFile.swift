@@ -34,6 +34,10 @@ public struct SidekiqConfigFile: Sendable, Equatable {
     public var metricsTenants: [String]?
     /// Courier's own `:metrics_tenant_limit:` (as `--metrics-tenant-limit`).
     public var metricsTenantLimit: Int?
+    /// Courier's own `:periodic:` jobs (docs/periodic-jobs.md); empty when absent.
+    public var periodic: [PeriodicJob] = []
+    /// Courier's own `:periodic_lease:` seconds (the leader lease's time to live).
+    public var periodicLease: Int?
 
     /// Reads `text` (the file at `path`, named in errors); `environment` gives `RAILS_ENV`/`RACK_ENV` and the ERB's `ENV` values.
     /// An empty file sets nothing; anything else that is not a mapping of options throws.
@@ -55,6 +59,11 @@ public struct SidekiqConfigFile: Sendable, Equatable {
         }
         concurrency = try integer("concurrency")
         metricsTenantLimit = try integer("metrics_tenant_limit")
+        periodicLease = try integer("periodic_lease")
+        if let section = options["periodic"] {
+            let tzdir = environment["TZDIR"].flatMap { $0.isEmpty ? nil : $0 } ?? "/usr/share/zoneinfo"
+            periodic = try PeriodicConfig.jobs(section, path: path) { name throws(CronError) in try PeriodicConfig.systemZone(name, tzdir: tzdir) }
+        }
         if let value = options["tenant_key"], value != .null {
             guard let text = value.rubyText else { throw ConfigurationError("-C \(path)", ":tenant_key: must be a string") }
             tenantKey = text

@@ -24,6 +24,8 @@ public final class Courier: Sendable {
     private let dispatcher: Dispatcher
     private let heartbeat: Heartbeat
     private let scheduler: Scheduler
+    /// Nil without periodic jobs (no extra Redis connection then).
+    private let periodic: PeriodicLeader?
     private let watchers: QueueWatchers
     private let housekeeping: RedisWorker
     private let recovery: ProcessRecovery
@@ -65,6 +67,9 @@ public final class Courier: Sendable {
                 labels: configuration.labels, executor: configuration.executor.baseURL),
             startedAt: WallClock.system.now(), executionMetrics: executionMetrics)
         scheduler = Scheduler(worker: worker("scheduler"), keys: keys, logger: logger)
+        periodic =
+            configuration.periodic.isEmpty
+            ? nil : PeriodicLeader(worker: worker("periodic"), keys: keys, identity: identity.description, lease: configuration.periodicLease)
         if let port = configuration.opsPort {
             let (dispatcher, healthy) = (dispatcher, redisHealthy)
             ops = try OpsServer(host: configuration.opsBind, port: port, metrics: metrics) {
@@ -105,6 +110,7 @@ public final class Courier: Sendable {
             group.addTask { await self.watchers.run(logger: self.logger) }
             group.addTask { await self.housekeepingLoop() }
             group.addTask { await self.schedulerLoop() }
+            group.addTask { await self.periodicLoop() }
             await dispatcher.run()
             group.cancelAll()
         }
@@ -234,6 +240,72 @@ public final class Courier: Sendable {
                 for: Scheduler.pollInterval(
                     processCount: processCount.load(ordering: .relaxed),
                     average: configuration.pollIntervalAverage))
+        }
+    }
+
+    /// Periodic jobs: every pass takes or renews the lease; the holder enqueues the ticks due
+    /// (PeriodicPlan: within each job's grace window, each once by its tick key). Passes run at
+    /// the next tick and at least every third of the lease. Quiet ends it and gives the lease up.
+    private func periodicLoop() async {
+        guard let periodic else { return }
+        let jobs = configuration.periodic
+        let lease = configuration.periodicLease
+        let renewEvery = Double(lease.components.seconds) / 3 + Double(lease.components.attoseconds) / 3e18
+        // The last tick handled per job while this process leads; nil while it does not.
+        var since: [String: Int]?
+        var lastPublish = 0
+        while !Task.isCancelled && !dispatcher.isQuiet {
+            let now = WallClock.system.now()
+            let second = Int(now.rounded(.down))
+            do {
+                let (leader, holder) = try await periodic.acquire()
+                if leader {
+                    if since == nil {
+                        since = try await periodic.lastTicks()
+                        logger.notice("periodic leader: this process enqueues periodic jobs", metadata: ["jobs": "\(jobs.count)"])
+                        lastPublish = 0
+                    }
+                    var ticks: [PeriodicTick] = []
+                    for job in jobs {
+                        let plan = PeriodicPlan.plan(job, now: second, since: since?[job.name])
+                        if plan.skipped > 0 {
+                            logger.warning(
+                                "periodic ticks missed beyond the grace window, skipped",
+                                metadata: ["job": "\(job.name)", "skipped": "\(plan.skipped)", "grace": "\(job.grace)"])
+                        }
+                        ticks += plan.due.map { PeriodicTick(job: job, epoch: $0, now: now) }
+                        let previous = since?[job.name] ?? 0
+                        since?[job.name] = max(plan.due.last ?? second, previous)
+                    }
+                    if let enqueued = try await periodic.enqueue(ticks) {
+                        for tick in ticks { logger.debug("periodic tick", metadata: ["job": "\(tick.job.name)", "tick": "\(tick.epoch)"]) }
+                        if enqueued > 0 { logger.info("enqueued periodic jobs", metadata: ["count": "\(enqueued)"]) }
+                        if second - lastPublish >= 5 {
+                            try await periodic.publish(jobs, now: second)
+                            lastPublish = second
+                        }
+                    } else {
+                        since = nil
+                        logger.notice("periodic lease lost before enqueueing; another courier leads")
+                    }
+                } else if since != nil {
+                    since = nil
+                    logger.notice("periodic lease held by another courier", metadata: ["leader": "\(holder ?? "")"])
+                }
+            } catch {
+                // A leader that cannot reach Redis stops counting itself leader: its lease expires.
+                since = nil
+                metrics.redisError(error.metricKind)
+                logger.warning("periodic pass failed", metadata: ["error": "\(error)"])
+            }
+            let after = WallClock.system.now()
+            let nextTick = jobs.compactMap { $0.schedule.next(after: Int(after.rounded(.down))) }.min().map(Double.init) ?? after + renewEvery
+            let wake = min(nextTick + 0.005, after + renewEvery)
+            try? await Task.sleep(for: .milliseconds(max(10, Int((wake - after) * 1000))))
+        }
+        if since != nil {
+            try? await periodic.release()
+            logger.notice("periodic lease released")
         }
     }
 

@@ -20,6 +20,11 @@ public func processEnvironment() -> [String: String] {
 
 /// A whole file as UTF-8 text (invalid bytes replaced); nil when it cannot be read.
 public func readTextFile(_ path: String) -> String? {
+    readFileBytes(path).map { String(decoding: $0, as: UTF8.self) }
+}
+
+/// A whole (small) file's bytes; nil when it cannot be read.
+public func readFileBytes(_ path: String) -> [UInt8]? {
     guard let file = fopen(path, "rb") else { return nil }
     defer { fclose(file) }
     var bytes: [UInt8] = []
@@ -32,5 +37,5 @@ public func readTextFile(_ path: String) -> String? {
             break
         }
     }
-    return String(decoding: bytes, as: UTF8.self)
+    return bytes
 }

@@ -56,6 +56,14 @@ public struct SidekiqKeys: Sendable, Equatable {
     public func inProgress(_ identity: String, queue: String) -> String { prefix + "courier:wip:" + identity + ":" + queue }
     /// How often a job (by SHA-1 of its bytes) was recovered from a dead process.
     public func recoveries(_ sha: String) -> String { prefix + "courier:recovered:" + sha }
+    /// The periodic-job leader lease: the holder's identity, with a PX expiry renewed while it lives.
+    public var periodicLeader: String { prefix + "courier:periodic:leader" }
+    /// One periodic tick, set NX when it is enqueued (value: the job's jid), so each tick is enqueued once.
+    public func periodicTick(_ name: String, at epoch: Int) -> String { prefix + "courier:periodic:tick:" + name + ":" + String(epoch) }
+    /// Hash: periodic job name → the latest tick enqueued (epoch seconds).
+    public var periodicLast: String { prefix + "courier:periodic:last" }
+    /// Hash: periodic job name → JSON of its declaration and next run, written by the leader for `courier status`.
+    public var periodicJobs: String { prefix + "courier:periodic:jobs" }
     /// Sorted set of cancel requests: member = jid, score = when it was asked (epoch seconds).
     public var cancelRequests: String { prefix + "courier:cancel" }
 }

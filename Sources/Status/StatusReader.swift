@@ -37,7 +37,8 @@ public struct StatusReader: Sendable {
                     ["GET", keys.processed], ["GET", keys.failed], ["GET", keys.processed(day: day)], ["GET", keys.failed(day: day)],
                     ["ZCARD", keys.retry], ["ZCARD", keys.schedule], ["ZCARD", keys.dead], ["SMEMBERS", keys.queues],
                     ["SMEMBERS", keys.processes],
-                ].map(cmd) + minute.keys.map { cmd(["HGETALL", keys.key($0)]) })
+                ].map(cmd) + minute.keys.map { cmd(["HGETALL", keys.key($0)]) }
+                    + [["HGETALL", keys.periodicJobs], ["HGETALL", keys.periodicLast], ["GET", keys.periodicLeader]].map(cmd))
             for reply in first { try reply.orThrow("status") }
             let queueNames = (first[7].array ?? []).compactMap(\.string).sorted()
             let identities = (first[8].array ?? []).compactMap(\.string).sorted()
@@ -89,7 +90,19 @@ public struct StatusReader: Sendable {
 
         var metricFields: [(String, String)] = []
         var metricsFound = false
-        for reply in first[9...] {
+        let periodicAt = 9 + minute.keys.count
+        func pairs(_ reply: RedisReply) -> [(String, [UInt8])] {
+            let items = reply.array ?? []
+            return stride(from: 0, to: items.count - 1, by: 2).compactMap { i in
+                guard let k = items[i].string, let v = items[i + 1].bytes else { return nil }
+                return (k, v)
+            }
+        }
+        let lastTicks = Dictionary(pairs(first[periodicAt + 1]).map { ($0.0, Int(String(decoding: $0.1, as: UTF8.self))) }) { $1 }
+        snapshot.periodic = pairs(first[periodicAt]).compactMap { PeriodicStatus(name: $0.0, json: $0.1, lastTick: lastTicks[$0.0] ?? nil) }
+            .sorted { $0.name < $1.name }
+        snapshot.periodicLeader = first[periodicAt + 2].string
+        for reply in first[9..<periodicAt] {
             let flat = (reply.array ?? []).compactMap(\.string)
             metricsFound = metricsFound || !flat.isEmpty
             for pair in stride(from: 0, to: flat.count - 1, by: 2) { metricFields.append((flat[pair], flat[pair + 1])) }

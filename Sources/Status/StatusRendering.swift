@@ -42,6 +42,19 @@ extension StatusSnapshot {
                     right: [1, 2], empty: "")
             if tenantsSampled { out += "* counted among the oldest jobs of each queue only\n" }
         }
+        if !periodic.isEmpty || periodicLeader != nil {
+            out +=
+                "\n"
+                + Self.table(
+                    ["PERIODIC", "CRON", "TZ", "CLASS", "QUEUE", "NEXT (UTC)", "LAST TICK (UTC)"],
+                    periodic.map { j in
+                        [
+                            j.name, j.cron, j.zone, j.jobClass, j.queue, j.next.map { Self.utcTime(Double($0)) } ?? "never",
+                            j.lastTick.map { Self.utcTime(Double($0)) } ?? "-",
+                        ]
+                    }, empty: "(no periodic jobs published)")
+            out += "periodic leader: \(periodicLeader ?? "none")\n"
+        }
         return out
     }
 
@@ -60,6 +73,10 @@ extension StatusSnapshot {
                 + "\"version\":\(str(p.version)),\"queues\":\(JSONWriter.array(p.queues)),\"concurrency\":\(p.concurrency),"
                 + "\"busy\":\(p.busy),\"quiet\":\(p.quiet),\"beat\":\(num(p.beat)),\"rss_kb\":\(int(p.rssKB)),\"courier\":\(courier)}"
         }
+        let periodicItems = periodic.map { j in
+            "{\"name\":\(str(j.name)),\"cron\":\(str(j.cron)),\"tz\":\(str(j.zone)),\"class\":\(str(j.jobClass)),"
+                + "\"queue\":\(str(j.queue)),\"next\":\(int(j.next)),\"last_tick\":\(int(j.lastTick))}"
+        }
         let tenantItems = tenants.map { "{\"name\":\(str($0.name)),\"busy\":\($0.busy),\"waiting\":\($0.waiting)}" }
         return "{\"taken_at\":\(num(takenAt)),\"redis\":\(str(redis)),\"namespace\":\(str(namespace)),"
             + "\"processed\":\(processed),\"failed\":\(failed),\"processed_today\":\(processedToday),\"failed_today\":\(failedToday),"
@@ -68,7 +85,8 @@ extension StatusSnapshot {
             + "\"source\":\(str(rates.source?.rawValue)),\"note\":\(str(rates.note))},"
             + "\"sets\":{\"retry\":\(retry),\"schedule\":\(scheduled),\"dead\":\(dead)},"
             + "\"queues\":[\(queueItems.joined(separator: ","))],\"processes\":[\(processItems.joined(separator: ","))],"
-            + "\"tenants\":[\(tenantItems.joined(separator: ","))],\"tenants_sampled\":\(tenantsSampled)}"
+            + "\"tenants\":[\(tenantItems.joined(separator: ","))],\"tenants_sampled\":\(tenantsSampled),"
+            + "\"periodic\":{\"leader\":\(str(periodicLeader)),\"jobs\":[\(periodicItems.joined(separator: ","))]}}"
     }
 
     /// Columns padded to their widest cell; the columns in `right` (numbers) right-aligned.

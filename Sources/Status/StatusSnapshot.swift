@@ -34,6 +34,10 @@ public struct StatusSnapshot: Sendable, Equatable {
     public var tenants: [TenantStatus]
     /// Waiting jobs per tenant were counted from the oldest `tenantSample` jobs of each queue only.
     public var tenantsSampled: Bool
+    /// Periodic jobs as their leader last published them (`courier:periodic:jobs`), by name.
+    public var periodic: [PeriodicStatus] = []
+    /// The periodic leader lease's holder, or nil when no courier leads.
+    public var periodicLeader: String?
 
     public init(
         takenAt: Double, redis: String, namespace: String? = nil, processed: Int = 0, failed: Int = 0, processedToday: Int = 0,
@@ -178,5 +182,36 @@ public struct TenantStatus: Sendable, Equatable {
         self.name = name
         self.busy = busy
         self.waiting = waiting
+    }
+}
+
+/// One periodic job in `courier status`: its declaration, next run and last enqueued tick.
+public struct PeriodicStatus: Sendable, Equatable {
+    public var name: String
+    public var cron: String
+    public var zone: String
+    public var jobClass: String
+    public var queue: String
+    /// Next run (epoch seconds) when the leader last published; nil when it never fires again.
+    public var next: Int?
+    /// The latest tick enqueued (epoch seconds), nil before the first.
+    public var lastTick: Int?
+
+    public init(name: String, cron: String, zone: String, jobClass: String, queue: String, next: Int?, lastTick: Int?) {
+        self.name = name
+        self.cron = cron
+        self.zone = zone
+        self.jobClass = jobClass
+        self.queue = queue
+        self.next = next
+        self.lastTick = lastTick
+    }
+
+    /// From the leader's JSON (`{"cron","tz","class","queue","next",…}`); nil when it is not that.
+    public init?(name: String, json: [UInt8], lastTick: Int?) {
+        guard let value = try? JSONReader.parse(json), let cron = value["cron"]?.stringValue else { return nil }
+        self.init(
+            name: name, cron: cron, zone: value["tz"]?.stringValue ?? "UTC", jobClass: value["class"]?.stringValue ?? "",
+            queue: value["queue"]?.stringValue ?? "default", next: value["next"]?.intValue, lastTick: lastTick)
     }
 }
