@@ -4,6 +4,8 @@ import Foundation
 /// A child process started with posix_spawn and reaped with waitpid.
 /// (Foundation's `Process.waitUntilExit` can spin forever on Linux when
 /// called from async tests, so the tests manage children themselves.)
+/// @unchecked: its one mutable field, `status`, is written only by `wait`/`isRunning`,
+/// which a test calls from the one task that owns the child; other tasks only read `pid`.
 final class ChildProcess: @unchecked Sendable {
     let pid: pid_t
     private var status: Int32?

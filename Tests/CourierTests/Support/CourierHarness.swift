@@ -46,7 +46,7 @@ final class RunningCourier: Sendable {
 }
 
 /// A `courier` executable running as a child process (for kill -9 and several instances).
-final class CourierProcess: @unchecked Sendable {
+final class CourierProcess: Sendable {
     let child: ChildProcess
     let output: URL
 

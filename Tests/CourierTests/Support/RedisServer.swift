@@ -4,6 +4,8 @@ import RedisClient
 import Logging
 
 /// A real `redis-server` on a free port, in a temporary directory, for one test.
+/// @unchecked: `process` changes only in `start`/`stop` (a restart), which a test calls
+/// from its own task between the steps that use the server; other tasks only read `port` and `url`.
 final class RedisServer: @unchecked Sendable {
     let port: Int
     let directory: URL
