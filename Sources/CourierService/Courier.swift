@@ -51,7 +51,8 @@ public final class Courier: Sendable {
             makeWorker: worker)
         var executorConfiguration = configuration.executor
         executorConfiguration.maxConnections = max(executorConfiguration.maxConnections, configuration.concurrency + 4)
-        executor = HTTPExecutor(configuration: executorConfiguration)
+        let executor = HTTPExecutor(configuration: executorConfiguration)
+        self.executor = executor
         let source = RedisJobSource(worker: worker("fetch"), keys: keys, identity: identity.description, plan: configuration.plan)
         dispatcher = Dispatcher(
             settings: DispatcherSettings(
@@ -72,11 +73,18 @@ public final class Courier: Sendable {
             ? nil : PeriodicLeader(worker: worker("periodic"), keys: keys, identity: identity.description, lease: configuration.periodicLease)
         if let port = configuration.opsPort {
             let (dispatcher, healthy) = (dispatcher, redisHealthy)
-            ops = try OpsServer(host: configuration.opsBind, port: port, metrics: metrics) {
-                if !healthy.isSet { return (false, "redis unreachable") }
-                if dispatcher.breaker == .open { return (false, "circuit breaker open") }
-                if dispatcher.isQuiet { return (false, "quiet or shutting down") }
-                return (true, "ok")
+            do {
+                ops = try OpsServer(host: configuration.opsBind, port: port, metrics: metrics) {
+                    if !healthy.isSet { return (false, "redis unreachable") }
+                    if dispatcher.breaker == .open { return (false, "circuit breaker open") }
+                    if dispatcher.isQuiet { return (false, "quiet or shutting down") }
+                    return (true, "ok")
+                }
+            } catch {
+                // The executor's loop thread is already running and holds the executor:
+                // end it, or every failed start (the port taken) leaves a thread behind.
+                Task.detached { await executor.shutdown() }
+                throw error
             }
         } else {
             ops = nil

@@ -1,7 +1,9 @@
+import CourierService
 import ExecutorClient
 import ExecutorProtocol
 import Foundation
 @testable import JobDispatch
+import MiniHTTP
 @testable import Ops
 import RedisAdapters
 import RedisClient
@@ -79,6 +81,20 @@ final class ShutdownTests: XCTestCase {
         try await waitUntilAsync("the HTTP thread ended", timeout: 5) { self.threads(named: "courier-http") == threadsBefore }
         // The executor's pipe and curl's connections are closed (the server closes its side once its 3 s answer is written).
         try await waitUntilAsync("descriptors back to \(descriptorsBefore)", timeout: 15) { self.openDescriptors() <= descriptorsBefore }
+    }
+
+    /// A courier whose ops port is taken fails to start, and leaves no HTTP thread behind
+    /// (the executor's loop had started before the port was bound).
+    func testAFailedStartEndsTheExecutorThread() async throws {
+        let redis = try RedisServer()
+        defer { redis.stop() }
+        let taken = try MiniHTTPServer(port: 0) { _ in .json(200, "{}") }
+        defer { taken.stop() }
+        var configuration = try testConfiguration(redis: redis, executorURL: "http://127.0.0.1:9")
+        configuration.opsPort = taken.port
+        let threadsBefore = threads(named: "courier-http")
+        XCTAssertThrowsError(try Courier(configuration: configuration, logger: testLogger()))
+        try await waitUntilAsync("the HTTP thread ended", timeout: 5) { self.threads(named: "courier-http") == threadsBefore }
     }
 
     func testStoppingTheHooksCancelsAndAwaitsTheirWaitingRetries() async throws {
