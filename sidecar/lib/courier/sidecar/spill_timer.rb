@@ -15,8 +15,6 @@ module Courier
     # cost is per tick, not per job or stream. Started in the process that first uses it (threads do not
     # survive fork).
     class SpillTimer
-      attr_reader :after
-
       def initialize(after)
         raise ArgumentError, "spill delay must be positive" unless after.is_a?(Numeric) && after.positive?
 

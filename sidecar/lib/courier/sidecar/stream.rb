@@ -34,10 +34,6 @@ module Courier
     # finish; their answers are dropped.
     class Stream
       CONTENT_TYPE = "application/x-ndjson"
-      # A class whose runs average less than this runs on the stream's Puma
-      # thread (--inline-below-ms); a job thread hand-off costs more than a
-      # no-op job on a small VM.
-      QUICK_BELOW = 0.001
 
       attr_reader :max_body, :max_jobs
 
@@ -45,8 +41,7 @@ module Courier
       # when the process begins to stop are answered 503 instead.
       # spill: a SpillTimer, or nil for "every job on the pool"; times: the
       # JobTimes that tell the quick jobs (those a Puma thread may run).
-      def initialize(app, pool:, running:, failure:, context:, max_body:, max_jobs:, logger:, spill: nil,
-                     times: JobTimes.new(quick_below: QUICK_BELOW))
+      def initialize(app, pool:, running:, failure:, context:, max_body:, max_jobs:, logger:, spill:, times:)
         @app = app
         @pool = pool
         @spill = spill
@@ -156,7 +151,7 @@ module Courier
 
         # perform: called with a job's #enqueue arguments on the slot that
         # runs it; quick: whether such a job is quick lately (Stream#quick?).
-        def initialize(count, running:, socket:, context:, logger:, pool:, spill:, perform:, quick: ->(_) { true })
+        def initialize(count, running:, socket:, context:, logger:, pool:, spill:, perform:, quick:)
           @count = count
           @due = count
           @answered = Array.new(count, false)
