@@ -55,6 +55,8 @@ public struct CourierConfiguration: Sendable {
     /// The periodic leader lease's time to live (`:periodic_lease:`, `COURIER_PERIODIC_LEASE`): how long
     /// a dead leader's lease keeps the others from taking over. Renewed every third of it.
     public var periodicLease: Duration = .seconds(20)
+    /// Cluster-wide limiters (`:limiters:` in sidekiq.yml, docs/limiters.md), enforced inside Redis by the exchange script.
+    public var limiters = Limiters()
 
     /// The other settings start at their documented defaults; `CourierOptions.load` sets them from flags, environment and `-C`.
     public init(redis: RedisEndpoint, plan: QueuePlan, executor: HTTPExecutorConfiguration) {

@@ -253,6 +253,7 @@ package enum CourierOptions {
             configuration.pollIntervalAverage = .milliseconds(Int(poll * 1000))
         }
         configuration.periodic = file?.periodic ?? []
+        configuration.limiters = Limiters(file?.limiters ?? [])
         let lease = try envInt("COURIER_PERIODIC_LEASE") ?? file?.periodicLease ?? 20
         guard (1...3600).contains(lease) else { throw fail(":periodic_lease:/COURIER_PERIODIC_LEASE", "must be 1…3600 seconds, got \(lease)") }
         configuration.periodicLease = .seconds(lease)

@@ -6,7 +6,7 @@ import SidekiqModel
 /// The parts of an existing `config/sidekiq.yml` courier honours:
 /// `:concurrency:`, `:queues:` (`- name` or `- [name, weight]`), `:timeout:`,
 /// `:tag:`, `:labels:`, `:max_retries:`, `:poll_interval_average:`, and
-/// courier's own `:limits:` (`queue: N`), `:tenant_key:`, `:metrics_tenants:`
+/// courier's own `:limits:` (`queue: N`), `:limiters:`, `:periodic:`, `:tenant_key:`, `:metrics_tenants:`
 /// and `:metrics_tenant_limit:`. Keys may be written with or
 /// without Sidekiq's leading colon; a section named after `RAILS_ENV` /
 /// `RACK_ENV` is merged over the top level, as Sidekiq does. ERB of the
@@ -38,6 +38,8 @@ public struct SidekiqConfigFile: Sendable, Equatable {
     public var periodic: [PeriodicJob] = []
     /// Courier's own `:periodic_lease:` seconds (the leader lease's time to live).
     public var periodicLease: Int?
+    /// Courier's own `:limiters:` (docs/limiters.md): cluster-wide concurrency and rate limits; empty when absent.
+    public var limiters: [Limiter] = []
 
     /// Reads `text` (the file at `path`, named in errors); `environment` gives `RAILS_ENV`/`RACK_ENV` and the ERB's `ENV` values.
     /// An empty file sets nothing; anything else that is not a mapping of options throws.
@@ -64,6 +66,7 @@ public struct SidekiqConfigFile: Sendable, Equatable {
             let tzdir = environment["TZDIR"].flatMap { $0.isEmpty ? nil : $0 } ?? "/usr/share/zoneinfo"
             periodic = try PeriodicConfig.jobs(section, path: path) { name throws(CronError) in try PeriodicConfig.systemZone(name, tzdir: tzdir) }
         }
+        if let section = options["limiters"] { limiters = try LimiterConfig.limiters(section, path: path) }
         if let value = options["tenant_key"], value != .null {
             guard let text = value.rubyText else { throw ConfigurationError("-C \(path)", ":tenant_key: must be a string") }
             tenantKey = text

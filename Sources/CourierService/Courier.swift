@@ -26,6 +26,8 @@ public final class Courier: Sendable {
     private let scheduler: Scheduler
     /// Nil without periodic jobs (no extra Redis connection then).
     private let periodic: PeriodicLeader?
+    /// Nil without concurrent limiters: renews this process's leases after each heartbeat.
+    private let leases: LimiterLeases?
     private let watchers: QueueWatchers
     private let housekeeping: RedisWorker
     private let recovery: ProcessRecovery
@@ -53,11 +55,13 @@ public final class Courier: Sendable {
         executorConfiguration.maxConnections = max(executorConfiguration.maxConnections, configuration.concurrency + 4)
         let executor = HTTPExecutor(configuration: executorConfiguration)
         self.executor = executor
-        let source = RedisJobSource(worker: worker("fetch"), keys: keys, identity: identity.description, plan: configuration.plan)
+        let source = RedisJobSource(
+            worker: worker("fetch"), keys: keys, identity: identity.description, plan: configuration.plan, limiters: configuration.limiters)
+        leases = LimiterLeases(worker: housekeeping, keys: keys, identity: identity.description, limiters: configuration.limiters)
         dispatcher = Dispatcher(
             settings: DispatcherSettings(
                 concurrency: configuration.concurrency, plan: configuration.plan, breaker: configuration.breaker,
-                batch: configuration.batch, tenant: configuration.tenant),
+                batch: configuration.batch, tenant: configuration.tenant, limiters: configuration.limiters),
             source: source, executor: executor, policy: OutcomePolicy(maxRetries: configuration.maxRetries),
             logger: logger, metrics: metrics, watchers: watchers, executionMetrics: executionMetrics)
         heartbeat = Heartbeat(
@@ -158,6 +162,7 @@ public final class Courier: Sendable {
             metrics.queues(depth: result.depth, latency: result.latency, sets: result.sets)
             for signal in result.signals { handle(signal: signal) }
             dispatcher.afterHeartbeat(cancelRequests: result.cancelRequests)
+            try await leases?.renew()
         } catch {
             redisHealthy.set(false)
             metrics.redisError(error.metricKind)

@@ -55,7 +55,11 @@ extension DispatchCore {
     }
 
     /// The round trip under way succeeded: its completions are recorded, its jobs go to the executor.
-    mutating func exchanged(_ jobs: [ParsedJob], emptyQueues: [String], now: ContinuousClock.Instant, watchers: WatcherView?) -> Turn {
+    /// `limited`: the queues a full cluster-wide limiter held back, and when it may have room.
+    mutating func exchanged(
+        _ jobs: [ParsedJob], emptyQueues: [String], now: ContinuousClock.Instant, watchers: WatcherView?,
+        limited: LimitedFetch = LimitedFetch()
+    ) -> Turn {
         var turn = Turn()
         if redisFailures > 0 {
             turn.actions.append(.log(.notice, "redis round trips work again", ["failed_attempts": "\(redisFailures)"]))
@@ -72,9 +76,14 @@ extension DispatchCore {
         let maxJobs = asked.maxJobs
         guard maxJobs > 0 else { return turn }
         backlog = jobs.count == maxJobs
+        // Held back by a limiter with tokens to spare: look again when it may have room
+        // (a lease ended on another courier, a rate window moved on), within 10 ms…1 s.
+        limitRecheckAt =
+            limited.queues.isEmpty || jobs.count == maxJobs
+            ? nil : now + min(.seconds(1), max(.milliseconds(10), limited.recheck ?? .milliseconds(100)))
         guard let watchers else {
             // A bare dispatcher (no watchers) polls empty queues once a second.
-            if jobs.isEmpty { turn.step = .wait(until: now + .seconds(1)) }
+            if jobs.isEmpty { turn.step = .wait(until: min(now + .seconds(1), limitRecheckAt ?? now + .seconds(1))) }
             return turn
         }
         if jobs.count < maxJobs {
@@ -82,14 +91,14 @@ extension DispatchCore {
             var spare = breaker.state == .closed && pausedUntil == nil ? maxJobs - jobs.count : 0
             for queue in emptyQueues {
                 let capLeft = asked.allowances[queue].map { cap in cap - jobs.lazy.filter { $0.job.queue == queue }.count } ?? 1
-                if spare > 0 && capLeft > 0 {
+                if spare > 0 && capLeft > 0 && settings.limiters.allowsClaims(on: queue) {
                     turn.actions.append(.arm(queue: queue, mode: .claim))
                     spare -= 1
                 } else {
                     turn.actions.append(.arm(queue: queue, mode: .look))
                 }
             }
-            if jobs.isEmpty { turn.step = .wait(until: nil) }
+            if jobs.isEmpty { turn.step = .wait(until: limitRecheckAt) }
         } else if watchers.reservedTokens > 0 {
             // A backlog: tokens held for empty queues are better spent on it.
             turn.actions.append(.disarmClaims)

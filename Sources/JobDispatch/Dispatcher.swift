@@ -27,12 +27,15 @@ public struct DispatcherSettings: Sendable {
     public var batch: BatchSetting
     /// Where a job's tenant is read from (`--tenant-key`).
     public var tenant: TenantRule
+    /// Cluster-wide limiters (the job source enforces them; the dispatcher arms no claim that would bypass them).
+    public var limiters: Limiters
 
     public init(
         concurrency: Int, plan: QueuePlan, maxCrashDeliveries: Int = 3, breaker: CircuitBreakerSettings = CircuitBreakerSettings(),
-        batch: BatchSetting = .auto, tenant: TenantRule = .default
+        batch: BatchSetting = .auto, tenant: TenantRule = .default, limiters: Limiters = Limiters()
     ) {
         self.tenant = tenant
+        self.limiters = limiters
         self.concurrency = concurrency
         self.plan = plan
         self.batch = batch
@@ -215,7 +218,12 @@ public final class Dispatcher: Sendable {
                 do {
                     let reply = try await source.exchange(request)
                     let jobs = reply.jobs.map(ParsedJob.init)  // parsed outside the lock
-                    step = turn { core, now, view in core.exchanged(jobs, emptyQueues: reply.emptyQueues, now: now, watchers: view) }
+                    metrics.limiterDeferred(reply.deferred)
+                    step = turn { core, now, view in
+                        core.exchanged(
+                            jobs, emptyQueues: reply.emptyQueues, now: now, watchers: view,
+                            limited: LimitedFetch(queues: reply.limitedQueues, recheck: reply.limitRecheck))
+                    }
                 } catch {
                     step = turn { core, now, _ in core.roundTripFailed(error, now: now) }
                 }

@@ -11,12 +11,15 @@ public struct FetchedJob: Sendable, Equatable {
     public let original: [UInt8]
     /// When the job was moved into the in-progress list (monotonic clock).
     public let fetchedAt: ContinuousClock.Instant
+    /// The slot it holds of concurrent limiters (an opaque name, given back with its completion); nil: none.
+    public let lease: String?
 
     /// A job as the exchange script, a queue watcher's claim or recovery returned it.
-    public init(queue: String, original: [UInt8], fetchedAt: ContinuousClock.Instant) {
+    public init(queue: String, original: [UInt8], fetchedAt: ContinuousClock.Instant, lease: String? = nil) {
         self.queue = queue
         self.original = original
         self.fetchedAt = fetchedAt
+        self.lease = lease
     }
 }
 
@@ -63,11 +66,20 @@ public struct ExchangeReply: Sendable {
     public var jobs: [FetchedJob]
     /// Queues found empty during this fetch.
     public var emptyQueues: [String]
+    /// Queues not fetched from because a cluster-wide limiter of theirs was full (their jobs stay in them).
+    public var limitedQueues: [String]
+    /// When a full limiter may have room again (a hint for when to fetch again); nil: none was full.
+    public var limitRecheck: Duration?
+    /// Jobs of a class over its limiter, moved to the schedule set for later.
+    public var deferred: Int
 
     /// A reply as a `JobSource` returns it (the Redis source builds it from the exchange script's answer).
-    public init(jobs: [FetchedJob], emptyQueues: [String]) {
+    public init(jobs: [FetchedJob], emptyQueues: [String], limitedQueues: [String] = [], limitRecheck: Duration? = nil, deferred: Int = 0) {
         self.jobs = jobs
         self.emptyQueues = emptyQueues
+        self.limitedQueues = limitedQueues
+        self.limitRecheck = limitRecheck
+        self.deferred = deferred
     }
 }
 

@@ -20,6 +20,8 @@ public protocol DispatchMetrics: Sendable {
     func executorError(_ kind: String)
     /// An exchange with Redis completed (`courier_redis_round_trips_total`).
     func roundTrip()
+    /// `count` jobs of a class over its cluster-wide limiter went to the schedule set (`courier_limiter_deferred_total`).
+    func limiterDeferred(_ count: Int)
     /// An exhausted-hook call ended: ok, retried, failed.
     func exhaustedHook(_ result: String)
     /// A cancel request ended: `reason` a `CancelReason` raw value, `result` a `CancelResult.label`.

@@ -75,6 +75,8 @@ public final class CourierMetrics: DispatchMetrics {
         static let setSize = Family("courier_set_size", "Entries in Sidekiq's retry, schedule and dead sets (sampled at each heartbeat).")
         static let recovered = Family("courier_recovered_jobs_total", "Jobs pushed back from processes that died.")
         static let roundTrips = Family("courier_redis_round_trips_total", "Fetch/acknowledge round trips to Redis.")
+        static let limiterDeferred = Family(
+            "courier_limiter_deferred_total", "Jobs of a class over its cluster-wide limiter, moved to the schedule set for later.")
         static let exhaustedHooks = Family(
             "courier_exhausted_hooks_total", "Calls of the executor's /v1/jobs/exhausted, by result (ok, retried, failed).")
         static let cancels = Family(
@@ -126,6 +128,7 @@ public final class CourierMetrics: DispatchMetrics {
     private let concurrencyLimit: Gauge
     private let recoveredJobs: Counter
     private let roundTrips: Counter
+    private let limiterDeferredJobs: Counter
     private let breakerGauges: [(state: String, gauge: Gauge)]
     /// Held while the breaker's three gauges change and while rendering, so a
     /// scrape never sees two states (or none) at 1.
@@ -141,6 +144,7 @@ public final class CourierMetrics: DispatchMetrics {
         breakerGauges[0].gauge.set(to: 1)
         recoveredJobs = registry.makeCounter(descriptor: Family.recovered.descriptor)
         roundTrips = registry.makeCounter(descriptor: Family.roundTrips.descriptor)
+        limiterDeferredJobs = registry.makeCounter(descriptor: Family.limiterDeferred.descriptor)
         series.withLock { s in
             // Every error and event series with a known label set exists from the start at 0,
             // so `rate()` and alerts see a 0 rather than no series until the first error.
@@ -222,6 +226,10 @@ public final class CourierMetrics: DispatchMetrics {
 
     /// A fetch/acknowledge round trip to Redis.
     public func roundTrip() { roundTrips.increment() }
+    /// `n` jobs over a class's limiter went to the schedule set.
+    public func limiterDeferred(_ n: Int) {
+        if n > 0 { limiterDeferredJobs.increment(by: Int64(n)) }
+    }
     /// An exhausted-hook call ended with `result` (ok, retried, failed).
     public func exhaustedHook(_ result: String) {
         series.withLock { increment(&$0.exhaustedHooks, result, Family.exhaustedHooks, label: "result") }

@@ -64,6 +64,14 @@ public struct SidekiqKeys: Sendable, Equatable {
     public var periodicLast: String { prefix + "courier:periodic:last" }
     /// Hash: periodic job name → JSON of its declaration and next run, written by the leader for `courier status`.
     public var periodicJobs: String { prefix + "courier:periodic:jobs" }
+    /// Hash: limiter name → JSON of its declaration, written by every courier that has it at each beat (for `courier status`).
+    public var limiters: String { prefix + "courier:limiters" }
+    /// A concurrent limiter's leases: member = lease, score = when it lapses (epoch seconds).
+    public func limiterLeases(_ name: String) -> String { prefix + "courier:limit:" + name + ":leases" }
+    /// A window limiter's starts: score = when each started.
+    public func limiterWindow(_ name: String) -> String { prefix + "courier:limit:" + name + ":window" }
+    /// A bucket limiter's starts in bucket `index` (`floor(now / interval)`).
+    public func limiterBucket(_ name: String, _ index: Int) -> String { prefix + "courier:limit:" + name + ":bucket:" + String(index) }
     /// Sorted set of cancel requests: member = jid, score = when it was asked (epoch seconds).
     public var cancelRequests: String { prefix + "courier:cancel" }
 }

@@ -30,18 +30,24 @@ public struct StatusReader: Sendable {
         let minute = StatusParsing.previousMinute(now: now)
         let (keys, sample) = (self.keys, tenantSample)
         func cmd(_ parts: [String]) -> [[UInt8]] { parts.map { Array($0.utf8) } }
-        let (first, second, queueNames, identities) = try await worker.run {
-            connection throws(RedisError) -> ([RedisReply], [RedisReply], [String], [String]) in
+        let (first, second, queueNames, identities, limiters) = try await worker.run {
+            connection throws(RedisError) -> ([RedisReply], [RedisReply], [String], [String], [Limiter]) in
             let first = try connection.pipeline(
                 [
                     ["GET", keys.processed], ["GET", keys.failed], ["GET", keys.processed(day: day)], ["GET", keys.failed(day: day)],
                     ["ZCARD", keys.retry], ["ZCARD", keys.schedule], ["ZCARD", keys.dead], ["SMEMBERS", keys.queues],
                     ["SMEMBERS", keys.processes],
                 ].map(cmd) + minute.keys.map { cmd(["HGETALL", keys.key($0)]) }
-                    + [["HGETALL", keys.periodicJobs], ["HGETALL", keys.periodicLast], ["GET", keys.periodicLeader]].map(cmd))
+                    + [["HGETALL", keys.periodicJobs], ["HGETALL", keys.periodicLast], ["GET", keys.periodicLeader], ["HGETALL", keys.limiters]]
+                    .map(cmd))
             for reply in first { try reply.orThrow("status") }
             let queueNames = (first[7].array ?? []).compactMap(\.string).sorted()
             let identities = (first[8].array ?? []).compactMap(\.string).sorted()
+            let declared = first[first.count - 1].array ?? []
+            let limiters = stride(from: 0, to: declared.count - 1, by: 2).compactMap { i -> Limiter? in
+                guard let name = declared[i].string, let json = declared[i + 1].bytes else { return nil }
+                return Limiter(name: name, json: json)
+            }.sorted { $0.name < $1.name }
             var commands: [[[UInt8]]] = []
             for queue in queueNames {
                 commands.append(cmd(["LLEN", keys.queue(queue)]))
@@ -54,9 +60,10 @@ public struct StatusReader: Sendable {
                 commands.append(cmd(["HVALS", keys.work(identity)]))
                 commands.append(cmd(["HVALS", keys.workers(identity)]))
             }
+            for limiter in limiters { commands.append(cmd(LimiterStatus.usedCommand(limiter, keys: keys, now: now))) }
             let second = commands.isEmpty ? [] : try connection.pipeline(commands)
             for reply in second { try reply.orThrow("status") }
-            return (first, second, queueNames, identities)
+            return (first, second, queueNames, identities, limiters)
         }
 
         var snapshot = StatusSnapshot(
@@ -84,6 +91,10 @@ public struct StatusReader: Sendable {
                 for entry in entries { busyByTenant[StatusParsing.tenant(ofWork: entry) ?? "", default: 0] += 1 }
             }
             index += 3
+        }
+        for limiter in limiters {
+            snapshot.limiters.append(LimiterStatus(limiter: limiter, used: second[index].int ?? second[index].string.flatMap { Int($0) } ?? 0))
+            index += 1
         }
         snapshot.tenants = Self.tenants(busy: busyByTenant, waiting: waitingByTenant)
         if snapshot.tenants.isEmpty { snapshot.tenantsSampled = false }

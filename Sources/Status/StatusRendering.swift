@@ -55,6 +55,20 @@ extension StatusSnapshot {
                     }, empty: "(no periodic jobs published)")
             out += "periodic leader: \(periodicLeader ?? "none")\n"
         }
+        if !limiters.isEmpty {
+            out +=
+                "\n"
+                + Self.table(
+                    ["LIMITER", "TYPE", "USED", "LIMIT", "PER", "APPLIES TO"],
+                    limiters.map { l in
+                        let d = l.limiter
+                        let scope = d.classes.map { "class \($0)" } + d.queues.map { "queue \($0)" }
+                        return [
+                            d.name, d.kind.rawValue, "\(l.used)", "\(d.count)", d.kind == .concurrent ? "at once" : Self.duration(Double(d.interval)),
+                            scope.joined(separator: ", "),
+                        ]
+                    }, right: [2, 3], empty: "")
+        }
         return out
     }
 
@@ -77,6 +91,9 @@ extension StatusSnapshot {
             "{\"name\":\(str(j.name)),\"cron\":\(str(j.cron)),\"tz\":\(str(j.zone)),\"class\":\(str(j.jobClass)),"
                 + "\"queue\":\(str(j.queue)),\"next\":\(int(j.next)),\"last_tick\":\(int(j.lastTick))}"
         }
+        let limiterItems = limiters.map { l in
+            "{\"name\":\(str(l.limiter.name)),\"used\":\(l.used),\"declaration\":\(l.limiter.json)}"
+        }
         let tenantItems = tenants.map { "{\"name\":\(str($0.name)),\"busy\":\($0.busy),\"waiting\":\($0.waiting)}" }
         return "{\"taken_at\":\(num(takenAt)),\"redis\":\(str(redis)),\"namespace\":\(str(namespace)),"
             + "\"processed\":\(processed),\"failed\":\(failed),\"processed_today\":\(processedToday),\"failed_today\":\(failedToday),"
@@ -86,7 +103,8 @@ extension StatusSnapshot {
             + "\"sets\":{\"retry\":\(retry),\"schedule\":\(scheduled),\"dead\":\(dead)},"
             + "\"queues\":[\(queueItems.joined(separator: ","))],\"processes\":[\(processItems.joined(separator: ","))],"
             + "\"tenants\":[\(tenantItems.joined(separator: ","))],\"tenants_sampled\":\(tenantsSampled),"
-            + "\"periodic\":{\"leader\":\(str(periodicLeader)),\"jobs\":[\(periodicItems.joined(separator: ","))]}}"
+            + "\"periodic\":{\"leader\":\(str(periodicLeader)),\"jobs\":[\(periodicItems.joined(separator: ","))]},"
+            + "\"limiters\":[\(limiterItems.joined(separator: ","))]}"
     }
 
     /// Columns padded to their widest cell; the columns in `right` (numbers) right-aligned.

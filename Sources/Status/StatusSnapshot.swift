@@ -38,6 +38,8 @@ public struct StatusSnapshot: Sendable, Equatable {
     public var periodic: [PeriodicStatus] = []
     /// The periodic leader lease's holder, or nil when no courier leads.
     public var periodicLeader: String?
+    /// Cluster-wide limiters as couriers last published them (`courier:limiters`), by name, with their use now.
+    public var limiters: [LimiterStatus] = []
 
     public init(
         takenAt: Double, redis: String, namespace: String? = nil, processed: Int = 0, failed: Int = 0, processedToday: Int = 0,
@@ -213,5 +215,26 @@ public struct PeriodicStatus: Sendable, Equatable {
         self.init(
             name: name, cron: cron, zone: value["tz"]?.stringValue ?? "UTC", jobClass: value["class"]?.stringValue ?? "",
             queue: value["queue"]?.stringValue ?? "default", next: value["next"]?.intValue, lastTick: lastTick)
+    }
+}
+
+/// One cluster-wide limiter in `courier status`: its declaration and how much of it is taken now.
+public struct LimiterStatus: Sendable, Equatable {
+    public var limiter: Limiter
+    /// Leases held (concurrent), or starts in the current bucket or window.
+    public var used: Int
+
+    public init(limiter: Limiter, used: Int) {
+        self.limiter = limiter
+        self.used = used
+    }
+
+    /// The command that reads `used` at `now`: live leases, the window's starts, the bucket's count.
+    static func usedCommand(_ limiter: Limiter, keys: SidekiqKeys, now: Double) -> [String] {
+        switch limiter.kind {
+        case .concurrent: return ["ZCOUNT", keys.limiterLeases(limiter.name), "(" + JSONWriter.float(now), "+inf"]
+        case .window: return ["ZCOUNT", keys.limiterWindow(limiter.name), "(" + JSONWriter.float(now - Double(limiter.interval)), "+inf"]
+        case .bucket: return ["GET", keys.limiterBucket(limiter.name, Int((now / Double(limiter.interval)).rounded(.down)))]
+        }
     }
 }

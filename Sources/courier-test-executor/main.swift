@@ -9,6 +9,9 @@
 // request it got. With --secret, POSTs must carry a valid Courier-Signature.
 // GET /headers lists, by jid, the optional `traceparent` and `Courier-Tenant`
 // headers each /v1/jobs request carried (issue 12's tests read them).
+// /stats's "classes" gives, per job class (an ActiveJob's wrapped class), the
+// most it ran at once and the wall-clock start of each job (the limiter
+// tests check their limits against these, the executor's own record).
 // Not part of the product.
 import Dispatch
 import ExecutorClient
@@ -28,20 +31,28 @@ final class Recorder: Sendable {
         var cancels: [(String, String, Bool)] = []
         /// By jid: the `traceparent` and `Courier-Tenant` headers received ("" when absent).
         var headers: [String: (String, String)] = [:]
+        /// By job class: running now, the most at once, and each job's start (epoch seconds; the first 100,000).
+        var classes: [String: (current: Int, max: Int, starts: [Double])] = [:]
     }
     private let state = Mutex(State())
 
-    func begin(latency: Double?) {
+    func begin(latency: Double?, jobClass: String, at start: Double) {
         state.withLock { s in
             s.received += 1
             s.current += 1
             s.maxConcurrent = max(s.maxConcurrent, s.current)
             if let latency { s.latencies.append(latency) }
+            var c = s.classes[jobClass] ?? (0, 0, [])
+            c.current += 1
+            c.max = max(c.max, c.current)
+            if c.starts.count < 100_000 { c.starts.append(start) }
+            s.classes[jobClass] = c
         }
     }
-    func end(interrupted: Bool) {
+    func end(interrupted: Bool, jobClass: String) {
         state.withLock { s in
             s.current -= 1
+            s.classes[jobClass]?.current -= 1
             if interrupted { s.interrupted += 1 }
         }
     }
@@ -66,7 +77,12 @@ final class Recorder: Sendable {
             func pct(_ p: Double) -> Double { sorted.isEmpty ? 0 : sorted[min(sorted.count - 1, Int(Double(sorted.count) * p))] * 1000 }
             return "{\"received\":\(s.received),\"max_concurrency\":\(s.maxConcurrent),\"running\":\(s.current),\"interrupted\":\(s.interrupted),"
                 + "\"latency_samples\":\(sorted.count),"
-                + "\"latency_p50_ms\":\(pct(0.5)),\"latency_p99_ms\":\(pct(0.99)),\"latency_max_ms\":\(sorted.last.map { $0 * 1000 } ?? 0)}"
+                + "\"latency_p50_ms\":\(pct(0.5)),\"latency_p99_ms\":\(pct(0.99)),\"latency_max_ms\":\(sorted.last.map { $0 * 1000 } ?? 0),"
+                + "\"classes\":{"
+                + s.classes.map { name, c in
+                    "\(JSONWriter.string(name)):{\"max_concurrency\":\(c.max),\"running\":\(c.current),\"starts\":["
+                        + c.starts.map { JSONWriter.float($0) }.joined(separator: ",") + "]}"
+                }.joined(separator: ",") + "}}"
         }
     }
 
@@ -169,7 +185,8 @@ func runJob(_ request: HTTPRequest, options: Options, recorder: Recorder, sleeps
     if let reason = directive?["refuse"]?.stringValue {
         return .json(400, "{\"status\":\"refused\",\"reason\":\(JSONWriter.string(reason))}")
     }
-    recorder.begin(latency: latency)
+    let jobClass = payload?.displayClass ?? "unknown"
+    recorder.begin(latency: latency, jobClass: jobClass, at: WallClock.system.now())
     if let jid = payload?.jid { recorder.headers(jid: jid, traceparent: request.header("traceparent"), tenant: request.header("Courier-Tenant")) }
     var micros = options.delayMicros
     if let ms = directive?["sleep_ms"]?.doubleValue, ms > 0 { micros = UInt32(min(ms, 3_600_000) * 1000) }
@@ -177,7 +194,7 @@ func runJob(_ request: HTTPRequest, options: Options, recorder: Recorder, sleeps
     if micros > 0 {
         if options.cancel, let jid = payload?.jid { interruptedBy = sleeps.sleep(jid: jid, micros: micros) } else { usleep(micros) }
     }
-    recorder.end(interrupted: interruptedBy != nil)
+    recorder.end(interrupted: interruptedBy != nil, jobClass: jobClass)
     if let reason = interruptedBy {
         return .json(
             409,

@@ -97,6 +97,64 @@ final class ConfigurationTests: XCTestCase {
         XCTAssertThrowsError(try SidekiqConfigFile(path: "s.yml", text: ":queues:\n  - [:low, 1]\n", environment: [:]))
     }
 
+    /// `:limiters:` with Sidekiq Enterprise's kinds and option names; every mistake names the limiter and the key.
+    func testLimitersSection() throws {
+        let text = """
+            :limiters:
+              erp:
+                :type: concurrent
+                :count: 50
+                :lock_timeout: 60
+                :wait_timeout: 5
+                :class: ErpSyncJob
+              stripe:
+                type: bucket
+                count: 30
+                interval: :second
+                classes: [StripeChargeJob, StripeRefundJob]
+              mailgun:
+                type: window
+                count: 5
+                interval: 90
+                queues: mail
+            """
+        let file = try SidekiqConfigFile(path: "sidekiq.yml", text: text, environment: [:])
+        XCTAssertEqual(
+            file.limiters,
+            [
+                Limiter(name: "erp", kind: .concurrent, count: 50, lockTimeout: 60, classes: ["ErpSyncJob"]),
+                Limiter(name: "stripe", kind: .bucket, count: 30, interval: 1, classes: ["StripeChargeJob", "StripeRefundJob"]),
+                Limiter(name: "mailgun", kind: .window, count: 5, interval: 90, queues: ["mail"]),
+            ])
+        XCTAssertEqual(file.limiters[0].lockTimeout, 60)
+        let limiters = Limiters(file.limiters)
+        XCTAssertTrue(limiters.limitsClasses)
+        XCTAssertFalse(limiters.allowsClaims(on: "default"), "with class limits every queue is only watched")
+        XCTAssertTrue(Limiters([file.limiters[2]]).allowsClaims(on: "default"))
+        XCTAssertFalse(Limiters([file.limiters[2]]).allowsClaims(on: "mail"))
+        XCTAssertEqual(
+            try SidekiqConfigFile(path: "s.yml", text: ":limiters:\n  a: {type: concurrent, count: 2, queue: q}\n", environment: [:]).limiters[0]
+                .lockTimeout, Limiter.defaultLockTimeout)
+        let mistakes: [(String, String)] = [
+            ("a: {type: leaky, count: 2, queue: q}", "'a': type: must be concurrent, bucket or window"),
+            ("a: {type: concurrent, count: 0, queue: q}", "'a': count: must be a whole number"),
+            ("a: {type: concurrent, count: 2}", "'a': needs class: or queue:"),
+            ("a: {type: bucket, count: 2, queue: q}", "'a': interval: is required"),
+            ("a: {type: window, count: 2, interval: fortnight, queue: q}", "'a': interval: must be second, minute, hour, day"),
+            ("a: {type: concurrent, count: 2, interval: 1, queue: q}", "'a': interval: is for bucket and window limiters"),
+            ("a: {type: concurrent, count: 2, lock_timeout: 2, queue: q}", "'a': lock_timeout: must be 10…86400 seconds"),
+            ("a: {type: bucket, count: 2, interval: 1, lock_timeout: 20, queue: q}", "'a': lock_timeout: is for concurrent limiters"),
+            ("a: {type: concurrent, count: 2, queue: q, limit: 3}", "'a': unknown key 'limit'"),
+            ("a b: {type: concurrent, count: 2, queue: q}", "'a b': a name is 1…100 letters"),
+            ("a: 3", "'a': must be a mapping"),
+        ]
+        for (entry, message) in mistakes {
+            XCTAssertThrowsError(try SidekiqConfigFile(path: "x.yml", text: ":limiters:\n  \(entry)\n", environment: [:]), entry) { error in
+                XCTAssertTrue("\(error)".contains(":limiters: \(message)"), "\(error)")
+            }
+        }
+    }
+
     /// Numbers and names read as Psych (and so Sidekiq) reads them.
     func testPsychTypedOptions() throws {
         let file = try SidekiqConfigFile(

@@ -188,6 +188,43 @@ final class DispatchCoreTests: XCTestCase {
         XCTAssertEqual(armed.step, .wait(until: nil))
     }
 
+    /// A queue held back by a full cluster-wide limiter is neither armed nor polled in a spin: the loop waits
+    /// for the script's hint (within 10 ms…1 s); with class limiters, idle queues get looks, never claims.
+    func testAFullLimiterIsLookedAtAgainLaterAndClaimsDoNotBypassIt() throws {
+        let plan = try QueuePlan(["default", "erp"].map(QueueSpec.parse))
+        let limiters = Limiters([Limiter(name: "erp", kind: .concurrent, count: 1, queues: ["erp"])])
+        var core = DispatchCore(
+            settings: DispatcherSettings(concurrency: 4, plan: plan, limiters: limiters),
+            policy: OutcomePolicy(clock: WallClock(now: { 1_700_000_000 })))
+        let view = WatcherView(reservedTokens: 0, isDisarmed: false)
+        _ = core.next(now: at(0), watchers: view)
+        var turn = core.exchanged(
+            [], emptyQueues: ["default"], now: at(0), watchers: view, limited: LimitedFetch(queues: ["erp"], recheck: .milliseconds(250)))
+        XCTAssertTrue(turn.actions.contains { if case .arm("default", .claim) = $0 { return true } else { return false } })
+        XCTAssertFalse(turn.actions.contains { if case .arm("erp", _) = $0 { return true } else { return false } }, "a limited queue is not empty")
+        XCTAssertEqual(turn.step, .wait(until: at(0.25)))
+        // The hint is bounded both ways.
+        _ = core.next(now: at(0.25), watchers: view)
+        turn = core.exchanged([], emptyQueues: [], now: at(0.25), watchers: view, limited: LimitedFetch(queues: ["erp"], recheck: .seconds(30)))
+        XCTAssertEqual(turn.step, .wait(until: at(1.25)))
+        _ = core.next(now: at(1.25), watchers: view)
+        turn = core.exchanged([], emptyQueues: [], now: at(1.25), watchers: view, limited: LimitedFetch(queues: ["erp"], recheck: .zero))
+        XCTAssertEqual(turn.step, .wait(until: at(1.26)))
+        // Nothing held back: no timer.
+        _ = core.next(now: at(1.26), watchers: view)
+        XCTAssertEqual(core.exchanged([], emptyQueues: ["default"], now: at(1.26), watchers: view).step, .wait(until: nil))
+
+        // A class limiter: any queue may hold its jobs, so an idle queue is looked at, not claimed.
+        var classCore = DispatchCore(
+            settings: DispatcherSettings(
+                concurrency: 4, plan: plan, limiters: Limiters([Limiter(name: "api", kind: .bucket, count: 5, classes: ["ApiJob"])])),
+            policy: OutcomePolicy(clock: WallClock(now: { 1_700_000_000 })))
+        _ = classCore.next(now: at(0), watchers: view)
+        let armed = classCore.exchanged([], emptyQueues: ["default", "erp"], now: at(0), watchers: view)
+        XCTAssertTrue(armed.actions.contains { if case .arm("default", .look) = $0 { return true } else { return false } })
+        XCTAssertFalse(armed.actions.contains { if case .arm(_, .claim) = $0 { return true } else { return false } })
+    }
+
     func testABacklogTakesBackTheTokensHeldByClaims() throws {
         var core = try core(concurrency: 2, queues: ["a", "b"])
         _ = core.next(now: at(0), watchers: WatcherView(reservedTokens: 1, isDisarmed: false))

@@ -56,6 +56,8 @@ final class MetricsExpositionTests: XCTestCase {
         m.executorError("http")
         m.recovered(4)
         m.recovered(0)
+        m.limiterDeferred(3)
+        m.limiterDeferred(0)
         for _ in 0..<5 { m.roundTrip() }
         m.exhaustedHook("ok")
         m.exhaustedHook("failed")
@@ -168,7 +170,7 @@ final class MetricsExpositionTests: XCTestCase {
                 "courier_concurrency_limit", "courier_retries_scheduled", "courier_jobs_dead", "courier_breaker_state",
                 "courier_breaker_transitions", "courier_redis_errors", "courier_executor_errors", "courier_queue_depth",
                 "courier_queue_latency_seconds", "courier_set_size", "courier_recovered_jobs", "courier_redis_round_trips",
-                "courier_exhausted_hooks", "courier_cancels",
+                "courier_exhausted_hooks", "courier_cancels", "courier_limiter_deferred",
             ])
         XCTAssertEqual(parsed["courier_jobs"]?["type"] as? String, "counter")
         XCTAssertEqual(parsed["courier_job_duration_seconds"]?["type"] as? String, "histogram")
@@ -283,6 +285,12 @@ final class MetricsExpositionTests: XCTestCase {
         # TYPE courier_redis_round_trips_total counter
 
         courier_redis_round_trips_total 5
+
+        # HELP courier_limiter_deferred_total Jobs of a class over its cluster-wide limiter, moved to the schedule set for later.
+
+        # TYPE courier_limiter_deferred_total counter
+
+        courier_limiter_deferred_total 3
 
         # HELP courier_breaker_transitions_total Circuit breaker transitions, by new state.
 
@@ -607,6 +615,12 @@ final class MetricsExpositionTests: XCTestCase {
         # TYPE courier_redis_round_trips_total counter
 
         courier_redis_round_trips_total 0
+
+        # HELP courier_limiter_deferred_total Jobs of a class over its cluster-wide limiter, moved to the schedule set for later.
+
+        # TYPE courier_limiter_deferred_total counter
+
+        courier_limiter_deferred_total 0
 
         # HELP courier_breaker_state 1 for the circuit breaker's current state.
 

@@ -67,7 +67,7 @@ final class StatusTests: XCTestCase {
             Set(object.keys),
             [
                 "taken_at", "redis", "namespace", "processed", "failed", "processed_today", "failed_today", "busy", "concurrency", "enqueued",
-                "rates", "sets", "queues", "processes", "tenants", "tenants_sampled", "periodic",
+                "rates", "sets", "queues", "processes", "tenants", "tenants_sampled", "periodic", "limiters",
             ])
         XCTAssertEqual(object["busy"] as? Int, 5)
         XCTAssertTrue(object["namespace"] is NSNull)
