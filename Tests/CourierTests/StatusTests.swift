@@ -230,7 +230,7 @@ final class StatusTests: XCTestCase {
             worker: RedisWorker(name: "status-test", endpoint: redis.endpoint, logger: testLogger()), keys: SidekiqKeys(),
             redisName: redis.endpoint.redacted, clock: WallClock { WallClock.system.now() + 60 })
         var snapshot = try await reader.read()
-        try await waitUntilAsync("a beat with the three slow jobs and the fast ones' minute metrics", timeout: 10) {
+        try await waitUntilAsync("a beat with the three slow jobs and the fast ones' minute metrics", timeout: 20) {
             snapshot = try await reader.read()
             return snapshot.processes.first { $0.identity == identity }?.busy == 3 && (snapshot.rates.processed ?? 0) >= 4
         }

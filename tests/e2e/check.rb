@@ -205,6 +205,29 @@ when "burst_done"
   check(bad.empty?, "burst jobs failed for another reason: #{bad.map { _1["error_class"] }.uniq}")
   check(Sidekiq::DeadSet.new.none? { _1.klass == "SlowJob" }, "no burst job died")
   puts "ok burst_done #{n} of #{n} ran; #{dupes} ran twice (in flight at the kill: at-least-once)"
+when "unique_start"
+  check(Sidekiq::ProcessSet.new.size >= 3, "three couriers are running (#{Sidekiq::ProcessSet.new.size} processes)")
+  jids = Array.new(20) { |i| UniqueJob.perform_async("e2e-u#{i}", "slow") }
+  check(jids.all?, "20 distinct unique jobs are accepted: #{jids.inspect}")
+  dupes = Array.new(20) { |i| UniqueJob.perform_async("e2e-u#{i}", "slow") }
+  check(dupes.none?, "their duplicates are refused while they wait or run: #{dupes.compact.size} accepted")
+  save("unique" => jids)
+  puts "ok unique_start (20 unique jobs accepted, their 20 duplicates refused at enqueue)"
+
+when "unique_done"
+  jids = state.fetch("unique")
+  eventually("the 20 unique jobs to run", 60) { JobRun.where(jid: jids).count == 20 }
+  runs = JobRun.where("arg LIKE 'e2e-u%'")
+  check(runs.count == 20, "each unique job ran once, no duplicate ran: #{runs.count} runs")
+  check(runs.all? { _1.arg.end_with?("lock=mine") }, "each held its own lock while it ran: #{runs.map(&:arg).uniq.first(3)}")
+  eventually("every lock released after success", 10) do
+    Array.new(20) { |i| Courier::UniqueJobs.key_for({"class" => "UniqueJob", "queue" => "default", "args" => ["e2e-u#{i}", "slow"]}) }
+      .none? { |key| Sidekiq.redis { |r| r.call("GET", key) } }
+  end
+  again = Array.new(20) { |i| UniqueJob.perform_async("e2e-u#{i}", "slow") }
+  check(again.all?, "allowed again after the release: #{again.count(nil)} refused")
+  eventually("the second round to run", 60) { JobRun.where(jid: again).count == 20 }
+  puts "ok unique_done (20 ran once each with #{Sidekiq::ProcessSet.new.size} couriers, locks released, the same jobs accepted and run again)"
 else
   fail!("unknown step #{step}")
 end

@@ -3,7 +3,8 @@
 # A unique job (Courier::UniqueJobs, docs/unique-jobs.md). Records, as its
 # row's arg, who held its lock while it ran: "mine", "free" or "other".
 # mode "fail" raises after recording; "again" pushes a copy of itself first
-# (the lock handover) and records the copy's jid too.
+# (the lock handover) and records the copy's jid too; "slow" runs a second
+# first (the lock is held meanwhile).
 class UniqueJob
   include Sidekiq::Job
   sidekiq_options unique_for: 60
@@ -12,6 +13,7 @@ class UniqueJob
 
   def perform(*args)
     note, mode = args
+    sleep 1 if mode == "slow"
     key = Courier::UniqueJobs.key_for({"class" => self.class.name, "queue" => "default", "args" => args})
     holder = Sidekiq.redis { |r| r.call("GET", key) }
     seen = if holder == jid then "mine" elsif holder then "other" else "free" end
