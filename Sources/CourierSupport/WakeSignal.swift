@@ -1,4 +1,11 @@
+import Dispatch
 import Synchronization
+
+// WakeSignal: how the dispatcher loop sleeps between turns and is woken by
+// any thread (an executor's answer, a watcher, a control call). A timed wait
+// is a plain wait plus one Dispatch timer that resumes only that wait: no
+// child tasks, no Task.sleep, since the loop waits with a timeout on every
+// coalescing pause under a backlog and each task costs thread hops.
 
 /// Wakes one waiting task from any thread. A signal sent while nobody waits
 /// is remembered, so a wake-up between "checked for work" and "started
@@ -7,8 +14,19 @@ public final class WakeSignal: Sendable {
     private struct State: ~Copyable {
         var pending = false
         var waiter: CheckedContinuation<Void, Never>?
+        /// Which wait `waiter` is (each wait takes the next number), so a late timer wakes no later wait.
+        var waiterID: UInt64 = 0
+        var lastID: UInt64 = 0
+        /// A timer that fired before its wait started waiting: that wait returns at once.
+        var expiredID: UInt64?
+
+        mutating func nextID() -> UInt64 {
+            lastID &+= 1
+            return lastID
+        }
     }
     private let state = Mutex(State())
+    private static let timers = DispatchQueue(label: "courier-wake-timers")
 
     public init() {}
 
@@ -27,42 +45,51 @@ public final class WakeSignal: Sendable {
     /// Returns at once if signalled since the last wait, else when signalled
     /// or when the waiting task is cancelled.
     public func wait() async {
+        await wait(id: state.withLock { $0.nextID() })
+    }
+
+    /// Waits for a signal or until `timeout` passes, whichever is first. Only a real
+    /// timeout ends the wait by timer: it never leaves a signal pending for the next wait.
+    public func wait(timeout: Duration) async {
+        let id = state.withLock { $0.nextID() }
+        let nanoseconds = max(0, timeout.components.seconds * 1_000_000_000 + timeout.components.attoseconds / 1_000_000_000)
+        Self.timers.asyncAfter(deadline: .now() + .nanoseconds(Int(min(nanoseconds, Int64(Int.max))))) { [weak self] in
+            self?.expire(id)
+        }
+        await wait(id: id)
+    }
+
+    private func wait(id: UInt64) async {
         await withTaskCancellationHandler {
-            await waitForSignal()
+            await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+                let resumeNow = state.withLock { state -> Bool in
+                    if state.pending || state.expiredID == id {
+                        state.pending = false
+                        state.expiredID = nil
+                        return true
+                    }
+                    state.waiter = continuation
+                    state.waiterID = id
+                    return false
+                }
+                if resumeNow { continuation.resume() }
+            }
         } onCancel: {
             signal()
         }
     }
 
-    private func waitForSignal() async {
-        await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
-            let resumeNow = state.withLock { state -> Bool in
-                if state.pending {
-                    state.pending = false
-                    return true
-                }
-                state.waiter = continuation
-                return false
+    /// The timer of wait `id` fired: resume that wait if it is the one waiting, or
+    /// make it return at once if it has not started waiting yet.
+    private func expire(_ id: UInt64) {
+        let waiter = state.withLock { state -> CheckedContinuation<Void, Never>? in
+            if let waiter = state.waiter, state.waiterID == id {
+                state.waiter = nil
+                return waiter
             }
-            if resumeNow { continuation.resume() }
+            if state.waiter == nil, state.lastID == id { state.expiredID = id }
+            return nil
         }
-    }
-
-    /// Waits for a signal or until `timeout` passes, whichever is first.
-    public func wait(timeout: Duration) async {
-        await withTaskGroup(of: Void.self) { group in
-            group.addTask { await self.wait() }
-            group.addTask {
-                // Signal only on a real timeout: a cancelled timer must not leave
-                // a pending signal behind, or the next wait returns at once.
-                do {
-                    try await Task.sleep(for: timeout)
-                    self.signal()
-                } catch {}
-            }
-            await group.next()
-            group.cancelAll()
-            await group.waitForAll()
-        }
+        waiter?.resume()
     }
 }
