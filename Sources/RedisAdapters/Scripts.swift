@@ -413,7 +413,10 @@ enum Scripts {
                 for name in string.gmatch(leases[i + 1], '%S+') do
                   local timeout = timeouts[name]
                   if timeout then
-                    renewed = renewed + redis.call('ZADD', prefix .. 'courier:limit:' .. name .. ':leases', 'XX', 'CH', now + timeout, member)
+                    -- Not XX: a lease that lapsed while Redis or this courier stalled belongs to a job still
+                    -- running here, so it counts again (a released lease is no longer in the hash).
+                    redis.call('ZADD', prefix .. 'courier:limit:' .. name .. ':leases', now + timeout, member)
+                    renewed = renewed + 1
                   end
                 end
               end
