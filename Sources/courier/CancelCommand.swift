@@ -26,22 +26,10 @@ enum CancelCommand {
 
     /// Runs the subcommand; returns the exit code (0 written, 1 Redis failed). Bad usage exits 64.
     static func run(_ arguments: [String]) async -> Int32 {
-        let parsed: ParsedFlags
-        do {
-            switch try FlagParser.parse(arguments, flags: flags, positionals: 1) {
-            case .help:
-                print(
-                    FlagParser.help(command: "courier cancel", overview: overview, discussion: discussion, flags: flags, usage: usage),
-                    terminator: "")
-                return 0
-            case .version:
-                print(CourierVersion.version)
-                return 0
-            case let .run(flags): parsed = flags
-            }
-        } catch {
-            CourierMain.usageFailure(error, usage: usage, helpCommand: "courier cancel --help")
-        }
+        guard
+            let parsed = CourierMain.subcommandFlags(
+                arguments, command: "courier cancel", flags: flags, positionals: 1, overview: overview, discussion: discussion, usage: usage)
+        else { return 0 }
         guard let jid = parsed.positionals.first else {
             CourierMain.usageFailure(
                 UsageError("cancel: missing <jid>: the jid of the job to cancel"), usage: usage, helpCommand: "courier cancel --help")

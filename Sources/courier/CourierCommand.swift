@@ -64,6 +64,26 @@ enum CourierMain {
         exit(64)
     }
 
+    /// A subcommand's flags (`courier cancel`, `courier status`): nil after `--help` or `--version` was
+    /// printed (exit 0); bad usage exits 64 with the subcommand's usage line.
+    static func subcommandFlags(
+        _ arguments: [String], command: String, flags: [Flag], positionals: Int = 0, overview: String, discussion: String, usage: String
+    ) -> ParsedFlags? {
+        do {
+            switch try FlagParser.parse(arguments, flags: flags, positionals: positionals) {
+            case .help:
+                print(FlagParser.help(command: command, overview: overview, discussion: discussion, flags: flags, usage: usage), terminator: "")
+                return nil
+            case .version:
+                print(CourierVersion.version)
+                return nil
+            case let .run(parsed): return parsed
+            }
+        } catch {
+            usageFailure(error, usage: usage, helpCommand: "\(command) --help")
+        }
+    }
+
     static func standardError(_ text: String) {
         var bytes = Array(text.utf8)
         _ = write(2, &bytes, bytes.count)

@@ -35,23 +35,11 @@ enum StatusCommand {
 
     /// Runs the subcommand; returns the exit code (0 shown, 1 Redis unreachable). Bad usage exits 64.
     static func run(_ arguments: [String]) async -> Int32 {
-        let parsed: ParsedFlags
         let fail = { (error: UsageError) -> Never in CourierMain.usageFailure(error, usage: usage, helpCommand: "courier status --help") }
-        do {
-            switch try FlagParser.parse(arguments, flags: flags) {
-            case .help:
-                print(
-                    FlagParser.help(command: "courier status", overview: overview, discussion: discussion, flags: flags, usage: usage), terminator: ""
-                )
-                return 0
-            case .version:
-                print(CourierVersion.version)
-                return 0
-            case let .run(flags): parsed = flags
-            }
-        } catch {
-            fail(error)
-        }
+        guard
+            let parsed = CourierMain.subcommandFlags(
+                arguments, command: "courier status", flags: flags, overview: overview, discussion: discussion, usage: usage)
+        else { return 0 }
         let interval = parsed.double("watch")
         if let interval, !(0.1...86_400).contains(interval) {
             fail(UsageError("--watch: must be 0.1…86400 seconds, got \(parsed.string("watch") ?? "")"))
