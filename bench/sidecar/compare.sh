@@ -55,6 +55,9 @@
 #                               else .build-bench/release/courier); never built here
 #   BENCH_TIMEOUT (300)         seconds any wait may take
 #   BENCH_KEEP=1                keep the temp dir with every log
+#   BENCH_SIDECAR_ARGS          extra courier-sidecar flags (split on spaces), e.g. "--job-threads 10";
+#   BENCH_SIDECAR_ENV           extra NAME=VALUE words for the sidecar's environment, e.g. "RUBY_GC_OLDMALLOC_LIMIT=16777216":
+#                               experiments only; a figure measured with either is not "defaults"
 #   BENCH_DISPATCHER=1          afterwards, the dispatcher-only figures:
 #                               bench/run with BENCH_COURIER and BENCH_REBUILD=0
 #                               (BENCH_DISPATCHER_PARTS, default 12345)
@@ -250,7 +253,11 @@ side_start() { # SIDE YJIT LOG CONC(empty = defaults) TAG
     local sflags=(--app "$app" --port "$sport")
     ((PROCS > 1)) && sflags+=(--workers "$PROCS")
     [[ -n "$conc" ]] && sflags+=(--threads "$conc")
-    "${RENV[@]}" "$SIDECAR" "${sflags[@]}" >"$work/$tag-sidecar.log" 2>&1 &
+    # shellcheck disable=SC2206 # word splitting wanted: several flags / NAME=VALUE words
+    sflags+=(${BENCH_SIDECAR_ARGS:-})
+    # shellcheck disable=SC2206
+    local senv=(${BENCH_SIDECAR_ENV:-})
+    "${RENV[@]}" "${senv[@]}" "$SIDECAR" "${sflags[@]}" >"$work/$tag-sidecar.log" 2>&1 &
     SIDE_PIDS+=($!); PIDS+=($!)
     SIDE_LOG="$work/$tag-sidecar.log"
     cond_health() { curl -sf -o /dev/null "http://127.0.0.1:$sport/v1/health"; }
@@ -374,6 +381,7 @@ export RAILS_ENV=production DATABASE_PATH="$work/bench.sqlite3" COURIER_SECRET="
 
 sk_version=$(ruby -e 'require "sidekiq"; print Sidekiq::VERSION' 2>/dev/null)
 say "courier + sidecar vs Sidekiq $sk_version, end to end (issue 11): $(nproc) cores, $(ruby -v | awk '{ print $1, $2 }'), $(redis-server --version | awk '{ print $3 }')"
+[[ -n "${BENCH_SIDECAR_ARGS:-}${BENCH_SIDECAR_ENV:-}" ]] && say "!! not defaults: sidecar with BENCH_SIDECAR_ARGS=\"${BENCH_SIDECAR_ARGS:-}\" BENCH_SIDECAR_ENV=\"${BENCH_SIDECAR_ENV:-}\""
 say "courier $("$COURIER" --version 2>/dev/null | head -1 || echo '?') at $COURIER$(ldd "$COURIER" 2>/dev/null | grep -q libswiftCore && echo ' (shared Swift runtime: not as shipped)')"
 say "$PROCS Ruby process(es) per side; rounds $ROUNDS; YJIT $YJITS; logging $LOGS; N $N no-op jobs; mixed $MIXED_N + ${MIXED_RATE}/s × ${MIXED_SECONDS} s at -c $MIXED_C; idle $IDLE_JOBS samples"
 m0=$(machine_ticks); snooze 2; m1=$(machine_ticks)

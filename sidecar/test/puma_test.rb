@@ -128,6 +128,32 @@ class PumaTest < CourierTest::Case
     assert_match(/--wat/, out)
   end
 
+  # The launcher's settings that need a re-exec: MALLOC_ARENA_MAX=2 unless
+  # the environment has one; COURIER_SIDECAR_TUNE=0 leaves it alone, and
+  # anything but 0/1 stops start-up. The probe (RUBYOPT -r, loaded in the
+  # re-executed process only) prints what that process got and exits;
+  # without a re-exec, --help ends the run.
+  def test_launcher_tunes_malloc_arenas_unless_told_otherwise
+    Dir.mktmpdir do |dir|
+      probe = File.join(dir, "probe.rb")
+      File.write(probe, 'if ENV["COURIER_SIDECAR_YJIT_TRIED"] then $stdout.syswrite("arenas=#{ENV["MALLOC_ARENA_MAX"].inspect}\n"); exit! 0 end')
+      run = lambda do |env|
+        Open3.capture2e({"COURIER_SECRET" => "x", "RUBYOPT" => "-r#{probe}", "COURIER_SIDECAR_YJIT_TRIED" => nil}.merge(env),
+                        RbConfig.ruby, EXE, "--help")
+      end
+      out, = run.call("MALLOC_ARENA_MAX" => nil)
+      assert_includes out, 'arenas="2"'
+      out, = run.call("MALLOC_ARENA_MAX" => "4")
+      assert_includes out, 'arenas="4"', "the environment's own value wins"
+      out, = run.call("MALLOC_ARENA_MAX" => nil, "COURIER_SIDECAR_TUNE" => "0", "COURIER_SIDECAR_YJIT" => "1")
+      refute_includes out, 'arenas="2"'
+
+      out, status = run.call("COURIER_SIDECAR_TUNE" => "yes")
+      assert_equal 64, status.exitstatus
+      assert_match(/COURIER_SIDECAR_TUNE must be 0 or 1, got "yes"/, out)
+    end
+  end
+
   def test_refuses_to_start_without_a_secret
     env = {"COURIER_SECRET" => nil, "COURIER_SIDECAR_DEV" => nil}
     out, status = Open3.capture2e(env, RbConfig.ruby, EXE, "--app", CourierTest::EXAMPLE_APP, "--port", "1")

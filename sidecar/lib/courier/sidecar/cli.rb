@@ -87,7 +87,11 @@ module Courier
         # config_files "-": never pick up a config/puma.rb of the app.
         ::Puma::Configuration.new({config_files: ["-"]}) do |user, _file, _default|
           user.bind "tcp://#{host}:#{options.port}"
-          user.threads options.threads, options.threads
+          # Made as requests need them, up to --threads (Puma trims idle ones
+          # after 30 s): streams carry many jobs each, so most of the
+          # concurrency is in the job threads, and an idle thread still costs
+          # RSS and GC time.
+          user.threads 1, options.threads
           user.environment env
           user.log_requests false
           user.tag "courier-sidecar"

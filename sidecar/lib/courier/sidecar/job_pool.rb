@@ -12,6 +12,11 @@ module Courier
     # the jobs running at once (what the app's connection pools are sized
     # for) however many streams are open.
     #
+    # Threads are made when a task finds no idle one, up to `size`, and then
+    # kept: a process whose streamed jobs mostly run inline on their Puma
+    # threads never pays for `size` idle threads (each one's stacks are RSS,
+    # and every GC scans them).
+    #
     # Threads do not survive fork, so the CLI starts the pool in each serving
     # process (a Puma worker, or the single-mode process); a pool used in a
     # process where it was not started (tests, or a fork) starts itself.
@@ -38,7 +43,7 @@ module Courier
         @lock.synchronize do
           start_here
           @tasks << task
-          @ready.signal if @free.positive?
+          wake
         end
       end
 
@@ -56,7 +61,10 @@ module Courier
 
       # Returns a slot taken by #try_take.
       def give_back
-        @lock.synchronize { release }
+        @lock.synchronize do
+          @free += 1
+          wake
+        end
       end
 
       # Lets the threads end once the tasks already queued have run (tests;
@@ -78,6 +86,11 @@ module Courier
         @lock.synchronize { @pid == Process.pid ? @tasks.size : 0 }
       end
 
+      # Job threads made so far in this process.
+      def threads
+        @lock.synchronize { @pid == Process.pid ? @threads.size : 0 }
+      end
+
       private
 
       # Under @lock. A Mutex and ConditionVariable of the parent process are
@@ -89,16 +102,24 @@ module Courier
         @free = @size
         @stopping = false
         @ready = ConditionVariable.new
-        @threads = Array.new(@size) do |i|
-          Thread.new { work }.tap { |t| t.name = "courier.job-#{i + 1}" }
-        end
+        @threads = []
+        @idle = 0 # threads waiting in #work
         @pid = Process.pid
       end
 
-      # Under @lock: a slot is free again; one waiting task may run on it.
-      def release
-        @free += 1
-        @ready.signal unless @tasks.empty?
+      # Under @lock, after a task came or a slot freed: every task that can
+      # start now (one per free slot) has a thread to start it, an idle one
+      # woken or a new one (never more than `size`: the slots bound them).
+      # A thread woken but not yet running still counts as idle, so a second
+      # task arriving meanwhile gets a new thread, not a lost signal.
+      def wake
+        runnable = [@tasks.size, @free].min
+        return unless runnable.positive?
+
+        @ready.signal if @idle.positive?
+        return unless runnable > @idle && @threads.size < @size
+
+        @threads << Thread.new { work }.tap { |t| t.name = "courier.job-#{@threads.size + 1}" }
       end
 
       # A task answers its own errors (see Stream); this rescue only keeps a
@@ -106,7 +127,14 @@ module Courier
       def work
         loop do
           task = @lock.synchronize do
-            @ready.wait(@lock) while (@tasks.empty? || @free.zero?) && !@stopping
+            while (@tasks.empty? || @free.zero?) && !@stopping
+              @idle += 1
+              begin
+                @ready.wait(@lock)
+              ensure
+                @idle -= 1
+              end
+            end
             next nil if @tasks.empty?
 
             @free -= 1
@@ -119,7 +147,8 @@ module Courier
           rescue Exception => e # rubocop:disable Lint/RescueException -- a job thread must outlive anything a task raises
             @logger.error("courier-sidecar: job thread: #{e.class}: #{e.message}")
           ensure
-            @lock.synchronize { release }
+            # No wake-up: this thread takes the next task on the slot it frees.
+            @lock.synchronize { @free += 1 }
           end
         end
       end
