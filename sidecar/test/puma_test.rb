@@ -143,8 +143,11 @@ class PumaTest < CourierTest::Case
       end
       out, = run.call("MALLOC_ARENA_MAX" => nil)
       assert_includes out, 'arenas="2"'
+      # The environment's own value wins: kept through the YJIT re-exec (Ruby 3.1), or no
+      # re-exec at all where nothing else needs one (Ruby 3.3 without YJIT: --help ran).
       out, = run.call("MALLOC_ARENA_MAX" => "4")
-      assert_includes out, 'arenas="4"', "the environment's own value wins"
+      refute_includes out, 'arenas="2"', "the environment's own value wins"
+      assert(out.include?('arenas="4"') || out.include?("Usage: courier-sidecar"), out)
       out, = run.call("MALLOC_ARENA_MAX" => nil, "COURIER_SIDECAR_TUNE" => "0", "COURIER_SIDECAR_YJIT" => "1")
       refute_includes out, 'arenas="2"'
 
