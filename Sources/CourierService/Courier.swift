@@ -26,7 +26,7 @@ public final class Courier: Sendable {
     private let scheduler: Scheduler
     /// Nil without periodic jobs (no extra Redis connection then).
     private let periodic: PeriodicLeader?
-    /// Nil without concurrent limiters: renews this process's leases after each heartbeat.
+    /// Nil without limiters: after each heartbeat, renews this process's leases and publishes the declarations.
     private let leases: LimiterLeases?
     private let watchers: QueueWatchers
     private let housekeeping: RedisWorker

@@ -78,7 +78,7 @@ extension DispatchCore {
         backlog = jobs.count == maxJobs
         // Held back by a limiter with tokens to spare: look again when it may have room
         // (a lease ended on another courier, a rate window moved on), within 10 ms…1 s.
-        limitRecheckAt =
+        let limitRecheckAt =
             limited.queues.isEmpty || jobs.count == maxJobs
             ? nil : now + min(.seconds(1), max(.milliseconds(10), limited.recheck ?? .milliseconds(100)))
         guard let watchers else {

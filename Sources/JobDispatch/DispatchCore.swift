@@ -51,8 +51,6 @@ struct DispatchCore: Sendable {
     var coalescingSince: ContinuousClock.Instant?
     /// The longest a fetch (and the completions going with it) is held back for company.
     static let maxCoalesce: Duration = .milliseconds(3)
-    /// A queue was held back by a full cluster-wide limiter: when to fetch again even if nothing happens.
-    var limitRecheckAt: ContinuousClock.Instant?
 
     init(settings: DispatcherSettings, policy: OutcomePolicy) {
         self.settings = settings

@@ -75,11 +75,3 @@ struct WatcherView: Sendable, Equatable {
     /// Queues whose watcher holds a token (for per-queue caps).
     var holdingQueues: Set<String> = []
 }
-
-/// What a fetch left behind because of cluster-wide limiters.
-struct LimitedFetch: Sendable, Equatable {
-    /// Queues not fetched from: a limiter of theirs was full.
-    var queues: [String] = []
-    /// When one of those limiters may have room (the script's hint).
-    var recheck: Duration?
-}

@@ -220,9 +220,7 @@ public final class Dispatcher: Sendable {
                     let jobs = reply.jobs.map(ParsedJob.init)  // parsed outside the lock
                     metrics.limiterDeferred(reply.deferred)
                     step = turn { core, now, view in
-                        core.exchanged(
-                            jobs, emptyQueues: reply.emptyQueues, now: now, watchers: view,
-                            limited: LimitedFetch(queues: reply.limitedQueues, recheck: reply.limitRecheck))
+                        core.exchanged(jobs, emptyQueues: reply.emptyQueues, now: now, watchers: view, limited: reply.limited)
                     }
                 } catch {
                     step = turn { core, now, _ in core.roundTripFailed(error, now: now) }

@@ -66,20 +66,30 @@ public struct ExchangeReply: Sendable {
     public var jobs: [FetchedJob]
     /// Queues found empty during this fetch.
     public var emptyQueues: [String]
-    /// Queues not fetched from because a cluster-wide limiter of theirs was full (their jobs stay in them).
-    public var limitedQueues: [String]
-    /// When a full limiter may have room again (a hint for when to fetch again); nil: none was full.
-    public var limitRecheck: Duration?
+    /// What cluster-wide limiters held back in this fetch.
+    public var limited: LimitedFetch
     /// Jobs of a class over its limiter, moved to the schedule set for later.
     public var deferred: Int
 
     /// A reply as a `JobSource` returns it (the Redis source builds it from the exchange script's answer).
-    public init(jobs: [FetchedJob], emptyQueues: [String], limitedQueues: [String] = [], limitRecheck: Duration? = nil, deferred: Int = 0) {
+    public init(jobs: [FetchedJob], emptyQueues: [String], limited: LimitedFetch = LimitedFetch(), deferred: Int = 0) {
         self.jobs = jobs
         self.emptyQueues = emptyQueues
-        self.limitedQueues = limitedQueues
-        self.limitRecheck = limitRecheck
+        self.limited = limited
         self.deferred = deferred
+    }
+}
+
+/// The queues a fetch left alone because a cluster-wide limiter of theirs was full (their jobs stay in them).
+public struct LimitedFetch: Sendable, Equatable {
+    /// Queues not fetched from.
+    public var queues: [String]
+    /// When one of those limiters may have room again (the script's hint); nil: none was full.
+    public var recheck: Duration?
+
+    public init(queues: [String] = [], recheck: Duration? = nil) {
+        self.queues = queues
+        self.recheck = recheck
     }
 }
 

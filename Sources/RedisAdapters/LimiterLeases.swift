@@ -11,7 +11,8 @@ public struct LimiterLeases: Sendable {
     private let worker: RedisWorker
     private let prefix: String
     private let identity: String
-    private let limiters: [Limiter]
+    /// The script's arguments after `now`: the concurrent limiters' lock timeouts, then every declaration (the same each beat).
+    private let declarations: [String]
     private let clock: WallClock
 
     /// Nil without limiters (nothing to renew or publish).
@@ -20,18 +21,16 @@ public struct LimiterLeases: Sendable {
         self.worker = worker
         self.prefix = keys.key("")
         self.identity = identity
-        self.limiters = limiters.all
         self.clock = clock
+        let concurrent = limiters.all.filter { $0.kind == .concurrent }
+        declarations =
+            [String(concurrent.count)] + concurrent.flatMap { [$0.name, String($0.lockTimeout)] } + limiters.all.flatMap { [$0.name, $0.json] }
     }
 
     /// Pushes every lease this process holds to now + its limiter's lock timeout; returns how many it renewed.
     @discardableResult
     public func renew() async throws(RedisError) -> Int {
-        let concurrent = limiters.filter { $0.kind == .concurrent }
-        var args = [prefix, identity, JSONWriter.float(clock.now()), String(concurrent.count)]
-        for limiter in concurrent { args += [limiter.name, String(limiter.lockTimeout)] }
-        for limiter in limiters { args += [limiter.name, limiter.json] }
-        let final = args.map { Array($0.utf8) }
+        let final = ([prefix, identity, JSONWriter.float(clock.now())] + declarations).map { Array($0.utf8) }
         return try await worker.run { connection throws(RedisError) in
             try connection.evaluate(Scripts.renewLeases, args: final).int ?? 0
         }

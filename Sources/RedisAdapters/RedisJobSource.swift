@@ -86,8 +86,9 @@ public final class RedisJobSource: JobSource {
         }
         let recheck = parts[5].int ?? -1
         return ExchangeReply(
-            jobs: jobs, emptyQueues: empty.compactMap(\.string), limitedQueues: (parts[4].array ?? []).compactMap(\.string),
-            limitRecheck: recheck >= 0 ? .milliseconds(recheck) : nil, deferred: parts[6].int ?? 0)
+            jobs: jobs, emptyQueues: empty.compactMap(\.string),
+            limited: LimitedFetch(queues: (parts[4].array ?? []).compactMap(\.string), recheck: recheck >= 0 ? .milliseconds(recheck) : nil),
+            deferred: parts[6].int ?? 0)
     }
 
     /// Pushes back to the head of their queues the in-progress jobs of this process not in `running`; returns how many.

@@ -79,15 +79,19 @@ public struct Limiter: Sendable, Equatable {
 
 /// Every limiter a courier enforces, with the questions the dispatcher asks of them.
 public struct Limiters: Sendable, Equatable {
-    public var all: [Limiter]
+    public let all: [Limiter]
+    /// Some limiter names classes: any queue may hold their jobs.
+    public let limitsClasses: Bool
+    /// Queues some limiter names (read for every idle queue the dispatcher arms: built once).
+    public let limitedQueues: Set<String>
 
-    public init(_ all: [Limiter] = []) { self.all = all }
+    public init(_ all: [Limiter] = []) {
+        self.all = all
+        self.limitsClasses = all.contains { !$0.classes.isEmpty }
+        self.limitedQueues = Set(all.flatMap(\.queues))
+    }
 
     public var isEmpty: Bool { all.isEmpty }
-    /// Some limiter names classes: any queue may hold their jobs.
-    public var limitsClasses: Bool { all.contains { !$0.classes.isEmpty } }
-    /// Queues some limiter names.
-    public var limitedQueues: Set<String> { Set(all.flatMap(\.queues)) }
 
     /// Whether an idle queue's watcher may move a job in on its own (a claim). A claim bypasses
     /// the exchange script, where limits are enforced: a limited queue, or any queue when classes

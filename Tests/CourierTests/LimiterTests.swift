@@ -10,10 +10,17 @@ import Status
 import XCTest
 
 final class LimiterTests: XCTestCase {
-    private func writeConfig(_ text: String) throws -> URL {
+    /// A Redis, the shared recording executor and the `-C` file with `config` (removed after the test).
+    private func cluster(config text: String) throws -> (RedisServer, TestExecutorProcess, URL) {
         let url = FileManager.default.temporaryDirectory.appendingPathComponent("limiters-\(UUID().uuidString.prefix(8)).yml")
         try text.write(to: url, atomically: true, encoding: .utf8)
-        return url
+        addTeardownBlock { try? FileManager.default.removeItem(at: url) }
+        return (try RedisServer(), try TestExecutorProcess(), url)
+    }
+
+    /// A courier's arguments against that cluster, quiet but for notices, without an ops port.
+    private func arguments(_ redis: RedisServer, _ executor: TestExecutorProcess, _ config: URL, _ extra: [String]) -> [String] {
+        ["--redis-url", redis.url, "--executor-url", executor.url, "-C", config.path, "--ops-port", "off", "--log-level", "notice"] + extra
     }
 
     private func classStats(_ executor: TestExecutorProcess, _ jobClass: String) throws -> (max: Int, starts: [Double]) {
@@ -25,34 +32,28 @@ final class LimiterTests: XCTestCase {
     /// A concurrent limiter on a class (its jobs share the default queue with others) and one on a
     /// queue hold across three couriers of `-c 8`, also while one of them is killed holding leases.
     func testConcurrentLimitersHoldAcrossThreeCouriersAndAKill() async throws {
-        let redis = try RedisServer()
-        let executor = try TestExecutorProcess()
-        let config = try writeConfig(
-            """
-            :queues: [default, erp]
-            :limiters:
-              erp_api:
-                type: concurrent
-                count: 3
-                lock_timeout: 10
-                class: ErpJob
-              erp_queue:
-                :type: concurrent
-                :count: 2
-                :queue: erp
-            """)
-        defer { try? FileManager.default.removeItem(at: config) }
+        let (redis, executor, config) = try cluster(
+            config: """
+                :queues: [default, erp]
+                :limiters:
+                  erp_api:
+                    type: concurrent
+                    count: 3
+                    lock_timeout: 10
+                    class: ErpJob
+                  erp_queue:
+                    :type: concurrent
+                    :count: 2
+                    :queue: erp
+                """)
         _ = try sidekiqRuby(
             """
             40.times { |i| Sidekiq::Client.push("class" => "ErpJob", "queue" => "default", "args" => [{"sleep_ms" => 120}, i]) }
             30.times { |i| Sidekiq::Client.push("class" => "QueueJob", "queue" => "erp", "args" => [{"sleep_ms" => 120}, i]) }
             60.times { |i| Sidekiq::Client.push("class" => "FreeJob", "queue" => "default", "args" => [{"sleep_ms" => 60}, i]) }
             """, redisURL: redis.url)
-        let arguments = [
-            "--redis-url", redis.url, "--executor-url", executor.url, "-C", config.path, "-c", "8", "--ops-port", "off",
-            "--log-level", "notice", "--poll-interval", "0.3", "--process-ttl", "15",
-        ]
-        var couriers = try (0..<3).map { _ in try CourierProcess(arguments: arguments) }
+        let args = arguments(redis, executor, config, ["-c", "8", "--poll-interval", "0.3", "--process-ttl", "15"])
+        var couriers = try (0..<3).map { _ in try CourierProcess(arguments: args) }
         func leases(_ name: String) throws -> Int { try redis.command(["ZCARD", "courier:limit:\(name):leases"]).int ?? 0 }
         // Kill a courier while it holds a lease of the class limiter.
         var victim: Int?
@@ -94,24 +95,18 @@ final class LimiterTests: XCTestCase {
     /// After a kill -9, the dead courier's leases lapse at its lock_timeout: a limit of 1 is free again
     /// well before the dead process's jobs are recovered.
     func testAKilledCouriersLeasesComeBack() async throws {
-        let redis = try RedisServer()
-        let executor = try TestExecutorProcess()
-        let config = try writeConfig(
-            """
-            :limiters:
-              mutex:
-                type: concurrent
-                count: 1
-                lock_timeout: 10
-                queue: default
-            """)
-        defer { try? FileManager.default.removeItem(at: config) }
+        let (redis, executor, config) = try cluster(
+            config: """
+                :limiters:
+                  mutex:
+                    type: concurrent
+                    count: 1
+                    lock_timeout: 10
+                    queue: default
+                """)
         _ = try sidekiqRuby(#"Sidekiq::Client.push("class" => "LongJob", "args" => [{"sleep_ms" => 60000}])"#, redisURL: redis.url)
-        let arguments = [
-            "--redis-url", redis.url, "--executor-url", executor.url, "-C", config.path, "--ops-port", "off", "--log-level", "notice",
-            "--process-ttl", "60",
-        ]
-        let first = try CourierProcess(arguments: arguments)
+        let args = arguments(redis, executor, config, ["--process-ttl", "60"])
+        let first = try CourierProcess(arguments: args)
         try await waitUntilAsync("the long job holds the mutex", timeout: 15) {
             (try redis.command(["ZCARD", "courier:limit:mutex:leases"]).int ?? 0) == 1
         }
@@ -139,7 +134,7 @@ final class LimiterTests: XCTestCase {
         first.kill9()
         let killedAt = Date()
         _ = try sidekiqRuby(#"Sidekiq::Client.push("class" => "NextJob", "args" => [])"#, redisURL: redis.url)
-        let second = try CourierProcess(arguments: arguments)
+        let second = try CourierProcess(arguments: args)
         try await waitUntilAsync("the next job runs once the dead courier's lease lapsed", timeout: 30) {
             (try classStats(executor, "NextJob")).starts.count == 1
         }
@@ -153,34 +148,28 @@ final class LimiterTests: XCTestCase {
     /// Rate limiters across three couriers: a window limiter on a queue (its jobs wait in the queue) and a
     /// bucket limiter on a class (its jobs wait in the schedule set, untouched, without using a retry).
     func testRateLimitersHoldAcrossThreeCouriers() async throws {
-        let redis = try RedisServer()
-        let executor = try TestExecutorProcess()
-        let config = try writeConfig(
-            """
-            :queues: [default, mail]
-            :limiters:
-              mailgun:
-                type: window
-                count: 4
-                interval: 2
-                queue: mail
-              stripe:
-                type: bucket
-                count: 5
-                interval: :second
-                class: [StripeJob]
-            """)
-        defer { try? FileManager.default.removeItem(at: config) }
+        let (redis, executor, config) = try cluster(
+            config: """
+                :queues: [default, mail]
+                :limiters:
+                  mailgun:
+                    type: window
+                    count: 4
+                    interval: 2
+                    queue: mail
+                  stripe:
+                    type: bucket
+                    count: 5
+                    interval: :second
+                    class: [StripeJob]
+                """)
         _ = try sidekiqRuby(
             """
             16.times { |i| Sidekiq::Client.push("class" => "MailJob", "queue" => "mail", "args" => [i]) }
             25.times { |i| Sidekiq::Client.push("class" => "StripeJob", "queue" => "default", "args" => [i]) }
             """, redisURL: redis.url)
-        let arguments = [
-            "--redis-url", redis.url, "--executor-url", executor.url, "-C", config.path, "-c", "10", "--ops-port", "off",
-            "--log-level", "notice", "--poll-interval", "0.3",
-        ]
-        let couriers = try (0..<3).map { _ in try CourierProcess(arguments: arguments) }
+        let args = arguments(redis, executor, config, ["-c", "10", "--poll-interval", "0.3"])
+        let couriers = try (0..<3).map { _ in try CourierProcess(arguments: args) }
         // A deferred job sits in the schedule set as it was pushed: no retry_count, no error.
         var sawDeferred = false
         try await waitUntilAsync("a StripeJob deferred to the schedule set", timeout: 10) {

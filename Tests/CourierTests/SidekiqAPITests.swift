@@ -14,8 +14,9 @@ final class SidekiqAPITests: XCTestCase {
     func testProcessSetWorkersAndStats() async throws {
         let redis = try RedisServer()
         let executor = try RecordingExecutor { request in
+            // Longer than one heartbeat interval (5 s), so some beat always sees the job busy.
             if let payload = try? JobPayload(raw: request.body), payload["args"]?.arrayValue?.first == .string("slow") {
-                usleep(4_000_000)
+                usleep(6_000_000)
             }
             return .json(200, "{\"status\":\"ok\"}")
         }
