@@ -45,6 +45,8 @@ public struct CourierConfiguration: Sendable {
     public var breaker = CircuitBreakerSettings()
     /// Jobs per executor request when several are fetched at once (1 = no batching).
     public var batch: BatchSetting = .auto
+    /// Jobs fetched ahead of a free token under a backlog of quick jobs (`--fetch-ahead`); nil: the concurrency.
+    public var fetchAhead: Int?
     /// Where a job's tenant is read from (`--tenant-key`): logs, metrics and the executor's `Courier-Tenant`.
     public var tenant: TenantRule = .default
     /// How many tenants (and classes) get a label of their own (`--metrics-tenants`, `--metrics-tenant-limit`).

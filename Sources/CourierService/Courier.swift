@@ -55,15 +55,19 @@ public final class Courier: Sendable {
         executorConfiguration.maxConnections = max(executorConfiguration.maxConnections, configuration.concurrency + 4)
         let executor = HTTPExecutor(configuration: executorConfiguration)
         self.executor = executor
+        // The dispatcher loop and its Redis connection share one thread: a round trip hops none.
+        let loop = ThreadExecutor(name: "courier-dispatch")
+        let fetch = RedisWorker(name: "fetch", endpoint: endpoint, timeouts: timeouts, logger: logger, executor: loop)
         let source = RedisJobSource(
-            worker: worker("fetch"), keys: keys, identity: identity.description, plan: configuration.plan, limiters: configuration.limiters)
+            worker: fetch, keys: keys, identity: identity.description, plan: configuration.plan, limiters: configuration.limiters)
         leases = LimiterLeases(worker: housekeeping, keys: keys, identity: identity.description, limiters: configuration.limiters)
         dispatcher = Dispatcher(
             settings: DispatcherSettings(
                 concurrency: configuration.concurrency, plan: configuration.plan, breaker: configuration.breaker,
-                batch: configuration.batch, tenant: configuration.tenant, limiters: configuration.limiters),
+                batch: configuration.batch, tenant: configuration.tenant, limiters: configuration.limiters,
+                fetchAhead: configuration.fetchAhead),
             source: source, executor: executor, policy: OutcomePolicy(maxRetries: configuration.maxRetries),
-            logger: logger, metrics: metrics, watchers: watchers, executionMetrics: executionMetrics)
+            logger: logger, metrics: metrics, watchers: watchers, executionMetrics: executionMetrics, loop: loop)
         heartbeat = Heartbeat(
             worker: housekeeping, keys: keys, identity: identity,
             configuration: ProcessDescription(

@@ -3,9 +3,11 @@ import Synchronization
 
 // WakeSignal: how the dispatcher loop sleeps between turns and is woken by
 // any thread (an executor's answer, a watcher, a control call). A timed wait
-// is a plain wait plus one Dispatch timer that resumes only that wait: no
-// child tasks, no Task.sleep, since the loop waits with a timeout on every
-// coalescing pause under a backlog and each task costs thread hops.
+// is a plain wait plus one timer that resumes only that wait: no child tasks,
+// no Task.sleep, since the loop waits with a timeout on every coalescing
+// pause under a backlog and each task costs thread hops. The timer runs on
+// the loop's own thread when it has one (ThreadExecutor), else on a Dispatch
+// queue.
 
 /// Wakes one waiting task from any thread. A signal sent while nobody waits
 /// is remembered, so a wake-up between "checked for work" and "started
@@ -26,9 +28,12 @@ public final class WakeSignal: Sendable {
         }
     }
     private let state = Mutex(State())
-    private static let timers = DispatchQueue(label: "courier-wake-timers")
+    private let timers: any TimerScheduling
 
-    public init() {}
+    /// `timers`: where a timed wait's timeout runs; nil: a Dispatch queue shared by every signal.
+    public init(timers: (any TimerScheduling)? = nil) {
+        self.timers = timers ?? DispatchTimers.shared
+    }
 
     public func signal() {
         let waiter = state.withLock { state -> CheckedContinuation<Void, Never>? in
@@ -52,10 +57,7 @@ public final class WakeSignal: Sendable {
     /// timeout ends the wait by timer: it never leaves a signal pending for the next wait.
     public func wait(timeout: Duration) async {
         let id = state.withLock { $0.nextID() }
-        let nanoseconds = max(0, timeout.components.seconds * 1_000_000_000 + timeout.components.attoseconds / 1_000_000_000)
-        Self.timers.asyncAfter(deadline: .now() + .nanoseconds(Int(min(nanoseconds, Int64(Int.max))))) { [weak self] in
-            self?.expire(id)
-        }
+        timers.schedule(after: timeout) { [weak self] in self?.expire(id) }
         await wait(id: id)
     }
 
@@ -91,5 +93,17 @@ public final class WakeSignal: Sendable {
             return nil
         }
         waiter?.resume()
+    }
+}
+
+/// Timers on one Dispatch queue: WakeSignal's default.
+struct DispatchTimers: TimerScheduling {
+    static let shared = DispatchTimers()
+    private let queue = DispatchQueue(label: "courier-wake-timers")
+
+    func schedule(after delay: Duration, _ action: @escaping @Sendable () -> Void) {
+        let (seconds, attoseconds) = delay.components
+        let nanoseconds = seconds < 0 ? 0 : min(seconds, 1 << 32) * 1_000_000_000 + attoseconds / 1_000_000_000
+        queue.asyncAfter(deadline: .now() + .nanoseconds(Int(max(0, nanoseconds))), execute: action)
     }
 }

@@ -14,6 +14,7 @@ extension DispatchCore {
     mutating func next(now: ContinuousClock.Instant, watchers: WatcherView?) -> Turn {
         var turn = Turn()
         recordArrived(now: now, into: &turn)
+        startAhead(now: now, watchers: watchers, into: &turn)
         recordAdopted(now: now, into: &turn)
         pushBackAtDeadline(now: now, into: &turn)
 
@@ -31,11 +32,12 @@ extension DispatchCore {
 
         let (maxJobs, allowances) = fetchAllowance(now: now, watchers: watchers, into: &turn)
         if let until = coalesce(maxJobs: maxJobs, now: now) {
-            turn.step = .wait(until: until)
+            turn.step = .wait(until: min(until, aheadHeldUntil ?? until))
             return turn
         }
         if pending.isEmpty && maxJobs == 0 && !needsReconcile {
             turn.step = idleStep(now: now, watchers: watchers)
+            if case let .wait(until) = turn.step, let held = aheadHeldUntil { turn.step = .wait(until: min(until ?? held, held)) }
             return turn
         }
         if needsReconcile {
@@ -44,7 +46,7 @@ extension DispatchCore {
                 turn.step = .quiesceWatchers
             } else {
                 // Adopted jobs are in `running` by now: their decisions apply with the next exchange.
-                turn.step = .reconcile(held: running.allJobs())
+                turn.step = .reconcile(held: running.allJobs() + ahead.map(\.job))
             }
             return turn
         }
@@ -68,7 +70,13 @@ extension DispatchCore {
         for (id, _) in pending.prefix(sending) { running.remove(id) }
         pending.removeFirst(sending)
         sending = 0
-        let deliveries = jobs.compactMap { register($0, now: now) }
+        // As many start as tokens are free; the rest were fetched ahead and wait for one.
+        let free = freeTokens(reserved: watchers?.reservedTokens ?? 0)
+        ahead.append(contentsOf: jobs)
+        let starting = ahead.prefix(free)
+        ahead.removeFirst(starting.count)
+        aheadSince = ahead.isEmpty ? nil : aheadSince ?? now
+        let deliveries = starting.compactMap { register($0, now: now) }
         for delivery in deliveries { breaker.startedJob(delivery.id) }
         if !deliveries.isEmpty { turn.actions.append(.deliver(deliveries)) }
         turn.actions.append(.roundTripDone(inFlight: running.count))
@@ -88,7 +96,7 @@ extension DispatchCore {
         }
         if jobs.count < maxJobs {
             // Idle tokens wait in Redis as claims; without one to spare, a look wakes us.
-            var spare = breaker.state == .closed && pausedUntil == nil ? maxJobs - jobs.count : 0
+            var spare = breaker.state == .closed && pausedUntil == nil ? free - starting.count : 0
             for queue in emptyQueues {
                 let capLeft = asked.allowances[queue].map { cap in cap - jobs.lazy.filter { $0.job.queue == queue }.count } ?? 1
                 if spare > 0 && capLeft > 0 && settings.limiters.allowsClaims(on: queue) {
@@ -154,6 +162,10 @@ extension DispatchCore {
         for (id, outcome) in results {
             guard let entry = running[id], entry.phase == .executing else { continue }
             running.setPhase(id, .finished)
+            if outcome.ran {
+                let seconds = (now - entry.startedAt).inSeconds
+                recentJobSeconds = recentJobSeconds.map { $0 * 0.9 + seconds * 0.1 } ?? seconds
+            }
             let decision = decide(entry, outcome: outcome)
             if let t = breaker.record(id, executorFailure: outcome.isExecutorFailure, now: now) { turn.actions.append(.breakerChanged(t)) }
             if case let .executorUnavailable(_, retryAfter?, _) = outcome {
@@ -171,6 +183,60 @@ extension DispatchCore {
             // Given up on (a failed attempt now): stop it in the executor before its retry runs.
             if case .timedOut = outcome { turn.actions.append(.cancel(entry, .timeout)) }
         }
+    }
+
+    /// Jobs fetched ahead start on the tokens free now; while no work is accepted (quiet,
+    /// stopping, the breaker not closed, a Retry-After pause), or once the oldest has waited
+    /// `maxAheadWait`, they all go back to the head of their queues untouched instead (no
+    /// stats, no job log line: they never started).
+    private mutating func startAhead(now: ContinuousClock.Instant, watchers: WatcherView?, into turn: inout Turn) {
+        guard !ahead.isEmpty else { return }
+        let accepting = phase == .running && breaker.state == .closed && pausedUntil.map { now >= $0 } ?? true
+        if !accepting || aheadSince.map({ now - $0 >= Self.maxAheadWait }) == true {
+            for parsed in ahead {
+                let id = takeID()
+                running.insert(id, RunningJob(unstartedJob: parsed.job, startedAtWall: policy.clock.now(), startedAt: now))
+                pending.append((id, Completion(job: parsed.job, action: .requeue)))
+            }
+            turn.actions.append(.log(.debug, "jobs fetched ahead went back to their queues", ["count": "\(ahead.count)"]))
+            ahead.removeAll()
+            aheadSince = nil
+            aheadHeldSince = nil
+            return
+        }
+        // As a fetch does (`coalesce`), wait a little for the tokens of a fuller request while
+        // jobs still run: an executor that answers a stream's jobs a few at a time would
+        // otherwise get one small request per answer.
+        let free = freeTokens(reserved: watchers?.reservedTokens ?? 0)
+        let executing = running.count - pending.count
+        guard free > 0 else {
+            aheadHeldSince = nil
+            return
+        }
+        if free < min(ahead.count, settings.concurrency, max(1, coalesceTarget)), executing > 0 {
+            let since = aheadHeldSince ?? now
+            if now < since + Self.maxCoalesce {
+                aheadHeldSince = since
+                return
+            }
+        }
+        aheadHeldSince = nil
+        let deliveries = takeAhead(free, now: now)
+        if !deliveries.isEmpty { turn.actions.append(.deliver(deliveries)) }
+    }
+
+    /// Until when jobs fetched ahead wait for company (nil: they do not).
+    private var aheadHeldUntil: ContinuousClock.Instant? { ahead.isEmpty ? nil : aheadHeldSince.map { $0 + Self.maxCoalesce } }
+
+    /// Registers up to `count` jobs fetched ahead, oldest first; their deliveries.
+    mutating func takeAhead(_ count: Int, now: ContinuousClock.Instant) -> [Delivery] {
+        let starting = ahead.prefix(max(0, count))
+        guard !starting.isEmpty else { return [] }
+        ahead.removeFirst(starting.count)
+        if ahead.isEmpty { aheadSince = nil }
+        let deliveries = starting.compactMap { register($0, now: now) }
+        for delivery in deliveries { breaker.startedJob(delivery.id) }
+        return deliveries
     }
 
     /// Jobs that never reach the executor (malformed, poison pills, claims refused) with their decision.
@@ -224,6 +290,10 @@ extension DispatchCore {
         if let until = pausedUntil {
             if now < until { maxJobs = 0 } else { pausedUntil = nil }
         }
+        // Under a backlog of quick jobs, fetch ahead too (see `ahead`).
+        if backlog, breakerAllowance == nil, pausedUntil == nil, let recent = recentJobSeconds, recent < Self.fetchAheadBelow {
+            maxJobs += max(0, settings.fetchAhead - ahead.count)
+        }
         // A claim found work but every spare token waits in another queue's claim:
         // take them back, so the next fetch can see whether a backlog is there.
         if claimDelivered {
@@ -270,12 +340,14 @@ extension DispatchCore {
     /// Nothing to record or fetch: finish at shutdown once nothing is held, else wait for an event or a timer.
     private func idleStep(now: ContinuousClock.Instant, watchers: WatcherView?) -> DispatchStep {
         if case let .stopping(deadline) = phase {
-            if running.isEmpty && adopted.isEmpty && watchers?.isDisarmed != false { return .finish }
+            if running.isEmpty && adopted.isEmpty && ahead.isEmpty && watchers?.isDisarmed != false { return .finish }
             return .wait(until: max(deadline, now + .milliseconds(1)))
         }
         if phase == .running, let reopen = breaker.openUntil ?? pausedUntil {
             return .wait(until: max(reopen, now + .milliseconds(1)))
         }
+        // Jobs fetched ahead go back if no token frees for them in time.
+        if let since = aheadSince, !ahead.isEmpty { return .wait(until: max(since + Self.maxAheadWait, now + .milliseconds(1))) }
         return .wait(until: nil)
     }
 }

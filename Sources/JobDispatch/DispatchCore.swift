@@ -3,7 +3,7 @@ import Logging
 import SidekiqModel
 
 // The dispatcher's state and decisions as one value without I/O: which jobs
-// it holds, the shutdown phase, the circuit breaker, an executor's
+// it holds (and which it fetched ahead of a free token), the shutdown phase, the circuit breaker, an executor's
 // Retry-After pause, what waits to be recorded in Redis. Events from any
 // thread (outcomes, claims, quiet/stop, a lost claim) go in through its
 // methods under the Dispatcher's lock; the loop asks it for the next Turn
@@ -51,6 +51,23 @@ struct DispatchCore: Sendable {
     var coalescingSince: ContinuousClock.Instant?
     /// The longest a fetch (and the completions going with it) is held back for company.
     static let maxCoalesce: Duration = .milliseconds(3)
+    /// Jobs fetched ahead of a free token, in fetch order: under a backlog of quick jobs each
+    /// starts the moment a token frees, while the round trip that records the last outcomes
+    /// and fetches the next ones runs beside the executor instead of between its jobs. They
+    /// sit in this process's in-progress lists like every job held, so nothing is lost.
+    var ahead: [ParsedJob] = []
+    /// When the oldest of `ahead` was fetched.
+    var aheadSince: ContinuousClock.Instant?
+    /// Since when `ahead` has waited for enough free tokens to fill a request.
+    var aheadHeldSince: ContinuousClock.Instant?
+    /// Average run time of the jobs that ended lately, in seconds (nil before the first).
+    var recentJobSeconds: Double?
+    /// Jobs are fetched ahead only while they run shorter than this on average: then a round
+    /// trip is a large share of each job's time, and a job fetched ahead waits little.
+    static let fetchAheadBelow = 0.02
+    /// A job fetched ahead that found no token for this long goes back to its queue (jobs
+    /// turned slow), so another process may run it.
+    static let maxAheadWait: Duration = .seconds(1)
 
     init(settings: DispatcherSettings, policy: OutcomePolicy) {
         self.settings = settings
@@ -105,6 +122,9 @@ struct DispatchCore: Sendable {
     mutating func cancelRequested(_ jids: Set<String>) -> [RunningJob] { running.markCancelRequested(jids) }
 
     // MARK: - Jobs in and out
+
+    /// Tokens free now: the concurrency less the jobs held (not yet recorded) and the tokens armed claims hold.
+    func freeTokens(reserved: Int) -> Int { max(0, settings.concurrency - (running.count - pending.count) - reserved) }
 
     /// Registers a fetched job as running and builds its request; nil for a malformed job (adopted for the dead set).
     mutating func register(_ parsed: ParsedJob, now: ContinuousClock.Instant) -> Delivery? {

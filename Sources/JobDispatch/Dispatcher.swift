@@ -29,11 +29,15 @@ public struct DispatcherSettings: Sendable {
     public var tenant: TenantRule
     /// Cluster-wide limiters (the job source enforces them; the dispatcher arms no claim that would bypass them).
     public var limiters: Limiters
+    /// Most jobs fetched ahead of a free token under a backlog of quick jobs (`--fetch-ahead`; 0: none).
+    public var fetchAhead: Int
 
+    /// `fetchAhead` nil: as many as `concurrency`.
     public init(
         concurrency: Int, plan: QueuePlan, maxCrashDeliveries: Int = 3, breaker: CircuitBreakerSettings = CircuitBreakerSettings(),
-        batch: BatchSetting = .auto, tenant: TenantRule = .default, limiters: Limiters = Limiters()
+        batch: BatchSetting = .auto, tenant: TenantRule = .default, limiters: Limiters = Limiters(), fetchAhead: Int? = nil
     ) {
+        self.fetchAhead = max(0, fetchAhead ?? concurrency)
         self.tenant = tenant
         self.limiters = limiters
         self.concurrency = concurrency
@@ -92,15 +96,21 @@ public final class Dispatcher: Sendable {
     private let clock: any DispatchClock
     /// Sidekiq 7's per-class execution metrics, flushed by the heartbeat.
     private let executionMetrics: ExecutionMetrics?
-    private let wake = WakeSignal()
+    /// The thread the loop runs on (its Redis connection's too); nil: the cooperative pool.
+    private let loop: ThreadExecutor?
+    private let wake: WakeSignal
 
     /// Wires the ports together and installs the watchers' handlers; nothing runs until `run`.
-    /// `executionMetrics` nil counts no Sidekiq 7 execution metrics.
+    /// `executionMetrics` nil counts no Sidekiq 7 execution metrics. `loop`: a thread for the
+    /// loop and its timed waits; give the source's Redis connection the same one, so a round
+    /// trip changes no thread (nil: the loop runs on the cooperative pool).
     public init(
         settings: DispatcherSettings, source: JobSource, executor: JobExecutor, policy: OutcomePolicy,
         logger: Logger, metrics: any DispatchMetrics, watchers: (any QueueWatching)? = nil,
-        executionMetrics: ExecutionMetrics? = nil, clock: any DispatchClock = SystemDispatchClock()
+        executionMetrics: ExecutionMetrics? = nil, clock: any DispatchClock = SystemDispatchClock(), loop: ThreadExecutor? = nil
     ) {
+        self.loop = loop
+        self.wake = WakeSignal(timers: loop)
         self.core = Mutex(DispatchCore(settings: settings, policy: policy))
         self.batch = settings.batch
         self.cappedQueues = settings.plan.queues.filter { $0.limit != nil }.map(\.name)
@@ -148,8 +158,8 @@ public final class Dispatcher: Sendable {
     public var isQuiet: Bool { currentPhase != .running }
     /// The breaker's state now; `/ready` fails while it is open.
     public var breaker: CircuitBreaker.State { core.withLock { $0.breaker.state } }
-    /// Jobs held now (fetched, not yet acknowledged), for the heartbeat's `courier` field.
-    public var heldCount: Int { core.withLock { $0.running.count } }
+    /// Jobs held now (fetched, not yet acknowledged, fetched ahead included), for the heartbeat's `courier` field.
+    public var heldCount: Int { core.withLock { $0.running.count + $0.ahead.count } }
     /// Jobs executing now, for the heartbeat.
     public func busyJobs() -> [BusyJob] { core.withLock { $0.running.executing() } }
 
@@ -192,6 +202,14 @@ public final class Dispatcher: Sendable {
     /// task counts as a stop with no time left: in-flight jobs go back to their queues
     /// (or, if Redis fails, stay in the in-progress list for recovery).
     public func run() async {
+        if let loop {
+            await withTaskExecutorPreference(loop) { await runLoop() }
+        } else {
+            await runLoop()
+        }
+    }
+
+    private func runLoop() async {
         cancels.probe()
         var step = DispatchStep.proceed
         var sawCancel = false

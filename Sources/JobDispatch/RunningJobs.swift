@@ -1,3 +1,4 @@
+import ExecutorProtocol
 import SidekiqModel
 
 // Every job this process holds between fetch and acknowledgement, as a value
@@ -27,6 +28,25 @@ struct RunningJob: Sendable {
     var phase: Phase
     /// A cancel by jid was sent for this delivery (`courier:cancel`).
     var cancelRequested = false
+}
+
+extension RunningJob {
+    /// A job held only until its completion is recorded: it never started (fetched ahead, going back).
+    init(unstartedJob job: FetchedJob, startedAtWall: Double, startedAt: ContinuousClock.Instant) {
+        self.init(
+            job: job, payload: nil, jid: "", jobClass: "unknown", metricsClass: "unknown", attempt: 0, tenant: nil, latency: nil,
+            traceparent: nil, startedAtWall: startedAtWall, startedAt: startedAt, phase: .finished)
+    }
+}
+
+extension ExecutionOutcome {
+    /// The job ran in the executor (its time says how long jobs take); false: refused or never reached it.
+    var ran: Bool {
+        switch self {
+        case .succeeded, .failed, .timedOut, .interrupted: true
+        case .refused, .executorUnavailable: false
+        }
+    }
 }
 
 /// What the heartbeat publishes about one busy job.

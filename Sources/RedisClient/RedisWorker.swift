@@ -17,7 +17,7 @@ public actor RedisWorker {
     private let endpoint: RedisEndpoint
     private let timeouts: RedisTimeouts
     private let logger: Logger
-    private let executor: DispatchQueueExecutor
+    private let executor: any SerialExecutor
     private var connection: RedisConnection?
     private var failures = 0
     private var retryAt: ContinuousClock.Instant?
@@ -26,13 +26,16 @@ public actor RedisWorker {
     /// The worker's own dispatch queue, so `run`'s blocking hiredis calls never take a cooperative-pool thread.
     public nonisolated var unownedExecutor: UnownedSerialExecutor { executor.asUnownedSerialExecutor() }
 
-    /// Nothing connects until the first `run`; each worker has its own connection and queue.
-    public init(name: String, endpoint: RedisEndpoint, timeouts: RedisTimeouts = RedisTimeouts(), logger: Logger) {
+    /// Nothing connects until the first `run`; each worker has its own connection, and its own
+    /// queue unless `executor` names the thread its calls run on (the dispatcher loop's).
+    public init(
+        name: String, endpoint: RedisEndpoint, timeouts: RedisTimeouts = RedisTimeouts(), logger: Logger, executor: (any SerialExecutor)? = nil
+    ) {
         self.name = name
         self.endpoint = endpoint
         self.timeouts = timeouts
         self.logger = logger
-        self.executor = DispatchQueueExecutor(label: "courier.redis.\(name)")
+        self.executor = executor ?? DispatchQueueExecutor(label: "courier.redis.\(name)")
     }
 
     /// Runs `body` with the connection, on this worker's own thread.

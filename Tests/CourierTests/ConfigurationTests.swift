@@ -175,13 +175,13 @@ final class ConfigurationTests: XCTestCase {
             "--redis-url", "--namespace", "--executor-url", "--secret-file", "-c, --concurrency", "-q, --queue", "--limit",
             "-C, --config", "-t, --timeout", "--job-timeout", "--connect-timeout-ms", "--redis-timeout-ms", "--ops-port",
             "--ops-bind", "--tag", "--label", "--max-retries", "--poll-interval", "--process-ttl", "--breaker-failures",
-            "--breaker-cooldown", "--batch", "--log-format", "--log-level", "--version", "-h, --help",
+            "--breaker-cooldown", "--batch", "--fetch-ahead", "--log-format", "--log-level", "--version", "-h, --help",
         ] {
             XCTAssertTrue(help.log.contains(flag), "--help lists \(flag)")
         }
         for variable in [
             "REDIS_URL", "COURIER_EXECUTOR_URL", "COURIER_CONCURRENCY", "COURIER_SECRET", "COURIER_QUEUES", "COURIER_OPS_PORT",
-            "COURIER_SHUTDOWN_TIMEOUT", "COURIER_LOG_LEVEL", "COURIER_BATCH",
+            "COURIER_SHUTDOWN_TIMEOUT", "COURIER_LOG_LEVEL", "COURIER_BATCH", "COURIER_FETCH_AHEAD",
         ] {
             XCTAssertTrue(help.log.contains(variable), "--help names \(variable)")
         }
@@ -221,6 +221,7 @@ final class ConfigurationTests: XCTestCase {
             (["--executor-url", "ftp://x"], "--executor-url"),
             (["--executor-url", "http://127.0.0.1:1", "--log-format", "xml"], "--log-format"),
             (["--executor-url", "http://127.0.0.1:1", "-C", "/nonexistent/sidekiq.yml"], "-C"),
+            (["--executor-url", "http://127.0.0.1:1", "--fetch-ahead", "20000"], "--fetch-ahead"),
             ([], "--executor-url"),
         ]
         for (arguments, named) in cases {

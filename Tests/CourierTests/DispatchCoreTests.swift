@@ -12,10 +12,12 @@ final class DispatchCoreTests: XCTestCase {
 
     private func at(_ seconds: Double) -> ContinuousClock.Instant { t0 + .milliseconds(Int(seconds * 1000)) }
 
-    private func core(concurrency: Int = 4, queues: [String] = ["default"], breaker: CircuitBreakerSettings = .init()) throws -> DispatchCore {
+    private func core(
+        concurrency: Int = 4, queues: [String] = ["default"], breaker: CircuitBreakerSettings = .init(), fetchAhead: Int? = nil
+    ) throws -> DispatchCore {
         let plan = try QueuePlan(queues.map(QueueSpec.parse))
         return DispatchCore(
-            settings: DispatcherSettings(concurrency: concurrency, plan: plan, breaker: breaker),
+            settings: DispatcherSettings(concurrency: concurrency, plan: plan, breaker: breaker, fetchAhead: fetchAhead),
             policy: OutcomePolicy(clock: WallClock(now: { 1_700_000_000 })))
     }
 
@@ -272,7 +274,7 @@ final class DispatchCoreTests: XCTestCase {
     }
 
     func testUnderABacklogFetchesWaitBrieflyForAFullRequest() throws {
-        var core = try core(concurrency: 10)
+        var core = try core(concurrency: 10, fetchAhead: 0)
         core.coalesceTarget = 5
         _ = core.next(now: at(0), watchers: nil)
         let ids = deliveries(core.exchanged((1...10).map { job($0) }, emptyQueues: [], now: at(0), watchers: nil)).map(\.id)
@@ -292,5 +294,87 @@ final class DispatchCoreTests: XCTestCase {
         XCTAssertFalse(core.backlog)
         core.outcomesArrived([(ids[6], .succeeded)])
         XCTAssertNotNil(exchangeRequest(core.next(now: at(0.007), watchers: nil)))
+    }
+
+    // MARK: - Fetching ahead
+
+    /// Four quick jobs ran (1 ms each) and the fetch was full: the next fetch asks for four
+    /// more than the free tokens, and the jobs past the tokens wait in `ahead`.
+    private func coreWithFourAhead(fetchAhead: Int? = nil) throws -> (DispatchCore, running: [UInt64]) {
+        var core = DispatchCore(
+            settings: DispatcherSettings(concurrency: 4, plan: try QueuePlan([QueueSpec(name: "default")]), fetchAhead: fetchAhead),
+            policy: OutcomePolicy(clock: WallClock(now: { 1_700_000_000 })))
+        let first = fetch(&core, (1...4).map { job($0) }, at: 0)
+        core.outcomesArrived(first.map { ($0, .succeeded) })
+        let request = exchangeRequest(core.next(now: at(0.001), watchers: nil))
+        XCTAssertEqual(request?.completions.count, 4)
+        guard request?.maxJobs == 8 else {
+            XCTAssertEqual(request?.maxJobs, 8, "four free tokens and four ahead")
+            return (core, [])
+        }
+        let started = deliveries(core.exchanged((5...12).map { job($0) }, emptyQueues: [], now: at(0.001), watchers: nil))
+        XCTAssertEqual(started.map(\.request.jid), ["jid5", "jid6", "jid7", "jid8"], "as many start as tokens are free")
+        XCTAssertEqual(core.ahead.map(\.job.original).count, 4)
+        return (core, started.map(\.id))
+    }
+
+    func testUnderABacklogOfQuickJobsJobsFetchedAheadStartAsTokensFree() throws {
+        var (core, running) = try coreWithFourAhead()
+        XCTAssertEqual(core.next(now: at(0.002), watchers: nil).step, .wait(until: at(0.001) + .seconds(1)), "every token busy, the buffer full")
+        core.outcomesArrived([(running[0], .succeeded), (running[1], .succeeded)])
+        let turn = core.next(now: at(0.003), watchers: nil)
+        XCTAssertEqual(deliveries(turn).map(\.request.jid), ["jid9", "jid10"], "the oldest fetched ahead start on the freed tokens")
+        XCTAssertEqual(deliveries(turn).first.map { _ in core.running.count }, 6, "4 running, 2 finished awaiting their round trip")
+        let request = exchangeRequest(turn)
+        XCTAssertEqual(request?.completions.map(\.action), [.acknowledge, .acknowledge])
+        XCTAssertEqual(request?.maxJobs, 2, "no token free; room for two ahead")
+    }
+
+    func testJobsFetchedAheadWaitBrieflyForTheTokensOfAFullRequest() throws {
+        var (core, running) = try coreWithFourAhead()
+        core.coalesceTarget = 4
+        core.outcomesArrived([(running[0], .succeeded)])
+        let held = core.next(now: at(0.002), watchers: nil)
+        XCTAssertTrue(deliveries(held).isEmpty, "one token free, three jobs still running: wait for company")
+        XCTAssertEqual(held.step, .wait(until: at(0.005)))
+        let late = core.next(now: at(0.005), watchers: nil)
+        XCTAssertEqual(deliveries(late).map(\.request.jid), ["jid9"], "never held longer than maxCoalesce")
+    }
+
+    func testJobsFetchedAheadGoBackUntouchedAtQuietOrWhenNoTokenFreesInTime() throws {
+        var (quiet, _) = try coreWithFourAhead()
+        XCTAssertTrue(quiet.quiet())
+        let turn = quiet.next(now: at(0.002), watchers: nil)
+        XCTAssertTrue(deliveries(turn).isEmpty)
+        XCTAssertTrue(reports(turn).isEmpty, "they never started: no job outcome")
+        XCTAssertEqual(exchangeRequest(turn)?.completions.map(\.action), Array(repeating: .requeue, count: 4))
+        XCTAssertEqual(exchangeRequest(turn)?.maxJobs, 0)
+        XCTAssertTrue(quiet.ahead.isEmpty)
+
+        var stale = try coreWithFourAhead().0
+        let late = stale.next(now: at(1.002), watchers: nil)
+        XCTAssertTrue(deliveries(late).isEmpty)
+        XCTAssertEqual(
+            exchangeRequest(late)?.completions.map(\.action), Array(repeating: .requeue, count: 4),
+            "a second without a free token: back to the queue, for another process")
+    }
+
+    func testSlowJobsAreNotFetchedAheadNorWithFetchAheadZero() throws {
+        for (fetchAhead, ran, why) in [(nil, 0.05, "50 ms jobs: only the free tokens"), (0 as Int?, 0.001, "--fetch-ahead 0")] {
+            var core = try core(concurrency: 4, fetchAhead: fetchAhead)
+            let ids = fetch(&core, (1...4).map { job($0) }, at: 0)
+            core.outcomesArrived(ids.map { ($0, .succeeded) })
+            XCTAssertEqual(exchangeRequest(core.next(now: at(ran), watchers: nil))?.maxJobs, 4, why)
+        }
+    }
+
+    func testAReconcileKnowsTheJobsFetchedAhead() throws {
+        var (core, _) = try coreWithFourAhead()
+        struct Lost: Error {}
+        _ = core.next(now: at(0.002), watchers: nil)
+        core.outcomesArrived([])
+        _ = core.roundTripFailed(Lost(), now: at(0.002))
+        guard case let .reconcile(held) = core.next(now: at(0.1), watchers: nil).step else { return XCTFail("expected a reconcile") }
+        XCTAssertEqual(held.count, 8, "4 running and 4 fetched ahead stay ours")
     }
 }

@@ -98,6 +98,36 @@ final class FetchTests: XCTestCase {
         try await courier.stop()
     }
 
+    /// Quick jobs under a backlog are fetched ahead (up to -c more, in the in-progress
+    /// list), yet never more than -c run at once, each runs once, and at quiet the jobs
+    /// fetched ahead go back to their queue untouched.
+    func testJobsFetchedAheadRunOnceWithinTheConcurrencyAndGoBackAtQuiet() async throws {
+        let redis = try RedisServer()
+        _ = try sidekiqRuby("Sidekiq::Client.push_bulk('class' => NoopJob, 'args' => (1..3000).map { |i| [i] })", redisURL: redis.url)
+        let executor = try RecordingExecutor(behaviour: slowOK(ms: 1))
+        let courier = try RunningCourier(testConfiguration(redis: redis, executorURL: executor.url, concurrency: 4))
+        var mostHeld = 0
+        try await waitUntilAsync("1000 jobs delivered", timeout: 30) {
+            let lists = try redis.command(["KEYS", "courier:wip:*:default"]).array ?? []
+            for list in lists.compactMap(\.string) { mostHeld = max(mostHeld, try redis.llen(list)) }
+            return executor.count >= 1000
+        }
+        XCTAssertGreaterThan(mostHeld, 4, "jobs were fetched ahead of a free token")
+        XCTAssertLessThanOrEqual(mostHeld, 8, "at most -c ahead")
+        courier.courier.quiet()
+        try await waitUntilAsync("nothing held after quiet", timeout: 10) {
+            let lists = try redis.command(["KEYS", "courier:wip:*:default"]).array ?? []
+            return try lists.compactMap(\.string).allSatisfy { try redis.llen($0) == 0 }
+        }
+        let ran = executor.count
+        XCTAssertEqual(executor.maxConcurrent, 4)
+        XCTAssertEqual(Set(executor.jids).count, ran, "each job ran once")
+        XCTAssertEqual(try redis.llen("queue:default"), 3000 - ran, "the jobs fetched ahead are back in the queue")
+        let processed = try sidekiqRuby("Sidekiq::Stats.new.processed", redisURL: redis.url) as? Int
+        XCTAssertEqual(processed, ran, "going back counts nothing")
+        try await courier.stop()
+    }
+
     /// Strict order drains `critical` before touching `default`.
     func testStrictOrder() async throws {
         let redis = try RedisServer()
