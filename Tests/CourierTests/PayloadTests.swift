@@ -75,4 +75,18 @@ final class PayloadTests: XCTestCase {
         XCTAssertEqual(aj.displayClass, "MyJob")
         XCTAssertEqual(aj.tenant, "acme")
     }
+
+    /// What Ruby's JSON parser refuses of what courier reads: deeper than 100, a lone surrogate.
+    func testRubyReadableFindsWhatRubysParserRefuses() {
+        func readable(_ text: String) -> Bool { RubyJSONCheck.rubyReadable(Array(text.utf8)) }
+        let deep = { (n: Int) in String(repeating: "[", count: n) + String(repeating: "]", count: n) }
+        XCTAssertTrue(readable(#"{"class":"A","args":[1,"\u00e9\ud83d\ude00"]}"#), "a surrogate pair is fine")
+        XCTAssertTrue(readable(#"{"args":"[[[[ \" {{{"}"#), "brackets in strings do not nest")
+        XCTAssertTrue(readable(#"{"a":"# + deep(99) + "}"), "100 levels with the object")
+        XCTAssertFalse(readable(#"{"a":"# + deep(100) + "}"), "101 levels")
+        XCTAssertFalse(readable(#"{"args":["\ud800"]}"#), "a lone high surrogate")
+        XCTAssertFalse(readable(#"{"args":["\ud800\u0041"]}"#), "a high surrogate before a non-surrogate")
+        XCTAssertFalse(readable(#"{"args":["\udc00x"]}"#), "a lone low surrogate")
+        XCTAssertTrue(readable(#"{"args":["\\ud800"]}"#), "an escaped backslash, not an escape")
+    }
 }
