@@ -130,14 +130,19 @@ public final class ThreadExecutor: SerialExecutor, TaskExecutor, TimerScheduling
         return UInt64(now.tv_sec) * 1_000_000_000 + UInt64(now.tv_nsec)
     }
 
-    private static func nanoseconds(_ duration: Duration) -> UInt64 {
-        let (seconds, attoseconds) = duration.components
-        guard seconds >= 0 else { return 0 }
-        return UInt64(min(seconds, 1 << 32)) * 1_000_000_000 + UInt64(max(0, attoseconds) / 1_000_000_000)
-    }
+    private static func nanoseconds(_ duration: Duration) -> UInt64 { UInt64(duration.clampedNanoseconds) }
 
     private static func timespec(nanoseconds: UInt64) -> Glibc.timespec {
         Glibc.timespec(tv_sec: Int(nanoseconds / 1_000_000_000), tv_nsec: Int(nanoseconds % 1_000_000_000))
+    }
+}
+
+extension Duration {
+    /// Whole nanoseconds, 0 for a negative duration and at most 2³² seconds' worth (a timer's delay).
+    var clampedNanoseconds: Int64 {
+        let (seconds, attoseconds) = components
+        guard seconds >= 0 else { return 0 }
+        return min(seconds, 1 << 32) * 1_000_000_000 + max(0, attoseconds) / 1_000_000_000
     }
 }
 

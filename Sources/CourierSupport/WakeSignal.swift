@@ -102,8 +102,6 @@ struct DispatchTimers: TimerScheduling {
     private let queue = DispatchQueue(label: "courier-wake-timers")
 
     func schedule(after delay: Duration, _ action: @escaping @Sendable () -> Void) {
-        let (seconds, attoseconds) = delay.components
-        let nanoseconds = seconds < 0 ? 0 : min(seconds, 1 << 32) * 1_000_000_000 + attoseconds / 1_000_000_000
-        queue.asyncAfter(deadline: .now() + .nanoseconds(Int(max(0, nanoseconds))), execute: action)
+        queue.asyncAfter(deadline: .now() + .nanoseconds(Int(delay.clampedNanoseconds)), execute: action)
     }
 }

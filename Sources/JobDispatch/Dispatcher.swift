@@ -160,8 +160,10 @@ public final class Dispatcher: Sendable {
     public var breaker: CircuitBreaker.State { core.withLock { $0.breaker.state } }
     /// Jobs held now (fetched, not yet acknowledged, fetched ahead included), for the heartbeat's `courier` field.
     public var heldCount: Int { core.withLock { $0.running.count + $0.ahead.count } }
-    /// Jobs executing now, for the heartbeat.
-    public func busyJobs() -> [BusyJob] { core.withLock { $0.running.executing() } }
+    /// Jobs executing now, for the heartbeat, less those whose payload Ruby's parser refuses:
+    /// the Web UI's Busy page would fail on them, and Sidekiq never lists such a job. (The
+    /// payloads are scanned outside the lock, once a beat.)
+    public func busyJobs() -> [BusyJob] { core.withLock { $0.running.executing() }.filter { RubyJSONCheck.rubyReadable($0.payload) } }
 
     /// After each heartbeat: `cancelRequests` are the jids of `courier:cancel`'s last 5 minutes.
     /// Each job among them that runs here now and was not asked yet is marked and its

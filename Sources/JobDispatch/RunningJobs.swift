@@ -75,12 +75,10 @@ struct RunningJobs: Sendable {
 
     func countByQueue() -> [String: Int] { table.values.reduce(into: [:]) { $0[$1.job.queue, default: 0] += 1 } }
 
-    /// Jobs still executing (what the Web UI shows as busy), less those whose payload Ruby's
-    /// parser refuses: the Busy page would fail on them, and Sidekiq never lists such a job.
+    /// Jobs still executing (what the Web UI shows as busy).
     func executing() -> [BusyJob] {
         table.compactMap { id, r in
-            r.phase == .executing && RubyJSONCheck.rubyReadable(r.job.original)
-                ? BusyJob(id: id, queue: r.job.queue, payload: r.job.original, runAt: Int(r.startedAtWall)) : nil
+            r.phase == .executing ? BusyJob(id: id, queue: r.job.queue, payload: r.job.original, runAt: Int(r.startedAtWall)) : nil
         }
     }
 

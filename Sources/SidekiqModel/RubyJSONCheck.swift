@@ -2,7 +2,8 @@
 // with) accepts a payload courier's own reader accepted: Ruby refuses nesting
 // deeper than 100 and a \u escape of a lone UTF-16 surrogate. Such a job still
 // runs its course (the executor refuses it; it goes to the dead set with the
-// reason), but it must not appear in a process's work entries, where the Web
+// reason), but it must not appear in a process's work entries (the dispatcher's
+// busyJobs leaves it out), where the Web
 // UI's Busy page would fail on it (Sidekiq never lists a job it cannot parse).
 
 public enum RubyJSONCheck {
@@ -52,18 +53,7 @@ public enum RubyJSONCheck {
     }
 
     private static func hex4(_ raw: [UInt8], _ at: Int) -> Int? {
-        guard at + 4 <= raw.count else { return nil }
-        var value = 0
-        for b in raw[at..<at + 4] {
-            let digit: Int
-            switch b {
-            case UInt8(ascii: "0")...UInt8(ascii: "9"): digit = Int(b - UInt8(ascii: "0"))
-            case UInt8(ascii: "a")...UInt8(ascii: "f"): digit = Int(b - UInt8(ascii: "a")) + 10
-            case UInt8(ascii: "A")...UInt8(ascii: "F"): digit = Int(b - UInt8(ascii: "A")) + 10
-            default: return nil
-            }
-            value = value * 16 + digit
-        }
-        return value
+        guard at + 4 <= raw.count, raw[at..<at + 4].allSatisfy(isHex) else { return nil }
+        return raw[at..<at + 4].reduce(0) { $0 << 4 | Int(hexValue($1)) }
     }
 }
