@@ -166,12 +166,20 @@ public final class Courier: Sendable {
             metrics.queues(depth: result.depth, latency: result.latency, sets: result.sets)
             for signal in result.signals { handle(signal: signal) }
             dispatcher.afterHeartbeat(cancelRequests: result.cancelRequests)
-            try await leases?.renew()
         } catch {
             redisHealthy.set(false)
             metrics.redisError(error.metricKind)
             logger.warning("heartbeat failed", metadata: ["error": "\(error)"])
             dispatcher.afterHeartbeat(cancelRequests: [])
+            return
+        }
+        // Its own message: the beat itself was written, only the limiter leases were not renewed.
+        do {
+            try await leases?.renew()
+        } catch {
+            redisHealthy.set(false)
+            metrics.redisError(error.metricKind)
+            logger.warning("limiter lease renewal failed", metadata: ["error": "\(error)"])
         }
     }
 

@@ -30,7 +30,7 @@ end
 
 sig = Courier::Sidecar::Signature.sign("bench", noop)
 verifier = Courier::Sidecar::Signature.new("bench")
-reloader = Courier::Sidecar::Boot.reloader
+reloader = Courier::Sidecar::Boot.reloader(Courier::Sidecar::SidekiqAdapter.current)
 resolver = Courier::Sidecar::JobResolver.new
 job = JSON.parse(noop)
 env_for = ->(body, s) { Rack::MockRequest.env_for("/v1/jobs", method: "POST", input: body, "HTTP_COURIER_SIGNATURE" => s) }

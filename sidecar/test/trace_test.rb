@@ -64,6 +64,15 @@ class TraceTest < CourierTest::Case
     assert_equal [PARENT, OTHER], spans.map { |s| s.parent.traceparent }
   end
 
+  def test_the_payloads_tracestate_goes_with_its_own_traceparent
+    state = "congo=t61rcWkgMzE,rojo=00f067aa0ba902b7"
+    post_job(with_fields(push(TraceProbeJob), "traceparent" => PARENT, "tracestate" => state), headers: {"Traceparent" => PARENT})
+    post_job(with_fields(push(TraceProbeJob), "traceparent" => PARENT, "tracestate" => state), headers: {"Traceparent" => OTHER})
+    post_job(with_fields(push(TraceProbeJob), "traceparent" => PARENT, "tracestate" => 42))
+    assert_equal [{"traceparent" => PARENT, "tracestate" => state}, {"traceparent" => OTHER}, {"traceparent" => PARENT}],
+                 FAKE.propagation.carriers, "another trace's traceparent, or a tracestate that is not a string: without it"
+  end
+
   def test_active_job_span_is_named_after_the_wrapped_class
     post_job(push(NoopActiveJob), headers: {"Traceparent" => PARENT})
     assert_equal ["NoopActiveJob process"], spans.map(&:name)

@@ -42,7 +42,7 @@ module Courier
       def wrap(job, queue, traceparent, adapter)
         return yield unless traceparent && defined?(::OpenTelemetry::Context) && ::OpenTelemetry.respond_to?(:propagation)
 
-        context = ::OpenTelemetry.propagation.extract({"traceparent" => traceparent})
+        context = ::OpenTelemetry.propagation.extract(carrier(job, traceparent))
         ::OpenTelemetry::Context.with_current(context) do
           tracer = span_tracer(adapter)
           if tracer
@@ -51,6 +51,17 @@ module Courier
             yield
           end
         end
+      end
+
+      # What the propagator reads: the traceparent, and the payload's
+      # "tracestate" (vendors' trace data, W3C) when it belongs to that
+      # traceparent: the dispatcher passes the payload's own traceparent on,
+      # never its tracestate, so one given that differs is another trace's.
+      def carrier(job, traceparent)
+        state = job["tracestate"]
+        return {"traceparent" => traceparent} unless state.is_a?(String) && !state.empty? && job["traceparent"] == traceparent
+
+        {"traceparent" => traceparent, "tracestate" => state}
       end
 
       # "<Class> process", as the Sidekiq instrumentation names it with span_naming: :job_class.
