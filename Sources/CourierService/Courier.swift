@@ -167,9 +167,7 @@ public final class Courier: Sendable {
             for signal in result.signals { handle(signal: signal) }
             dispatcher.afterHeartbeat(cancelRequests: result.cancelRequests)
         } catch {
-            redisHealthy.set(false)
-            metrics.redisError(error.metricKind)
-            logger.warning("heartbeat failed", metadata: ["error": "\(error)"])
+            redisFailed(error, "heartbeat failed")
             dispatcher.afterHeartbeat(cancelRequests: [])
             return
         }
@@ -177,10 +175,15 @@ public final class Courier: Sendable {
         do {
             try await leases?.renew()
         } catch {
-            redisHealthy.set(false)
-            metrics.redisError(error.metricKind)
-            logger.warning("limiter lease renewal failed", metadata: ["error": "\(error)"])
+            redisFailed(error, "limiter lease renewal failed")
         }
+    }
+
+    /// A housekeeping call to Redis failed: not ready until the next beat succeeds.
+    private func redisFailed(_ error: any Error, _ message: Logger.Message) {
+        redisHealthy.set(false)
+        metrics.redisError(error.metricKind)
+        logger.warning(message, metadata: ["error": "\(error)"])
     }
 
     private func handle(signal: String) {
