@@ -16,8 +16,11 @@ public struct CourierConfiguration: Sendable {
     public var namespace: String?
     /// Queues to fetch from, their mode and per-queue caps (`-q`, `--limit`, `:queues:`); the default is `default` alone.
     public var plan: QueuePlan
-    /// Most jobs in flight at once (`-c`).
+    /// Most jobs in flight at once (`-c`), before the tokens for jobs in transit (TransitTokens).
     public var concurrency: Int = 10
+    /// `concurrency` came from `-c` or COURIER_CONCURRENCY (not the Sidekiq file, RAILS_MAX_THREADS or
+    /// the default): it is then a hard cap, with no tokens added for jobs in transit.
+    public var concurrencyIsExplicit = false
     /// The executor's base URL, signing secret and HTTP timeouts.
     public var executor: HTTPExecutorConfiguration
     /// How long SIGTERM waits for in-flight jobs before pushing them back (`-t`).

@@ -42,7 +42,10 @@ package enum CourierOptions {
             Flag("secret-file", value: "path", help: "File holding the shared request-signing secret. Env: COURIER_SECRET (the secret itself)."),
             Flag(
                 "concurrency", short: "c", value: "n", kind: .integer,
-                help: "Jobs in flight at most. Env: COURIER_CONCURRENCY (then RAILS_MAX_THREADS). Default: 10."),
+                help:
+                    "Jobs in flight at most, a hard cap when set here or by COURIER_CONCURRENCY. Otherwise the "
+                    + "file's :concurrency:, RAILS_MAX_THREADS or 10, raised to the executor's capacity, and by a "
+                    + "quarter of it while jobs average under 1 s (jobs in transit keep its threads busy)."),
             Flag(
                 "queue", short: "q", value: "name[,weight]", repeatable: true,
                 help:
@@ -205,7 +208,8 @@ package enum CourierOptions {
 
         // Ranges keep every later conversion (to milliseconds, to Duration) far from overflow.
         // Errors name the flag and its variable: the value may have come from either (or the file).
-        let concurrency = try flags.int("concurrency") ?? envInt("COURIER_CONCURRENCY") ?? file?.concurrency ?? envInt("RAILS_MAX_THREADS") ?? 10
+        let ownConcurrency = try flags.int("concurrency") ?? envInt("COURIER_CONCURRENCY")
+        let concurrency = try ownConcurrency ?? file?.concurrency ?? envInt("RAILS_MAX_THREADS") ?? 10
         guard (1...10_000).contains(concurrency) else { throw fail("-c/COURIER_CONCURRENCY", "concurrency must be 1…10000, got \(concurrency)") }
         let jobTimeout = try flags.int("job-timeout") ?? envInt("COURIER_JOB_TIMEOUT") ?? 600
         guard (1...604_800).contains(jobTimeout) else {
@@ -226,6 +230,7 @@ package enum CourierOptions {
         configuration.redisTimeouts = redis.timeouts
         configuration.namespace = redis.namespace
         configuration.concurrency = concurrency
+        configuration.concurrencyIsExplicit = ownConcurrency != nil
         configuration.shutdownTimeout = .seconds(shutdown)
         let portText = flags.string("ops-port") ?? env["COURIER_OPS_PORT"] ?? "7433"
         if portText == "off" {

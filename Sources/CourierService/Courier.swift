@@ -52,7 +52,9 @@ public final class Courier: Sendable {
             queues: configuration.plan.names, keys: keys, identity: identity.description, control: housekeeping,
             makeWorker: worker)
         var executorConfiguration = configuration.executor
-        executorConfiguration.maxConnections = max(executorConfiguration.maxConnections, configuration.concurrency + 4)
+        // One connection per token at most (and a few for cancels and hooks), the transit tokens included.
+        let tokens = configuration.concurrency + (configuration.concurrencyIsExplicit ? 0 : TransitTokens.maxExtra)
+        executorConfiguration.maxConnections = max(executorConfiguration.maxConnections, tokens + 4)
         let executor = HTTPExecutor(configuration: executorConfiguration)
         self.executor = executor
         // The dispatcher loop and its Redis connection share one thread: a round trip hops none.
@@ -65,7 +67,7 @@ public final class Courier: Sendable {
             settings: DispatcherSettings(
                 concurrency: configuration.concurrency, plan: configuration.plan, breaker: configuration.breaker,
                 batch: configuration.batch, tenant: configuration.tenant, limiters: configuration.limiters,
-                fetchAhead: configuration.fetchAhead),
+                fetchAhead: configuration.fetchAhead, concurrencyIsExplicit: configuration.concurrencyIsExplicit),
             source: source, executor: executor, policy: OutcomePolicy(maxRetries: configuration.maxRetries),
             logger: logger, metrics: metrics, watchers: watchers, executionMetrics: executionMetrics, loop: loop)
         heartbeat = Heartbeat(
@@ -159,7 +161,9 @@ public final class Courier: Sendable {
 
     private func beatOnce() async {
         do {
-            let state = CourierProcessState(breaker: dispatcher.breaker.rawValue, inFlight: dispatcher.heldCount)
+            let state = CourierProcessState(
+                breaker: dispatcher.breaker.rawValue, inFlight: dispatcher.heldCount, concurrency: dispatcher.tokenLimit)
+            metrics.setConcurrencyLimit(state.concurrency ?? configuration.concurrency)
             let result = try await heartbeat.beat(busy: dispatcher.busyJobs(), quiet: dispatcher.isQuiet, state: state)
             redisHealthy.set(true)
             processCount.store(result.processCount, ordering: .relaxed)

@@ -213,7 +213,7 @@ extension DispatchCore {
             aheadHeldSince = nil
             return
         }
-        if free < min(ahead.count, settings.concurrency, max(1, coalesceTarget)), executing > 0 {
+        if free < min(ahead.count, tokenLimit, max(1, coalesceTarget)), executing > 0 {
             let since = aheadHeldSince ?? now
             if now < since + Self.maxCoalesce {
                 aheadHeldSince = since
@@ -285,7 +285,7 @@ extension DispatchCore {
         // A finished job's token is free for the same round trip that records it: the
         // script acknowledges before it fetches, so the limit holds inside Redis too.
         let held = running.count - pending.count
-        var maxJobs = max(0, settings.concurrency - held - reserved)
+        var maxJobs = max(0, tokenLimit - held - reserved)
         if let b = breakerAllowance { maxJobs = min(maxJobs, b) }
         if let until = pausedUntil {
             if now < until { maxJobs = 0 } else { pausedUntil = nil }
@@ -298,7 +298,7 @@ extension DispatchCore {
         // take them back, so the next fetch can see whether a backlog is there.
         if claimDelivered {
             claimDelivered = false
-            if maxJobs == 0, reserved > 0, settings.concurrency - held > 0, watchers != nil {
+            if maxJobs == 0, reserved > 0, tokenLimit - held > 0, watchers != nil {
                 turn.actions.append(.disarmClaims)
             }
         }
@@ -322,7 +322,7 @@ extension DispatchCore {
     private mutating func coalesce(maxJobs: Int, now: ContinuousClock.Instant) -> ContinuousClock.Instant? {
         let executing = running.count - pending.count
         guard coalesceTarget > 1, backlog, phase == .running, !needsReconcile, maxJobs < coalesceTarget, executing > 0,
-            maxJobs < settings.concurrency
+            maxJobs < tokenLimit
         else {
             coalescingSince = nil
             return nil

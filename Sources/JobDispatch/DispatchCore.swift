@@ -45,6 +45,8 @@ struct DispatchCore: Sendable {
     var abandoned = false
     /// Jobs one request should carry (the delivery plan's size; 1: no coalescing).
     var coalesceTarget = 1
+    /// Tokens the executor's capacity allows beyond the concurrency (TransitTokens.allowed).
+    var transitTokensAllowed = TransitTokens.Allowance.none
     /// The last fetch got all it asked for: the queues likely hold more (a backlog).
     var backlog = false
     /// Since when a fetch has been held back to gather tokens for a fuller request.
@@ -123,8 +125,12 @@ struct DispatchCore: Sendable {
 
     // MARK: - Jobs in and out
 
-    /// Tokens free now: the concurrency less the jobs held (not yet recorded) and the tokens armed claims hold.
-    func freeTokens(reserved: Int) -> Int { max(0, settings.concurrency - (running.count - pending.count) - reserved) }
+    /// Jobs in flight at most now: the concurrency, raised to the executor's capacity and by
+    /// tokens for jobs in transit while jobs are short (TransitTokens).
+    var tokenLimit: Int { settings.concurrency + TransitTokens.inUse(transitTokensAllowed, recentJobSeconds: recentJobSeconds) }
+
+    /// Tokens free now: the token limit less the jobs held (not yet recorded) and the tokens armed claims hold.
+    func freeTokens(reserved: Int) -> Int { max(0, tokenLimit - (running.count - pending.count) - reserved) }
 
     /// Registers a fetched job as running and builds its request; nil for a malformed job (adopted for the dead set).
     mutating func register(_ parsed: ParsedJob, now: ContinuousClock.Instant) -> Delivery? {

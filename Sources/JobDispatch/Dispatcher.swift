@@ -14,8 +14,10 @@ import Synchronization
 
 /// What the dispatcher is built with; Courier fills it from the configuration.
 public struct DispatcherSettings: Sendable {
-    /// Most jobs in flight (fetched and not yet acknowledged).
+    /// Most jobs in flight (fetched and not yet acknowledged), before TransitTokens.
     public var concurrency: Int
+    /// `concurrency` was set for courier itself (`-c`, COURIER_CONCURRENCY): no TransitTokens on top.
+    public var concurrencyIsExplicit: Bool
     /// The queues, their order or weights, and per-queue caps (`QueuePlan`).
     public var plan: QueuePlan
     /// Deliveries whose connection broke mid-job before the job counts as failed.
@@ -35,8 +37,10 @@ public struct DispatcherSettings: Sendable {
     /// `fetchAhead` nil: as many as `concurrency`.
     public init(
         concurrency: Int, plan: QueuePlan, maxCrashDeliveries: Int = 3, breaker: CircuitBreakerSettings = CircuitBreakerSettings(),
-        batch: BatchSetting = .auto, tenant: TenantRule = .default, limiters: Limiters = Limiters(), fetchAhead: Int? = nil
+        batch: BatchSetting = .auto, tenant: TenantRule = .default, limiters: Limiters = Limiters(), fetchAhead: Int? = nil,
+        concurrencyIsExplicit: Bool = true
     ) {
+        self.concurrencyIsExplicit = concurrencyIsExplicit
         self.fetchAhead = max(0, fetchAhead ?? concurrency)
         self.tenant = tenant
         self.limiters = limiters
@@ -122,7 +126,9 @@ public final class Dispatcher: Sendable {
         self.watchers = watchers
         self.clock = clock
         self.hooks = ExhaustedHooks(executor: executor, logger: logger, metrics: metrics)
-        self.cancels = JobCancels(executor: executor, logger: logger, metrics: metrics, batch: settings.batch)
+        self.cancels = JobCancels(
+            executor: executor, logger: logger, metrics: metrics, batch: settings.batch,
+            concurrency: (settings.concurrency, settings.concurrencyIsExplicit))
         watchers?.setHandlers(
             WatchHandlers(
                 onWork: { [wake] in wake.signal() },
@@ -160,6 +166,8 @@ public final class Dispatcher: Sendable {
     public var breaker: CircuitBreaker.State { core.withLock { $0.breaker.state } }
     /// Jobs held now (fetched, not yet acknowledged, fetched ahead included), for the heartbeat's `courier` field.
     public var heldCount: Int { core.withLock { $0.running.count + $0.ahead.count } }
+    /// Jobs in flight at most now: the concurrency and its TransitTokens (the heartbeat's `concurrency`).
+    public var tokenLimit: Int { core.withLock { $0.tokenLimit } }
     /// Jobs executing now, for the heartbeat, less those whose payload Ruby's parser refuses:
     /// the Web UI's Busy page would fail on them, and Sidekiq never lists such a job. (The
     /// payloads are scanned outside the lock, once a beat.)
@@ -280,8 +288,10 @@ public final class Dispatcher: Sendable {
                 holdingQueues: cappedQueues.isEmpty ? [] : Set(cappedQueues.filter { w.holdsToken($0) }))
         }
         let target = cancels.jobsPerRequest.load(ordering: .relaxed)
+        let transit = cancels.transitTokens.withLock { $0 }
         let result = core.withLock { core in
             core.coalesceTarget = target
+            core.transitTokensAllowed = transit
             return body(&core, clock.now, view)
         }
         for action in result.actions { perform(action) }

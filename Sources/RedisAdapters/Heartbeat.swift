@@ -71,10 +71,13 @@ public struct CourierProcessState: Sendable, Equatable {
     public var breaker: String
     /// Jobs held: fetched and not yet acknowledged (executing, or waiting for their outcome's write).
     public var inFlight: Int
+    /// Jobs it may hold now (the dispatcher's token limit); nil: the configured concurrency.
+    public var concurrency: Int?
 
-    public init(breaker: String = "closed", inFlight: Int = 0) {
+    public init(breaker: String = "closed", inFlight: Int = 0, concurrency: Int? = nil) {
         self.breaker = breaker
         self.inFlight = inFlight
+        self.concurrency = concurrency
     }
 }
 
@@ -84,7 +87,8 @@ public final class Heartbeat: Sendable {
     private let worker: RedisWorker
     private let keys: SidekiqKeys
     private let identity: String
-    private let info: String
+    /// The process info JSON for a concurrency (the configured one, or the dispatcher's token limit now).
+    private let info: @Sendable (Int) -> String
     private let executor: String
     private let concurrency: Int
     private let queues: [String]
@@ -112,22 +116,27 @@ public final class Heartbeat: Sendable {
         let weights = configuration.plan.effectiveWeights
         let weightJSON = "{" + weights.map { "\(JSONWriter.string($0.0)):\($0.1)" }.joined(separator: ",") + "}"
         // Every field any Sidekiq 6.x–8.x reader looks for (compat §2.2).
-        info =
+        let head = [
+            "\"hostname\":\(JSONWriter.string(identity.hostname))",
+            "\"started_at\":\(JSONWriter.float(startedAt))",
+            "\"pid\":\(identity.pid)",
+            "\"tag\":\(JSONWriter.string(configuration.tag))",
+        ]
+        let middle = [
+            "\"queues\":\(JSONWriter.array(configuration.plan.names))",
+            "\"labels\":\(JSONWriter.array(configuration.labels + ["courier"]))",
+            "\"identity\":\(JSONWriter.string(identity.description))",
+            "\"version\":\(JSONWriter.string(CourierVersion.sidekiqVersionString))",
+            "\"embedded\":false",
+            "\"weights\":[\(weightJSON)]",
+        ]
+        let mode = configuration.plan.mode.rawValue
+        info = { concurrency in
             "{"
-            + [
-                "\"hostname\":\(JSONWriter.string(identity.hostname))",
-                "\"started_at\":\(JSONWriter.float(startedAt))",
-                "\"pid\":\(identity.pid)",
-                "\"tag\":\(JSONWriter.string(configuration.tag))",
-                "\"concurrency\":\(configuration.concurrency)",
-                "\"queues\":\(JSONWriter.array(configuration.plan.names))",
-                "\"labels\":\(JSONWriter.array(configuration.labels + ["courier"]))",
-                "\"identity\":\(JSONWriter.string(identity.description))",
-                "\"version\":\(JSONWriter.string(CourierVersion.sidekiqVersionString))",
-                "\"embedded\":false",
-                "\"weights\":[\(weightJSON)]",
-                "\"capsules\":{\"default\":{\"concurrency\":\(configuration.concurrency),\"mode\":\"\(configuration.plan.mode.rawValue)\",\"weights\":\(weightJSON)}}",
-            ].joined(separator: ",") + "}"
+                + (head + ["\"concurrency\":\(concurrency)"] + middle + [
+                    "\"capsules\":{\"default\":{\"concurrency\":\(concurrency),\"mode\":\"\(mode)\",\"weights\":\(weightJSON)}}"
+                ]).joined(separator: ",") + "}"
+        }
     }
 
     /// What one beat read back: waiting Web UI signals, queue and set sizes for metrics, recent cancel requests.
@@ -164,7 +173,9 @@ public final class Heartbeat: Sendable {
         }
         let flushed = executionMetrics?.take() ?? ExecutionMetricsSnapshot()
         let metricCommands = flushed.commands(now: now, keys: keys)
-        let (identity, keys, ttl, info, concurrency, queues) = (self.identity, self.keys, self.ttl, self.info, self.concurrency, self.queues)
+        // The Busy page's Threads: the jobs this process may hold now (transit tokens included).
+        let concurrency = state.concurrency ?? self.concurrency
+        let (identity, keys, ttl, info, queues) = (self.identity, self.keys, self.ttl, self.info(concurrency), self.queues)
         let cancelFrom = JSONWriter.float(now - Self.cancelWindowSeconds)
         func cmd(_ parts: [String]) -> [[UInt8]] { parts.map { Array($0.utf8) } }
         do throws(RedisError) {

@@ -32,6 +32,23 @@ final class ConfigurationTests: XCTestCase {
         XCTAssertEqual(try RedisEndpoint(url: "redis://u:pw@h:1/0").redacted, "redis://u:***@h:1/0")
     }
 
+    /// `-c` and COURIER_CONCURRENCY are hard caps; RAILS_MAX_THREADS and the default are floors the executor's capacity may raise.
+    func testConcurrencyIsExplicitOnlyWhenSetForCourier() throws {
+        func load(_ arguments: [String], env: [String: String] = [:]) throws -> CourierConfiguration {
+            guard case let .run(flags) = try FlagParser.parse(["--executor-url", "http://127.0.0.1:1"] + arguments, flags: CourierOptions.flags)
+            else { throw TestFailure("not a run") }
+            return try CourierOptions.load(flags: flags, env: env).configuration
+        }
+        for (arguments, env, concurrency, explicit) in [
+            ([], [:], 10, false), (["-c", "7"], [:], 7, true), ([], ["COURIER_CONCURRENCY": "9"], 9, true),
+            ([], ["RAILS_MAX_THREADS": "25"], 25, false), (["-c", "3"], ["RAILS_MAX_THREADS": "25"], 3, true),
+        ] as [([String], [String: String], Int, Bool)] {
+            let configuration = try load(arguments, env: env)
+            XCTAssertEqual(configuration.concurrency, concurrency, "\(arguments) \(env)")
+            XCTAssertEqual(configuration.concurrencyIsExplicit, explicit, "\(arguments) \(env)")
+        }
+    }
+
     func testQueueOptions() throws {
         let strict = try QueuePlan([QueueSpec.parse("critical"), QueueSpec.parse("default")])
         XCTAssertEqual(strict.mode, .strict)

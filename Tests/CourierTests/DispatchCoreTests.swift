@@ -359,6 +359,42 @@ final class DispatchCoreTests: XCTestCase {
             "a second without a free token: back to the queue, for another process")
     }
 
+    func testTokensRiseToTheExecutorsCapacityAndByTransitTokensWhileJobsAreShort() throws {
+        var core = try core(concurrency: 4, fetchAhead: 0)
+        core.transitTokensAllowed = TransitTokens.Allowance(toCapacity: 2, inTransit: 3)
+        XCTAssertEqual(exchangeRequest(core.next(now: at(0), watchers: nil))?.maxJobs, 6, "no job ended yet: up to the capacity")
+        let ids = deliveries(core.exchanged((1...6).map { job($0) }, emptyQueues: [], now: at(0), watchers: nil)).map(\.id)
+        core.outcomesArrived([(ids[0], .succeeded)])
+        XCTAssertEqual(
+            exchangeRequest(core.next(now: at(0.05), watchers: nil))?.maxJobs, 1 + 3, "50 ms jobs: the freed token and the 3 transit tokens")
+        XCTAssertEqual(core.tokenLimit, 9)
+
+        var slow = try self.core(concurrency: 4, fetchAhead: 0)
+        slow.transitTokensAllowed = TransitTokens.Allowance(toCapacity: 2, inTransit: 3)
+        _ = exchangeRequest(slow.next(now: at(0), watchers: nil))
+        let slowIDs = deliveries(slow.exchanged((1...6).map { job($0) }, emptyQueues: [], now: at(0), watchers: nil)).map(\.id)
+        slow.outcomesArrived([(slowIDs[0], .succeeded)])
+        XCTAssertEqual(exchangeRequest(slow.next(now: at(2), watchers: nil))?.maxJobs, 1, "2 s jobs: the capacity, no transit tokens")
+        XCTAssertEqual(slow.tokenLimit, 6)
+    }
+
+    func testTokensAreSizedFromTheExecutorsCapacityUnlessTheConcurrencyIsCouriersOwn() {
+        typealias A = TransitTokens.Allowance
+        let sidecar = ExecutorHealth(features: ["cancel", "stream"], capacity: 50, maxStreamJobs: 100)
+        XCTAssertEqual(TransitTokens.allowed(base: 10, explicit: false, health: sidecar), A(toCapacity: 40, inTransit: 13), "50 and a quarter")
+        XCTAssertEqual(TransitTokens.allowed(base: 50, explicit: false, health: sidecar), A(toCapacity: 0, inTransit: 13), "RAILS_MAX_THREADS 50")
+        XCTAssertEqual(TransitTokens.allowed(base: 60, explicit: false, health: sidecar), A(toCapacity: 0, inTransit: 3))
+        XCTAssertEqual(TransitTokens.allowed(base: 50, explicit: true, health: sidecar), .none, "-c is a hard cap")
+        let small = ExecutorHealth(features: ["stream"], capacity: 5)
+        XCTAssertEqual(TransitTokens.allowed(base: 10, explicit: false, health: small), .none, "10 ≥ 5 + 2")
+        let noStreams = ExecutorHealth(features: ["cancel"], capacity: 50)
+        XCTAssertEqual(TransitTokens.allowed(base: 10, explicit: false, health: noStreams), .none, "no streams")
+        XCTAssertEqual(TransitTokens.allowed(base: 10, explicit: false, health: ExecutorHealth(features: ["stream"])), .none, "no capacity")
+        XCTAssertEqual(TransitTokens.allowed(base: 10, explicit: false, health: nil), .none)
+        let huge = TransitTokens.allowed(base: 1, explicit: false, health: ExecutorHealth(features: ["stream"], capacity: 100_000))
+        XCTAssertEqual(huge.toCapacity + huge.inTransit, TransitTokens.maxExtra, "bounded")
+    }
+
     func testSlowJobsAreNotFetchedAheadNorWithFetchAheadZero() throws {
         for (fetchAhead, ran, why) in [(nil, 0.05, "50 ms jobs: only the free tokens"), (0 as Int?, 0.001, "--fetch-ahead 0")] {
             var core = try core(concurrency: 4, fetchAhead: fetchAhead)

@@ -32,7 +32,10 @@
 #     read inside the job), then N pre-pushed NoopJob, then N NoopActiveJob
 #     (jobs/s and CPU/job: from the push to done), peak RSS of the session.
 #   B (-c BENCH_MIXED_CONCURRENCY, default 50, on both sides: sidekiq -c 50;
-#     courier -c 50 and sidecar --threads 50): BENCH_MIXED_JOBS pre-pushed
+#     the sidecar --threads 50, the app's concurrency as Sidekiq's -c is;
+#     courier at its default, which sizes its tokens from the sidecar's
+#     capacity: 50, and 63 while jobs are short, the 13 for jobs in transit;
+#     BENCH_COURIER_ARGS="-c 50" caps it at 50): BENCH_MIXED_JOBS pre-pushed
 #     mixed jobs (90 % sleep 2 ms, 10 % 200 ms) for jobs/s, then the same mix
 #     pushed at BENCH_MIXED_RATE/s for BENCH_MIXED_SECONDS for enqueue→start
 #     p50/p99, peak RSS.
@@ -56,6 +59,7 @@
 #   BENCH_TIMEOUT (300)         seconds any wait may take
 #   BENCH_KEEP=1                keep the temp dir with every log
 #   BENCH_SIDECAR_ARGS          extra courier-sidecar flags (split on spaces), e.g. "--job-threads 10";
+#   BENCH_COURIER_ARGS          extra courier flags (split on spaces; after -c, so they win), e.g. "--batch 1";
 #   BENCH_SIDECAR_ENV           extra NAME=VALUE words for the sidecar's environment, e.g. "RUBY_GC_OLDMALLOC_LIMIT=16777216":
 #                               experiments only; a figure measured with either is not "defaults"
 #   BENCH_DISPATCHER=1          afterwards, the dispatcher-only figures:
@@ -262,8 +266,10 @@ side_start() { # SIDE YJIT LOG CONC(empty = defaults) TAG
     SIDE_LOG="$work/$tag-sidecar.log"
     cond_health() { curl -sf -o /dev/null "http://127.0.0.1:$sport/v1/health"; }
     wait_for "the sidecar's health" cond_health 0.1 || return 1
-    [[ -n "$conc" ]] && cflags+=(-c "$conc")
+    # No -c: courier's default sizes its tokens from the sidecar's capacity (--threads above).
     [[ $log == quiet ]] && cflags+=(--log-level warning)
+    # shellcheck disable=SC2206 # word splitting wanted: several flags
+    cflags+=(${BENCH_COURIER_ARGS:-})
     env -u RUBYOPT COURIER_OPS_PORT="$oport" COURIER_OPS_BIND=127.0.0.1 \
       "$COURIER" --redis-url "$REDIS_URL" --executor-url "http://127.0.0.1:$sport" "${cflags[@]}" >"$work/$tag-courier.log" 2>&1 &
     COURIER_PID=$!; PIDS+=($!)

@@ -53,4 +53,38 @@ class JobPoolTest < Minitest::Test
     assert_equal :ran, done.pop
     3.times { @pool.give_back }
   end
+
+  def test_hold_runs_on_the_calling_thread_once_a_slot_is_free
+    4.times { assert @pool.try_take }
+    ran = Queue.new
+    holder = Thread.new { @pool.hold { ran << Thread.current } }
+    sleep 0.05
+    assert ran.empty?, "every slot taken: the holder waits"
+    @pool.give_back
+    assert_same holder, ran.pop, "the block runs on the holder's own thread"
+    holder.join
+    assert @pool.try_take, "the holder gave its slot back"
+    4.times { @pool.give_back }
+  end
+
+  def test_a_slot_freed_by_a_job_thread_reaches_a_holder
+    gate = Queue.new
+    started = Queue.new
+    4.times do
+      @pool.submit do
+        started << :on_a_slot
+        gate.pop
+      end
+    end
+    4.times { started.pop }
+    ran = Queue.new
+    holder = Thread.new { @pool.hold { ran << :held } }
+    sleep 0.05
+    assert ran.empty?, "every slot busy with a task: the holder waits"
+    gate << :go
+    assert_equal :held, ran.pop
+    holder.join
+  ensure
+    4.times { gate << :go } # no task left blocked for teardown's join
+  end
 end

@@ -20,6 +20,7 @@ func testConfiguration(
         redis: redis.endpoint, plan: plan,
         executor: HTTPExecutorConfiguration(baseURL: executorURL, jobTimeout: .seconds(30)))
     configuration.concurrency = concurrency
+    configuration.concurrencyIsExplicit = true  // a test's concurrency is what it asserts on, as `-c` is
     configuration.namespace = namespace
     configuration.opsPort = 0
     configuration.opsBind = "127.0.0.1"

@@ -28,6 +28,12 @@ module Courier
       # nil to answer 404 there; health lists the ones set as features.
       attr_accessor :batch, :stream
 
+      # The process's job slots (JobPool), or nil: a /v1/jobs or batch job
+      # then runs as soon as its request is read. With them it waits for a
+      # slot, so streamed and single jobs together never pass the capacity
+      # health advertises.
+      attr_accessor :slots
+
       # canceller: responds to cancel(jid, reason) → true if it interrupted a
       # running job (RunningJobs, or a SiblingChannel across Puma workers).
       def initialize(runner:, exhausted:, failure:, resolver:, verifier:, max_body:, logger:, adapter:, canceller:, info: {})
@@ -79,7 +85,8 @@ module Courier
       # One job: a [status, body-or-nil] pair shared with the batch endpoint.
       # `body` nil means the constant ok answer. `via` as in #outcome.
       def execute(jobstr, via)
-        outcome(parse(jobstr), via)
+        job = parse(jobstr)
+        @slots ? @slots.hold { outcome(job, via) } : outcome(job, via)
       rescue Malformed => e
         [400, JSON.generate("status" => "refused", "reason" => e.message)]
       end

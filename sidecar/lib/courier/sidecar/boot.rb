@@ -97,6 +97,7 @@ module Courier
         )
         app.batch = Batch.new(app, max_body: options.max_batch_body, max_jobs: options.max_batch_jobs)
         pool = JobPool.new(options.stream_threads, logger: logger)
+        app.slots = pool
         spill = options.spill_after_ms.positive? ? SpillTimer.new(options.spill_after_ms / 1000.0) : nil
         times = JobTimes.new(quick_below: options.inline_below_ms / 1000.0)
         app.stream = Stream.new(app, pool: pool, running: running, failure: failure, context: lifecycle, spill: spill, times: times,
@@ -108,8 +109,8 @@ module Courier
         build(options, logger: logger).app
       end
 
-      # What the dispatcher sizes its streams by: "capacity" jobs at once in
-      # all the streams of this executor (job threads × workers), at most
+      # What the dispatcher sizes its streams and tokens by: "capacity" jobs at
+      # once in this executor, streamed or not (job threads × workers), at most
       # "max_stream_jobs" per stream; each open stream holds one of the
       # "request_threads" (the rest serve /v1/jobs, cancels, health). "processes"
       # (Puma workers): streams are spread over them, capacity / processes each.

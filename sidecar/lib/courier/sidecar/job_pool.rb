@@ -3,8 +3,10 @@
 module Courier
   module Sidecar
     # The job slots of one serving process and the threads behind them.
-    # Streamed jobs (POST /v1/jobs/stream) run on a slot: `size` of them at
-    # once in the whole process, whoever runs them. A stream's own Puma
+    # Every job runs on a slot: `size` of them at once in the whole process,
+    # whoever runs them. A /v1/jobs (or batch) job runs on its Puma thread
+    # once that thread holds a slot (#hold); streamed jobs (POST
+    # /v1/jobs/stream) as below. A stream's own Puma
     # thread borrows a free slot to run its jobs one after another (#try_take,
     # no hand-off: the cheapest way to run quick jobs under the GVL); jobs
     # that must not wait for it go to the pool's threads (#submit), which run
@@ -64,6 +66,33 @@ module Courier
         @lock.synchronize do
           @free += 1
           wake
+          @slot_freed.signal if @holders.positive?
+        end
+      end
+
+      # Runs the block on the calling thread on a slot, waiting for one to
+      # free: so a dispatcher holding more jobs than `size` (jobs in transit
+      # have tokens of their own) never runs more than `size` here at once,
+      # and the app's connection pools, sized for `size`, suffice. A holder
+      # does not queue behind tasks already waiting: it takes the first slot
+      # it sees free.
+      def hold
+        @lock.synchronize do
+          start_here
+          until @free.positive?
+            @holders += 1
+            begin
+              @slot_freed.wait(@lock)
+            ensure
+              @holders -= 1
+            end
+          end
+          @free -= 1
+        end
+        begin
+          yield
+        ensure
+          give_back
         end
       end
 
@@ -104,6 +133,8 @@ module Courier
         @ready = ConditionVariable.new
         @threads = []
         @idle = 0 # threads waiting in #work
+        @slot_freed = ConditionVariable.new
+        @holders = 0 # threads waiting in #hold
         @pid = Process.pid
       end
 
@@ -147,8 +178,12 @@ module Courier
           rescue Exception => e # rubocop:disable Lint/RescueException -- a job thread must outlive anything a task raises
             @logger.error("courier-sidecar: job thread: #{e.class}: #{e.message}")
           ensure
-            # No wake-up: this thread takes the next task on the slot it frees.
-            @lock.synchronize { @free += 1 }
+            # No wake-up: this thread takes the next task on the slot it frees
+            # (a thread waiting in #hold may take it first).
+            @lock.synchronize do
+              @free += 1
+              @slot_freed.signal if @holders.positive?
+            end
           end
         end
       end
