@@ -161,9 +161,9 @@ public final class Courier: Sendable {
 
     private func beatOnce() async {
         do {
-            let state = CourierProcessState(
-                breaker: dispatcher.breaker.rawValue, inFlight: dispatcher.heldCount, concurrency: dispatcher.tokenLimit)
-            metrics.setConcurrencyLimit(state.concurrency ?? configuration.concurrency)
+            let limit = dispatcher.tokenLimit
+            let state = CourierProcessState(breaker: dispatcher.breaker.rawValue, inFlight: dispatcher.heldCount, concurrency: limit)
+            metrics.setConcurrencyLimit(limit)
             let result = try await heartbeat.beat(busy: dispatcher.busyJobs(), quiet: dispatcher.isQuiet, state: state)
             redisHealthy.set(true)
             processCount.store(result.processCount, ordering: .relaxed)

@@ -31,18 +31,9 @@ final class JobCancels: Sendable {
     /// The most jobs one request carries under the last health answer (DeliveryPlan.perRequest),
     /// read on every turn of the dispatcher without a lock.
     let jobsPerRequest: Atomic<Int>
-    /// The concurrency, and whether it was set for courier itself, so each health answer sets `transitTokens`.
-    private let concurrency: (base: Int, explicit: Bool)
-    /// Tokens the last health answer allows beyond the concurrency (TransitTokens.allowed), read on every turn
-    /// (a lock of its own, held for a copy: never with the core's).
-    let transitTokens = Mutex(TransitTokens.Allowance.none)
 
-    init(
-        executor: JobExecutor, logger: Logger, metrics: any DispatchMetrics, batch: BatchSetting = .auto,
-        concurrency: (base: Int, explicit: Bool) = (1, true)
-    ) {
+    init(executor: JobExecutor, logger: Logger, metrics: any DispatchMetrics, batch: BatchSetting = .auto) {
         self.batch = batch
-        self.concurrency = concurrency
         self.jobsPerRequest = Atomic(DeliveryPlan.perRequest(setting: batch, health: nil))
         self.executor = executor
         self.logger = logger
@@ -68,19 +59,6 @@ final class JobCancels: Sendable {
             }
             let features = health.features
             jobsPerRequest.store(DeliveryPlan.perRequest(setting: batch, health: health), ordering: .relaxed)
-            let extra = TransitTokens.allowed(base: concurrency.base, explicit: concurrency.explicit, health: health)
-            let changed = transitTokens.withLock { current in
-                defer { current = extra }
-                return current != extra
-            }
-            if changed && extra != .none {
-                logger.notice(
-                    "tokens sized from the executor's capacity: as many as it runs at once, a quarter more for jobs in transit while jobs are short",
-                    metadata: [
-                        "concurrency": .string(String(concurrency.base)), "to_capacity": .string(String(extra.toCapacity)),
-                        "in_transit": .string(String(extra.inTransit)),
-                    ])
-            }
             let before = lastHealth.withLock { last in
                 defer { last = health }; return last
             }

@@ -126,9 +126,7 @@ public final class Dispatcher: Sendable {
         self.watchers = watchers
         self.clock = clock
         self.hooks = ExhaustedHooks(executor: executor, logger: logger, metrics: metrics)
-        self.cancels = JobCancels(
-            executor: executor, logger: logger, metrics: metrics, batch: settings.batch,
-            concurrency: (settings.concurrency, settings.concurrencyIsExplicit))
+        self.cancels = JobCancels(executor: executor, logger: logger, metrics: metrics, batch: settings.batch)
         watchers?.setHandlers(
             WatchHandlers(
                 onWork: { [wake] in wake.signal() },
@@ -288,10 +286,11 @@ public final class Dispatcher: Sendable {
                 holdingQueues: cappedQueues.isEmpty ? [] : Set(cappedQueues.filter { w.holdsToken($0) }))
         }
         let target = cancels.jobsPerRequest.load(ordering: .relaxed)
-        let transit = cancels.transitTokens.withLock { $0 }
+        let health = cancels.health
         let result = core.withLock { core in
             core.coalesceTarget = target
-            core.transitTokensAllowed = transit
+            core.transitTokensAllowed = TransitTokens.allowed(
+                base: core.settings.concurrency, explicit: core.settings.concurrencyIsExplicit, health: health)
             return body(&core, clock.now, view)
         }
         for action in result.actions { perform(action) }

@@ -18,7 +18,7 @@ import ExecutorProtocol
 // runs at once, so the app's threads and connection pools are sized as
 // before. Long jobs get no excess: a job waiting a whole job's time in one
 // executor could have run on another replica. Pure: the dispatcher asks it
-// when a health answer arrives, and at every turn.
+// at every turn, from the last health answer.
 
 /// How many tokens courier may hold beyond its base concurrency.
 public enum TransitTokens {
