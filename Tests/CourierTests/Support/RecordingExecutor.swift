@@ -66,6 +66,8 @@ final class RecordingExecutor: Sendable {
     var jobBodies: [[UInt8]] { received.filter { $0.path == "/v1/jobs" }.map(\.body) }
     var count: Int { box.state.withLock { $0.received.filter { $0.path == "/v1/jobs" }.count } }
     var maxConcurrent: Int { box.state.withLock { $0.maxConcurrent } }
+    /// Requests inside `behaviour` now.
+    var current: Int { box.state.withLock { $0.current } }
     func maxConcurrent(queue: String) -> Int { box.state.withLock { $0.maxByQueue[queue] ?? 0 } }
     var jids: [String] { jobBodies.compactMap { (try? JobPayload(raw: $0))?.jid } }
 

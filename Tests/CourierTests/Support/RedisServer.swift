@@ -106,13 +106,18 @@ func waitUntil(_ what: String, timeout: Double, _ condition: () throws -> Bool) 
     throw TestFailure("timed out after \(timeout) s waiting for: \(what)")
 }
 
-func waitUntilAsync(_ what: String, timeout: Double, _ condition: () async throws -> Bool) async throws {
+/// `state`, when given, describes what the test waits on at a timeout (what CI prints is all there is to go on).
+func waitUntilAsync(
+    _ what: String, timeout: Double, state: (() async throws -> String)? = nil, _ condition: () async throws -> Bool
+) async throws {
     let deadline = Date().addingTimeInterval(timeout)
     while Date() < deadline {
         if try await condition() { return }
         try await Task.sleep(for: .milliseconds(20))
     }
-    throw TestFailure("timed out after \(timeout) s waiting for: \(what)")
+    var described = ""
+    if let state { described = "; state: " + (try await state()) }
+    throw TestFailure("timed out after \(timeout) s waiting for: \(what)\(described)")
 }
 
 /// Waits until `count` clients are blocked in Redis (a courier's queue watchers inside BLMOVE),
