@@ -210,13 +210,10 @@ final class FailureSemanticsTests: XCTestCase {
             try await waitUntilAsync(
                 "all processed", timeout: 120,
                 state: {
-                    let wip = try redis.command(["KEYS", "courier:wip:*"]).array?.compactMap(\.string) ?? []
-                    let held = try wip.filter { try redis.command(["TYPE", $0]).string == "list" }.map { try redis.llen($0) }.reduce(0, +)
+                    let lists = (try redis.command(["KEYS", "courier:wip:*:default"]).array ?? []).compactMap(\.string)
+                    let held = try lists.map { try redis.llen($0) }.reduce(0, +)
                     let gauges = courier.courier.metrics.render().split(separator: "\n")
-                        .filter {
-                            $0.hasPrefix("courier_breaker_state{") && !$0.hasSuffix(" 0") && !$0.hasSuffix(" 0.0")
-                                || $0.hasPrefix("courier_jobs_in_flight ")
-                        }
+                        .filter { $0.hasPrefix("courier_breaker_state{") && $0.contains("} 1") || $0.hasPrefix("courier_jobs_in_flight ") }
                     return "processed \(try redis.command(["GET", "stat:processed"]).int ?? 0), queue \(try redis.llen("queue:default")), "
                         + "in progress \(held), executor received \(executor.count) and runs \(executor.current) now, \(gauges.joined(separator: ", "))"
                 }
