@@ -54,6 +54,53 @@ class CancelTest < CourierTest::Case
     end
   end
 
+  # With every slot busy a /v1/jobs job waits on its Puma thread for one
+  # (a dispatcher may hold more jobs than the slots). Cancelled meanwhile, it
+  # must never start: the dispatcher has already retried it or put it back.
+  {"cancel" => "Courier::JobCancelled", "timeout" => "Courier::JobTimeout", "shutdown" => "Sidekiq::Shutdown"}.each do |reason, error_class|
+    define_method("test_#{reason}_of_a_job_waiting_for_a_slot_answers_it_unstarted") do
+      @built = Courier::Sidecar::Boot.build(self.class.options(job_threads: 1), logger: LOGGER)
+      long_jid, long = start_long_job
+      payload = push(LongJob, 0, "waiting")
+      jid = JSON.parse(payload)["jid"]
+      waiter = Thread.new { app.call(signed_env("/v1/jobs", payload)) }
+      deadline = Process.clock_gettime(Process::CLOCK_MONOTONIC) + 10
+      sleep 0.01 until built.running.queued_size == 1 || Process.clock_gettime(Process::CLOCK_MONOTONIC) > deadline
+      assert_equal 1, built.running.queued_size, "the second job waits for the only slot, queued"
+
+      cancel(jid, reason)
+      assert_equal 200, last_response.status
+      assert_equal({"status" => "cancelled"}, answer)
+      status, _headers, body = waiter.join(10).value
+      assert_equal 409, status
+      doc = JSON.parse(body.join)
+      assert_equal ["interrupted", reason, error_class, false, []],
+                   doc.values_at("status", "reason", "error_class", "started", "backtrace")
+      assert_includes doc["error_message"], "before it started"
+      assert_equal 0, built.running.queued_size
+
+      cancel(long_jid, "cancel")
+      assert_equal 409, long.join(10).value.first
+      refute JobRun.exists?(jid: jid), "the cancelled job never ran, even once the slot freed"
+      cancel(jid, reason)
+      assert_equal 404, last_response.status, "nothing left to cancel"
+    end
+  end
+
+  def test_a_job_waiting_for_a_slot_runs_once_one_frees
+    @built = Courier::Sidecar::Boot.build(self.class.options(job_threads: 1), logger: LOGGER)
+    long_jid, long = start_long_job
+    payload = push(LongJob, 0, "waiting")
+    waiter = Thread.new { app.call(signed_env("/v1/jobs", payload)) }
+    deadline = Process.clock_gettime(Process::CLOCK_MONOTONIC) + 10
+    sleep 0.01 until built.running.queued_size == 1 || Process.clock_gettime(Process::CLOCK_MONOTONIC) > deadline
+    cancel(long_jid, "cancel")
+    assert_equal 409, long.join(10).value.first
+    assert_equal 200, waiter.join(10).value.first
+    assert JobRun.exists?(jid: JSON.parse(payload)["jid"])
+    assert_equal [0, 0], [built.running.queued_size, built.running.size]
+  end
+
   def test_a_job_that_is_not_running_is_not_found
     cancel("0123456789abcdef01234567", "cancel")
     assert_equal 404, last_response.status

@@ -36,8 +36,11 @@ module Courier
 
       # canceller: responds to cancel(jid, reason) → true if it interrupted a
       # running job (RunningJobs, or a SiblingChannel across Puma workers).
-      def initialize(runner:, exhausted:, failure:, resolver:, verifier:, max_body:, logger:, adapter:, canceller:, info: {})
+      # running: this process's RunningJobs, where a job waiting for a slot
+      # is queued (#on_slot).
+      def initialize(runner:, exhausted:, failure:, resolver:, verifier:, max_body:, logger:, adapter:, canceller:, running:, info: {})
         @runner = runner
+        @running = running
         @exhausted = exhausted
         @failure = failure
         @resolver = resolver
@@ -86,9 +89,30 @@ module Courier
       # `body` nil means the constant ok answer. `via` as in #outcome.
       def execute(jobstr, via)
         job = parse(jobstr)
-        @slots ? @slots.hold { outcome(job, via) } : outcome(job, via)
+        @slots ? on_slot(job) { outcome(job, via) } : outcome(job, via)
       rescue Malformed => e
         [400, JSON.generate("status" => "refused", "reason" => e.message)]
+      end
+
+      # Runs the block once this thread holds a job slot. Until then the job
+      # is queued in RunningJobs like a stream's, so a cancel (the
+      # dispatcher's timeout or shutdown, or an operator's) answers it and it
+      # never starts: the 409 with "started":false. Without that it would run
+      # after the dispatcher had already retried it or put it back.
+      def on_slot(job)
+        jid = job["jid"].is_a?(String) ? job["jid"] : nil
+        wait = JobPool::Wait.new
+        cancelled = Thread::Queue.new
+        queued = @running.enqueue(jid) do |reason, error|
+          cancelled << [409, @failure.interrupted_body(error, reason, started: false)]
+          @slots.abandon(wait)
+        end
+        answer = @slots.hold(wait) { yield if @running.claim(queued) }
+        # Abandoned, or the slot came as the cancel settled it: the cancel's
+        # callback brings the answer (it runs just after the settling).
+        answer.nil? || answer.equal?(JobPool::Wait::ABANDONED) ? cancelled.pop : answer
+      ensure
+        @running.drop(queued) if queued
       end
 
       # Runs a parsed, valid job (the /v1/jobs path for every endpoint):

@@ -92,7 +92,7 @@ module Courier
         app = App.new(
           runner: runner, failure: failure, resolver: resolver, verifier: verifier,
           exhausted: ExhaustedRunner.new(resolver: resolver, reloader: reloader, failure: failure, adapter: adapter),
-          max_body: options.max_body, logger: logger, adapter: adapter, canceller: running,
+          max_body: options.max_body, logger: logger, adapter: adapter, canceller: running, running: running,
           info: health_info(rails).merge(capacity_info(options))
         )
         app.batch = Batch.new(app, max_body: options.max_batch_body, max_jobs: options.max_batch_jobs)

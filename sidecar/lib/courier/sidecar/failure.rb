@@ -32,8 +32,10 @@ module Courier
 
       # The 409 answer: a cancel interrupted the job (`reason`: shutdown,
       # timeout or cancel). No retry answer: the dispatcher already decided.
-      def interrupted_body(error, reason)
-        JSON.generate(error_fields(error).merge!("status" => "interrupted", "reason" => reason.to_s))
+      def interrupted_body(error, reason, started: true)
+        fields = error_fields(error).merge!("status" => "interrupted", "reason" => reason.to_s)
+        fields["started"] = false unless started
+        JSON.generate(fields)
       end
 
       # The class whose sidekiq_* hooks apply to this job.

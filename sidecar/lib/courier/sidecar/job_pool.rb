@@ -75,11 +75,15 @@ module Courier
       # have tokens of their own) never runs more than `size` here at once,
       # and the app's connection pools, sized for `size`, suffice. A holder
       # does not queue behind tasks already waiting: it takes the first slot
-      # it sees free.
-      def hold
+      # it sees free. Given a Wait, the wait ends early once #abandon is
+      # called on it (a cancel of the waiting job): then the block never runs
+      # and hold returns Wait::ABANDONED.
+      def hold(wait = nil)
         @lock.synchronize do
           start_here
           until @free.positive?
+            return Wait::ABANDONED if wait&.abandoned
+
             @holders += 1
             begin
               @slot_freed.wait(@lock)
@@ -93,6 +97,21 @@ module Courier
           yield
         ensure
           give_back
+        end
+      end
+
+      # A #hold that #abandon may end before it gets a slot.
+      class Wait
+        ABANDONED = Object.new.freeze
+        attr_accessor :abandoned
+      end
+
+      # Ends the #hold waiting with `wait`, if it still waits: it returns
+      # without running its block. Any thread; holders all wake to look.
+      def abandon(wait)
+        @lock.synchronize do
+          wait.abandoned = true
+          @slot_freed&.broadcast
         end
       end
 
