@@ -101,6 +101,23 @@ class CancelTest < CourierTest::Case
     assert_equal [0, 0], [built.running.queued_size, built.running.size]
   end
 
+  # Exhausted hooks are app code too: they run on a slot, so the pools sized
+  # for the slots (RAILS_MAX_THREADS) never see one more thread.
+  def test_exhausted_hooks_wait_for_a_slot
+    @built = Courier::Sidecar::Boot.build(self.class.options(job_threads: 1), logger: LOGGER)
+    long_jid, long = start_long_job
+    payload = push(ExhaustedJob, 9)
+    body = with_fields(payload, {"error_class" => "ExhaustedJob::Failed", "error_message" => "always fails",
+                                 "retry_count" => 1, "failed_at" => Time.now.to_f - 60})
+    hook = Thread.new { app.call(signed_env("/v1/jobs/exhausted", body)) }
+    refute hook.join(0.3), "every slot busy: the hooks wait"
+    refute Event.exists?(kind: "exhausted", jid: JSON.parse(payload)["jid"])
+    cancel(long_jid, "cancel")
+    assert_equal 409, long.join(10).value.first
+    assert_equal 200, hook.join(10).value.first
+    assert Event.exists?(kind: "exhausted", jid: JSON.parse(payload)["jid"]), "the hooks ran once the slot freed"
+  end
+
   def test_a_job_that_is_not_running_is_not_found
     cancel("0123456789abcdef01234567", "cancel")
     assert_equal 404, last_response.status

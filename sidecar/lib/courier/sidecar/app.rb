@@ -30,8 +30,9 @@ module Courier
 
       # The process's job slots (JobPool), or nil: a /v1/jobs or batch job
       # then runs as soon as its request is read. With them it waits for a
-      # slot, so streamed and single jobs together never pass the capacity
-      # health advertises.
+      # slot, as exhausted hooks do, so streamed and single jobs together
+      # never pass the capacity health advertises, nor app code the pools
+      # sized for it (Boot.rails_app).
       attr_accessor :slots
 
       # canceller: responds to cancel(jid, reason) → true if it interrupted a
@@ -195,7 +196,12 @@ module Courier
         rescue JobResolver::Unresolvable
           nil
         end
-        @exhausted.call(job, klass, death_only: death_only)
+        # On a job slot like any job: the hooks use the same connection pools.
+        if @slots
+          @slots.hold { @exhausted.call(job, klass, death_only: death_only) }
+        else
+          @exhausted.call(job, klass, death_only: death_only)
+        end
         Response.ok
       rescue Malformed => e
         Response.refused(400, e.message)

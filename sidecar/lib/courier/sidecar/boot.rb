@@ -17,10 +17,12 @@ module Courier
         root = File.expand_path(root)
         # Rails resolves relative paths (log/, tmp/) from the cwd, as `rails s` does.
         Dir.chdir(root)
-        # Threads that may run a job at once: Puma's (/v1/jobs, batches) and
-        # the stream job threads. database.yml conventionally sizes the AR
-        # pool from this, Sidekiq its Redis pool from its concurrency.
-        runners = threads + (job_threads || threads)
+        # Threads that may run app code at once: the job slots (JobPool).
+        # Every job and every exhausted hook runs on one, whichever thread
+        # runs it, so no more connections are ever checked out at once.
+        # database.yml conventionally sizes the AR pool from this, Sidekiq its
+        # Redis pool from its concurrency.
+        runners = job_threads || threads
         ENV["RAILS_MAX_THREADS"] ||= runners.to_s
 
         # The app's own boot file first, as `rails server` does: it runs
