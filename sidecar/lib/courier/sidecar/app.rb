@@ -90,7 +90,15 @@ module Courier
       # `body` nil means the constant ok answer. `via` as in #outcome.
       def execute(jobstr, via)
         job = parse(jobstr)
-        @slots ? on_slot(job) { outcome(job, via) } : outcome(job, via)
+        return outcome(job, via) unless @slots
+        # A free slot now: nothing to wait for, so nothing to make cancellable.
+        return on_slot(job) { outcome(job, via) } unless @slots.try_take
+
+        begin
+          outcome(job, via)
+        ensure
+          @slots.give_back
+        end
       rescue Malformed => e
         [400, JSON.generate("status" => "refused", "reason" => e.message)]
       end
