@@ -18,15 +18,35 @@ class CancelTest < CourierTest::Case
                                     "HTTP_COURIER_SIGNATURE" => sign(body))
   end
 
+  # Waits up to 10 s for the block to be true.
+  def wait_for
+    deadline = Process.clock_gettime(Process::CLOCK_MONOTONIC) + 10
+    sleep 0.01 until yield || Process.clock_gettime(Process::CLOCK_MONOTONIC) > deadline
+  end
+
   # Starts a LongJob in its own thread (as a Puma thread would run it) and
   # waits until it is registered as running.
   def start_long_job(seconds = 30)
     payload = push(LongJob, seconds, "long")
     thread = Thread.new { app.call(signed_env("/v1/jobs", payload)) }
-    deadline = Process.clock_gettime(Process::CLOCK_MONOTONIC) + 10
-    sleep 0.01 until built.running.size == 1 || Process.clock_gettime(Process::CLOCK_MONOTONIC) > deadline
+    wait_for { built.running.size == 1 }
     assert_equal 1, built.running.size, "the job is running"
     [JSON.parse(payload)["jid"], thread]
+  end
+
+  # A sidecar with one job slot, taken by a long job: [its jid, its thread].
+  def fill_the_only_slot
+    @built = Courier::Sidecar::Boot.build(self.class.options(job_threads: 1), logger: LOGGER)
+    start_long_job
+  end
+
+  # Posts `payload` to /v1/jobs from its own thread and waits until it is
+  # queued for the only slot; returns the thread.
+  def start_waiting_job(payload)
+    thread = Thread.new { app.call(signed_env("/v1/jobs", payload)) }
+    wait_for { built.running.queued_size == 1 }
+    assert_equal 1, built.running.queued_size, "the second job waits for the only slot, queued"
+    thread
   end
 
   def cancel(jid, reason)
@@ -59,14 +79,10 @@ class CancelTest < CourierTest::Case
   # must never start: the dispatcher has already retried it or put it back.
   {"cancel" => "Courier::JobCancelled", "timeout" => "Courier::JobTimeout", "shutdown" => "Sidekiq::Shutdown"}.each do |reason, error_class|
     define_method("test_#{reason}_of_a_job_waiting_for_a_slot_answers_it_unstarted") do
-      @built = Courier::Sidecar::Boot.build(self.class.options(job_threads: 1), logger: LOGGER)
-      long_jid, long = start_long_job
+      long_jid, long = fill_the_only_slot
       payload = push(LongJob, 0, "waiting")
       jid = JSON.parse(payload)["jid"]
-      waiter = Thread.new { app.call(signed_env("/v1/jobs", payload)) }
-      deadline = Process.clock_gettime(Process::CLOCK_MONOTONIC) + 10
-      sleep 0.01 until built.running.queued_size == 1 || Process.clock_gettime(Process::CLOCK_MONOTONIC) > deadline
-      assert_equal 1, built.running.queued_size, "the second job waits for the only slot, queued"
+      waiter = start_waiting_job(payload)
 
       cancel(jid, reason)
       assert_equal 200, last_response.status
@@ -88,12 +104,9 @@ class CancelTest < CourierTest::Case
   end
 
   def test_a_job_waiting_for_a_slot_runs_once_one_frees
-    @built = Courier::Sidecar::Boot.build(self.class.options(job_threads: 1), logger: LOGGER)
-    long_jid, long = start_long_job
+    long_jid, long = fill_the_only_slot
     payload = push(LongJob, 0, "waiting")
-    waiter = Thread.new { app.call(signed_env("/v1/jobs", payload)) }
-    deadline = Process.clock_gettime(Process::CLOCK_MONOTONIC) + 10
-    sleep 0.01 until built.running.queued_size == 1 || Process.clock_gettime(Process::CLOCK_MONOTONIC) > deadline
+    waiter = start_waiting_job(payload)
     cancel(long_jid, "cancel")
     assert_equal 409, long.join(10).value.first
     assert_equal 200, waiter.join(10).value.first
@@ -104,8 +117,7 @@ class CancelTest < CourierTest::Case
   # Exhausted hooks are app code too: they run on a slot, so the pools sized
   # for the slots (RAILS_MAX_THREADS) never see one more thread.
   def test_exhausted_hooks_wait_for_a_slot
-    @built = Courier::Sidecar::Boot.build(self.class.options(job_threads: 1), logger: LOGGER)
-    long_jid, long = start_long_job
+    long_jid, long = fill_the_only_slot
     payload = push(ExhaustedJob, 9)
     body = with_fields(payload, {"error_class" => "ExhaustedJob::Failed", "error_message" => "always fails",
                                  "retry_count" => 1, "failed_at" => Time.now.to_f - 60})

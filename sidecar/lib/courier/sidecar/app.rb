@@ -90,25 +90,30 @@ module Courier
       # `body` nil means the constant ok answer. `via` as in #outcome.
       def execute(jobstr, via)
         job = parse(jobstr)
-        return outcome(job, via) unless @slots
-        # A free slot now: nothing to wait for, so nothing to make cancellable.
-        return on_slot(job) { outcome(job, via) } unless @slots.try_take
-
-        begin
-          outcome(job, via)
-        ensure
-          @slots.give_back
-        end
+        @slots ? on_slot(job) { outcome(job, via) } : outcome(job, via)
       rescue Malformed => e
         [400, JSON.generate("status" => "refused", "reason" => e.message)]
       end
 
-      # Runs the block once this thread holds a job slot. Until then the job
-      # is queued in RunningJobs like a stream's, so a cancel (the
-      # dispatcher's timeout or shutdown, or an operator's) answers it and it
-      # never starts: the 409 with "started":false. Without that it would run
-      # after the dispatcher had already retried it or put it back.
-      def on_slot(job)
+      # Runs the block once this thread holds a job slot: at once if one is
+      # free (nothing to wait for, so nothing to make cancellable), else
+      # after #wait_for_slot.
+      def on_slot(job, &block)
+        return wait_for_slot(job, &block) unless @slots.try_take
+
+        begin
+          yield
+        ensure
+          @slots.give_back
+        end
+      end
+
+      # The job waits for a slot queued in RunningJobs like a stream's, so a
+      # cancel (the dispatcher's timeout or shutdown, or an operator's)
+      # answers it and it never starts: the 409 with "started":false.
+      # Without that it would run after the dispatcher had already retried
+      # it or put it back.
+      def wait_for_slot(job)
         jid = job["jid"].is_a?(String) ? job["jid"] : nil
         wait = JobPool::Wait.new
         cancelled = Thread::Queue.new
